@@ -1,0 +1,10 @@
+#include "service/cli/registry.hpp"
+
+namespace astra::cli {
+
+std::map<std::string, command_entry, std::less<>>& commands() {
+  static std::map<std::string, command_entry, std::less<>> table;
+  return table;
+}
+
+}  // namespace astra::cli
