@@ -4,6 +4,7 @@ concatenated) and one per recorded chunk. Usage: seed-corpus.py FOLDER DIR OUT_D
 import json, os, sys, glob
 
 folder, direction, out = sys.argv[1:4]
+per_chunk_only = "--per-chunk-only" in sys.argv[4:]
 root = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "asterisk", "fixtures", folder)
 n = 0
 for path in sorted(glob.glob(os.path.join(root, "*.jsonl"))):
@@ -15,6 +16,8 @@ for path in sorted(glob.glob(os.path.join(root, "*.jsonl"))):
             with open(os.path.join(out, f"chunk-{n}"), "wb") as f:
                 f.write(rec["data"].encode("utf-8")[:8192])
             n += 1
+    if per_chunk_only:
+        continue
     with open(os.path.join(out, os.path.basename(path) + ".seed"), "wb") as f:
         f.write("".join(whole).encode("utf-8")[:8192])
 print(f"seed-corpus: {n} chunks from {root}")
