@@ -1,0 +1,168 @@
+#include "actors/ami/client.hpp"
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+
+#include <caf/all.hpp>
+
+namespace astra::ami {
+
+struct client::impl {
+  caf::actor_system& system;
+  caf::actor session;
+  caf::actor link_watcher;
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool up = false;
+  bool final_down = false;
+  std::optional<failure> last_failure;
+
+  explicit impl(caf::actor_system& sys) : system(sys) {}
+};
+
+namespace {
+
+using unsub_atom = caf::atom_constant<caf::atom("unsub")>;
+
+// A subscriber actor that forwards to plain callbacks; unsubscribes on unsub_atom and quits.
+caf::behavior callback_subscriber(caf::event_based_actor* self, caf::actor session, subscribe_request req,
+                                  client::batch_handler on_events, client::link_handler on_link) {
+  self->send(session, std::move(req));
+  return {
+    [on_events](event_batch& batch) {
+      if (on_events) on_events(batch.events);
+    },
+    [on_link](link_event& ev) {
+      if (on_link) on_link(ev);
+    },
+    [self, session](unsub_atom) {
+      self->send(session, unsubscribe_request{});
+      self->quit();
+    },
+  };
+}
+
+reply failed_reply(ami_errc code, std::string detail) {
+  reply r;
+  r.error = {make_error_code(code), std::move(detail)};
+  return r;
+}
+
+// One request on behalf of plain code; quits after the reply.
+void request_actor(caf::event_based_actor* self, caf::actor session, request req, client::reply_handler on_reply) {
+  // The session always answers; infinite here only covers a dead session (error below).
+  self->request(session, caf::infinite, std::move(req))
+      .then([on_reply](reply& r) { on_reply(std::move(r)); },
+            [on_reply](caf::error& e) {
+              on_reply(failed_reply(ami_errc::disconnected, "session actor unreachable: " + caf::to_string(e)));
+            });
+}
+
+void status_actor(caf::event_based_actor* self, caf::actor session,
+                  std::shared_ptr<std::promise<session_status>> promise) {
+  self->request(session, caf::infinite, status_query{})
+      .then([promise](session_status& s) { promise->set_value(std::move(s)); },
+            [promise](caf::error&) { promise->set_value(session_status{}); });
+}
+
+}  // namespace
+
+client::client(caf::actor_system& system, io_runtime& io, session_config config, session_hooks hooks)
+    : impl_(std::make_shared<impl>(system)) {
+  impl_->session = spawn_session(system, io, std::move(config), std::move(hooks));
+  std::weak_ptr<impl> weak = impl_;
+  subscribe_request req;
+  req.filter = event_filter::links_only();
+  req.name = "client-link-watch";
+  impl_->link_watcher = system.spawn(callback_subscriber, impl_->session, std::move(req), batch_handler{},
+                                     link_handler{[weak](const link_event& ev) {
+                                       auto self = weak.lock();
+                                       if (!self) return;
+                                       std::lock_guard<std::mutex> lock(self->mutex);
+                                       self->up = ev.state == link_event::kind::up;
+                                       if (!self->up) {
+                                         self->last_failure = ev.reason;
+                                         self->final_down = ev.final;
+                                       }
+                                       self->changed.notify_all();
+                                     }});
+}
+
+client::~client() { stop(); }
+
+const caf::actor& client::actor() const noexcept { return impl_->session; }
+
+void client::stop() {
+  if (impl_->link_watcher) {
+    caf::anon_send(impl_->link_watcher, unsub_atom::value);
+    impl_->link_watcher = nullptr;
+  }
+  if (impl_->session) {
+    caf::anon_send(impl_->session, stop_request{});
+    impl_->session = nullptr;
+  }
+}
+
+astra::result<void> client::wait_until_up(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  bool done = impl_->changed.wait_for(lock, timeout, [&] { return impl_->up || impl_->final_down; });
+  if (impl_->up) return {};
+  if (done && impl_->last_failure) return *impl_->last_failure;
+  std::string detail = "not logged in within " + std::to_string(timeout.count()) + " ms";
+  if (impl_->last_failure) detail += " (" + impl_->last_failure->message() + ")";
+  return failure{make_error_code(ami_errc::timeout), detail};
+}
+
+void client::send(action a, reply_handler on_reply, std::chrono::milliseconds timeout) {
+  if (!impl_->session) {
+    on_reply(failed_reply(ami_errc::disconnected, "client stopped"));
+    return;
+  }
+  // Spawn arguments (not lambda captures): CAF 0.17 dereferences a null argument tuple
+  // when a function actor is spawned without arguments (UBSan: null reference).
+  impl_->system.spawn(request_actor, impl_->session, request{std::move(a), timeout}, std::move(on_reply));
+}
+
+std::future<reply> client::send(action a, std::chrono::milliseconds timeout) {
+  auto promise = std::make_shared<std::promise<reply>>();
+  auto future = promise->get_future();
+  send(std::move(a), [promise](reply r) { promise->set_value(std::move(r)); }, timeout);
+  return future;
+}
+
+subscription client::subscribe_batches(event_filter filter, batch_handler on_events, link_handler on_link,
+                                       std::size_t capacity, std::string name) {
+  if (!impl_->session) return {};
+  subscribe_request req{std::move(filter), capacity, std::move(name)};
+  auto sub = impl_->system.spawn(callback_subscriber, impl_->session, std::move(req), std::move(on_events),
+                                 std::move(on_link));
+  auto token = std::shared_ptr<void>(new caf::actor(sub), [](void* p) {
+    auto* handle = static_cast<caf::actor*>(p);
+    caf::anon_send(*handle, unsub_atom::value);
+    delete handle;
+  });
+  return subscription{std::move(token)};
+}
+
+subscription client::subscribe(event_filter filter, event_handler on_event, link_handler on_link, std::size_t capacity,
+                               std::string name) {
+  batch_handler batch = [on_event = std::move(on_event)](const std::vector<message_ptr>& events) {
+    for (const auto& m : events) on_event(m);
+  };
+  return subscribe_batches(std::move(filter), std::move(batch), std::move(on_link), capacity, std::move(name));
+}
+
+std::future<session_status> client::status() {
+  auto promise = std::make_shared<std::promise<session_status>>();
+  auto future = promise->get_future();
+  if (!impl_->session) {
+    promise->set_value(session_status{});
+    return future;
+  }
+  impl_->system.spawn(status_actor, impl_->session, std::move(promise));
+  return future;
+}
+
+}  // namespace astra::ami

@@ -1,0 +1,220 @@
+#include "actors/ami/connection.hpp"
+
+#include <utility>
+#include <deque>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+
+#include "actors/common/io_runtime.hpp"
+#include "protocols/ami/errors.hpp"
+#include "protocols/ami/parser.hpp"
+
+namespace astra::ami::detail {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+class tcp_connection final : public connection, public std::enable_shared_from_this<tcp_connection> {
+ public:
+  tcp_connection(asio::io_context& ctx, connection_options options, connection_handlers handlers)
+      : strand_(asio::make_strand(ctx)),
+        resolver_(strand_),
+        socket_(strand_),
+        connect_timer_(strand_),
+        write_timer_(strand_),
+        options_(std::move(options)),
+        handlers_(std::move(handlers)),
+        read_buffer_(options_.read_buffer_bytes ? options_.read_buffer_bytes : 64 * 1024) {}
+
+  void start() override {
+    asio::post(strand_, [self = shared_from_this()] { self->do_resolve(); });
+  }
+
+  void write(std::string bytes) override {
+    asio::post(strand_, [self = shared_from_this(), bytes = std::move(bytes)]() mutable {
+      self->queue_write(std::move(bytes));
+    });
+  }
+
+  void close(failure reason) override {
+    asio::post(strand_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
+      self->fail(std::move(reason));
+    });
+  }
+
+ private:
+  void do_resolve() {
+    if (closed_) return;
+    connect_timer_.expires_after(options_.connect_timeout);
+    connect_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->connected_) return;
+      self->fail({make_error_code(ami_errc::timeout),
+                  "connect to " + self->endpoint_text() + " timed out after " +
+                      std::to_string(self->options_.connect_timeout.count()) + " ms"});
+    });
+    resolver_.async_resolve(options_.host, std::to_string(options_.port),
+                            [self = shared_from_this()](boost::system::error_code ec, tcp::resolver::results_type results) {
+                              self->on_resolve(ec, std::move(results));
+                            });
+  }
+
+  void on_resolve(boost::system::error_code ec, tcp::resolver::results_type results) {
+    if (closed_) return;
+    if (ec) {
+      fail({make_error_code(ami_errc::disconnected), "resolve " + options_.host + ": " + ec.message()});
+      return;
+    }
+    asio::async_connect(socket_, results, [self = shared_from_this()](boost::system::error_code ec, const tcp::endpoint&) {
+      self->on_connect(ec);
+    });
+  }
+
+  void on_connect(boost::system::error_code ec) {
+    if (closed_) return;
+    if (ec) {
+      fail({make_error_code(ami_errc::disconnected), "connect to " + endpoint_text() + ": " + ec.message()});
+      return;
+    }
+    connected_ = true;
+    connect_timer_.cancel();
+    boost::system::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    if (handlers_.on_connected) handlers_.on_connected();
+    if (!write_queue_.empty() && !writing_) do_write();
+    do_read();
+  }
+
+  void do_read() {
+    socket_.async_read_some(asio::buffer(read_buffer_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+      self->on_read(ec, n);
+    });
+  }
+
+  void on_read(boost::system::error_code ec, std::size_t n) {
+    if (closed_) return;
+    read_batch batch;
+    std::string_view input(read_buffer_.data(), n);
+    while (!input.empty()) {
+      std::size_t accepted = parser_.feed(input);
+      input.remove_prefix(accepted);
+      drain(batch, false);
+      if (accepted == 0 && !input.empty()) {
+        // Cannot happen with a draining parser; refuse to spin.
+        fail({make_error_code(ami_errc::buffer_full), "parser accepts no more input"});
+        return;
+      }
+    }
+    if (ec) drain(batch, true);
+    if (!batch.messages.empty() || batch.parse_errors) handlers_.on_batch(std::move(batch));
+    if (ec) {
+      fail({make_error_code(ami_errc::disconnected),
+            ec == asio::error::eof ? std::string("connection closed by peer") : "read: " + ec.message()});
+      return;
+    }
+    do_read();
+  }
+
+  void drain(read_batch& batch, bool at_eof) {
+    for (;;) {
+      auto next = at_eof ? parser_.finish() : parser_.next();
+      if (!next) return;
+      if (!next->ok()) {
+        ++batch.parse_errors;
+        batch.last_parse_error = next->error().message();
+        continue;
+      }
+      message& m = next->value();
+      if (m.kind() == message_kind::event) {
+        if (options_.inbox && !options_.inbox->try_acquire()) continue;  // counted by the bound
+        ++batch.events;
+      }
+      batch.messages.push_back(std::make_shared<const message>(std::move(m)));
+    }
+  }
+
+  void queue_write(std::string bytes) {
+    if (closed_) return;
+    queued_bytes_ += bytes.size();
+    if (queued_bytes_ > options_.max_write_queue_bytes) {
+      fail({make_error_code(ami_errc::queue_full), "write queue above " + std::to_string(options_.max_write_queue_bytes) + " bytes"});
+      return;
+    }
+    write_queue_.push_back(std::move(bytes));
+    if (!writing_ && connected_) do_write();
+  }
+
+  void do_write() {
+    writing_ = true;
+    ++write_seq_;
+    write_timer_.expires_after(options_.write_timeout);
+    write_timer_.async_wait([self = shared_from_this(), seq = write_seq_](boost::system::error_code ec) {
+      if (ec || !self->writing_ || seq != self->write_seq_) return;
+      self->fail({make_error_code(ami_errc::timeout),
+                  "write to " + self->endpoint_text() + " blocked for " + std::to_string(self->options_.write_timeout.count()) + " ms"});
+    });
+    asio::async_write(socket_, asio::buffer(write_queue_.front()), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      self->on_write(ec);
+    });
+  }
+
+  void on_write(boost::system::error_code ec) {
+    if (closed_) return;
+    if (ec) {
+      fail({make_error_code(ami_errc::disconnected), "write: " + ec.message()});
+      return;
+    }
+    queued_bytes_ -= write_queue_.front().size();
+    write_queue_.pop_front();
+    writing_ = false;
+    write_timer_.cancel();
+    if (!write_queue_.empty()) do_write();
+  }
+
+  void fail(failure reason) {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ignored;
+    connect_timer_.cancel();
+    write_timer_.cancel();
+    resolver_.cancel();
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    write_queue_.clear();
+    auto on_closed = std::move(handlers_.on_closed);
+    handlers_ = {};
+    if (on_closed) on_closed(std::move(reason));
+  }
+
+  std::string endpoint_text() const { return options_.host + ":" + std::to_string(options_.port); }
+
+  asio::strand<asio::io_context::executor_type> strand_;
+  tcp::resolver resolver_;
+  tcp::socket socket_;
+  asio::steady_timer connect_timer_;
+  asio::steady_timer write_timer_;
+  connection_options options_;
+  connection_handlers handlers_;
+  std::vector<char> read_buffer_;
+  parser parser_;
+  std::deque<std::string> write_queue_;
+  std::size_t queued_bytes_ = 0;
+  std::uint64_t write_seq_ = 0;
+  bool connected_ = false;
+  bool writing_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<connection> make_connection(io_runtime& io, connection_options options, connection_handlers handlers) {
+  return std::make_shared<tcp_connection>(io.context(), std::move(options), std::move(handlers));
+}
+
+}  // namespace astra::ami::detail

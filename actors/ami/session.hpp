@@ -1,0 +1,209 @@
+#pragma once
+// AMI session actor: one CAF actor per Asterisk server. The socket belongs to Asio (an
+// astra::io_runtime thread); the reader parses with astra::ami::parser and anon_sends one
+// batch of parsed messages per socket read to the actor. The actor logs in, correlates
+// requests by ActionID, fans events out to subscribers through bounded in-flight queues and
+// supervises its own connection (reconnect with capped exponential backoff and jitter).
+//
+// Message protocol of the actor returned by spawn_session() (all types below):
+//   request            -> reply            every request ends with a reply: success, or
+//                                          reply::error = ami_errc::{timeout, disconnected,
+//                                          not_logged_in, rejected, invalid_action,
+//                                          header_injection, queue_full}
+//   subscribe_request  -> (nothing)        the SENDER subscribes; it then receives
+//                                          event_batch and link_event messages; monitored
+//   unsubscribe_request-> (nothing)        the SENDER unsubscribes
+//   status_query       -> session_status
+//   stop_request       -> (nothing)        fails pending requests (disconnected), closes, quits
+// Only caf/fwd.hpp-level CAF headers here; the implementation lives in session.cpp.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/common/backoff.hpp"
+#include "actors/common/inflight_bound.hpp"
+#include "protocols/ami/action.hpp"
+#include "protocols/ami/errors.hpp"
+#include "protocols/ami/message.hpp"
+#include "protocols/common/result.hpp"
+
+namespace astra {
+class io_runtime;
+}
+
+namespace astra::ami {
+
+// Named bounds of the session (counts unless stated).
+inline constexpr std::size_t default_subscriber_capacity = 8192;    // events in flight per subscriber
+inline constexpr std::size_t default_inbox_capacity = 131072;       // events in flight reader -> actor
+inline constexpr std::size_t max_pending_requests = 4096;           // outstanding actions per session
+inline constexpr std::size_t max_gap_history = 32;                  // outages kept in session_status
+inline constexpr std::size_t max_write_queue_bytes = 4 * 1024 * 1024;  // unsent bytes per socket
+inline constexpr std::size_t max_list_events = 100000;              // events collected for one list action
+
+struct session_config {
+  std::string name;                  // label for logs/metrics; "" => "host:port"
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 5038;
+  std::string username = "admin";
+  std::string secret;
+  bool md5 = false;                  // Challenge/MD5 login instead of a plain Secret:
+  std::string events = "on";         // Events: mask sent with Login ("on", "off", "call,system", ...)
+  std::string action_id_prefix;      // "" => "astra-<random hex>-"; every ActionID sent starts with it
+  std::chrono::milliseconds connect_timeout{5000};   // resolve + TCP connect
+  std::chrono::milliseconds login_timeout{5000};     // banner + (challenge +) login response
+  std::chrono::milliseconds request_timeout{10000};  // default per-request deadline
+  std::chrono::milliseconds write_timeout{2000};     // one socket write
+  std::chrono::milliseconds keepalive_interval{15000};  // Ping period while up; 0 = no keepalive
+  std::chrono::milliseconds keepalive_timeout{5000};    // dead-peer deadline for the Pong
+  bool reconnect = true;             // false: one connection attempt; the session then stays down
+  backoff_policy reconnect_backoff{std::chrono::milliseconds{500}, std::chrono::milliseconds{30'000}, 2.0, 0.2};
+  backoff_policy login_failure_backoff{std::chrono::milliseconds{60'000}, std::chrono::milliseconds{600'000}, 2.0, 0.2};
+  std::size_t inbox_capacity = default_inbox_capacity;
+  std::size_t read_buffer_bytes = 64 * 1024;
+};
+
+// Observer hooks for metrics/logging. Invoked on the session actor's thread; must be cheap,
+// must not block and must be safe to call from several sessions' threads at once.
+struct session_hooks {
+  std::function<void(std::string_view session)> connected;  // logged in
+  std::function<void(std::string_view session, const failure& reason)> disconnected;  // link lost / attempt failed
+  std::function<void(std::string_view event_name)> event_received;  // every event read, before fan-out
+  // Every request (internal Login/Challenge/Ping included): action name, outcome (empty =
+  // success, else an ami_errc), seconds from send to completion.
+  std::function<void(std::string_view action, std::error_code outcome, double seconds)> action_done;
+  std::function<void(unsigned attempt, std::chrono::milliseconds delay)> reconnect;  // retry scheduled
+  std::function<void(std::string_view queue, std::uint64_t dropped)> drop;  // newly dropped events
+};
+
+// --- messages ---------------------------------------------------------------------------
+
+struct request {
+  ami::action action;
+  std::chrono::milliseconds timeout{0};  // 0 => session_config::request_timeout
+};
+
+struct reply {
+  message_ptr response;               // Asterisk's Response (null when none arrived)
+  std::vector<message_ptr> events;    // list actions: every event with this ActionID, in order,
+                                      // the `EventList: Complete` event last
+  std::string action_id;              // ActionID sent on the wire (session prefix included)
+  failure error;                      // error.code empty on success; rejected => detail is Message:
+  bool ok() const noexcept { return !error.code; }
+};
+
+// Which events a subscriber receives. Names compare case-insensitively.
+struct event_filter {
+  enum class mode { all, names, predicate, none };
+  mode kind = mode::all;
+  std::vector<std::string> names;
+  // Runs on the session actor's thread: must be cheap, thread-safe and not block.
+  std::function<bool(const message&)> predicate;
+
+  static event_filter all() { return {}; }
+  static event_filter by_names(std::vector<std::string> n) { return {mode::names, std::move(n), {}}; }
+  static event_filter by_predicate(std::function<bool(const message&)> p) { return {mode::predicate, {}, std::move(p)}; }
+  static event_filter links_only() { return {mode::none, {}, {}}; }
+  bool matches(const message& m) const;
+};
+
+struct subscribe_request {
+  event_filter filter;
+  std::size_t capacity = default_subscriber_capacity;  // events in flight to this subscriber
+  std::string name;                                    // queue name for drops/status; "" => "subscriber-<n>"
+};
+struct unsubscribe_request {};
+struct status_query {};
+struct stop_request {};
+
+// Returns `count` in-flight credits to a subscriber's bound when destroyed: the credit of
+// an event_batch is held until the last copy of the batch is gone (normally: right after
+// the subscriber's handler returned).
+class credit_lease {
+ public:
+  credit_lease(inflight_bound_ptr bound, std::size_t count) : bound_(std::move(bound)), count_(count) {}
+  ~credit_lease() {
+    for (std::size_t i = 0; i < count_; ++i) bound_->release();
+  }
+  credit_lease(const credit_lease&) = delete;
+  credit_lease& operator=(const credit_lease&) = delete;
+
+ private:
+  inflight_bound_ptr bound_;
+  std::size_t count_;
+};
+
+// Events for one subscriber, in wire order, from one socket read.
+struct event_batch {
+  std::string session;
+  std::vector<message_ptr> events;
+  std::shared_ptr<credit_lease> credit;
+};
+
+// Link state changes, sent to every subscriber.
+struct link_event {
+  enum class kind {
+    up,    // logged in; gap = length of the outage before it (0 for the first connection)
+    down,  // link lost or a connection/login attempt failed; reason says why
+  };
+  kind state = kind::down;
+  std::string session;
+  failure reason;                         // down: why
+  std::chrono::milliseconds gap{0};       // up: outage length; down: time since the link went down
+  std::chrono::milliseconds retry_in{0};  // down: delay before the next attempt
+  bool final = false;                     // down: no further attempt (reconnect disabled / stopped)
+  bool snapshot = false;                  // sent on subscribe to report the current state
+};
+
+struct subscriber_status {
+  std::string name;
+  std::size_t capacity = 0;
+  std::size_t in_flight = 0;
+  std::uint64_t delivered = 0;
+  std::uint64_t dropped = 0;
+};
+
+struct session_status {
+  std::string session;
+  std::string state;  // connecting, logging_in, up, backoff, login_failed, stopped
+  std::uint64_t connect_attempts = 0;
+  std::uint64_t logins = 0;           // successful logins (1 + reconnects)
+  std::uint64_t events_received = 0;
+  std::uint64_t parse_errors = 0;
+  std::uint64_t inbox_dropped = 0;    // events dropped between reader and actor
+  std::size_t inbox_in_flight = 0;
+  std::size_t pending_requests = 0;
+  std::chrono::milliseconds current_gap{0};            // time down so far, 0 when up
+  std::vector<std::chrono::milliseconds> gaps;         // past outages, oldest first, <= max_gap_history
+  std::string last_error;
+  std::vector<subscriber_status> subscribers;
+};
+
+// Spawns a session actor and starts connecting. `io` must outlive the actor. The actor
+// stops on stop_request or exit; when every handle is gone it is terminated as unreachable.
+caf::actor spawn_session(caf::actor_system& system, io_runtime& io, session_config config,
+                         session_hooks hooks = {});
+
+// "astra-<8 random hex digits>-"
+std::string make_action_id_prefix();
+
+}  // namespace astra::ami
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::subscribe_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::unsubscribe_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::status_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::stop_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::event_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::link_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::session_status)

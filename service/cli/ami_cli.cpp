@@ -1,0 +1,525 @@
+// `astra ami send|watch`: one-shot AMI actions and an event tail, over the AMI session actor.
+//
+//   astra ami send  [--host H] [--port P] [--user U] [--secret S | env ASTRA_AMI_SECRET] [--md5]
+//                   [--timeout SECONDS] ACTION [Key=Value ...]
+//       prints one JSON object {"response": {...}, "events": [...]}; a repeated key becomes an
+//       array of its values in order. Exit 0 success, 1 Response: Error (Message: on stderr),
+//       2 usage / connection / login / timeout errors (one line on stderr).
+//   astra ami watch [connection flags] [--event NAME ...] [--count N] [--duration SECONDS]
+//       prints one JSON object per event per line; exit 0 when --count/--duration is reached,
+//       2 on connection/login errors or when the link is lost.
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/ami/client.hpp"
+#include "actors/common/io_runtime.hpp"
+#include "service/cli/registry.hpp"
+
+namespace astra::cli {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int exit_ok = 0;
+constexpr int exit_rejected = 1;
+constexpr int exit_failure = 2;
+constexpr std::size_t watch_queue_capacity = 65536;      // events in flight to the writer
+constexpr std::size_t watch_flush_bytes = 256 * 1024;     // write out at least this often
+constexpr std::chrono::milliseconds default_timeout = 10s;
+// CAF workers for watch: the session actor and the JSON writer; the Asio reader has its own.
+constexpr std::size_t watch_caf_threads = 2;
+
+const char* usage_text =
+    "usage: astra ami send [--host H] [--port P] [--user U] [--secret S] [--md5] [--timeout SECONDS]\n"
+    "                      ACTION [Key=Value ...]\n"
+    "       astra ami watch [--host H] [--port P] [--user U] [--secret S] [--md5] [--timeout SECONDS]\n"
+    "                       [--event NAME ...] [--count N] [--duration SECONDS]\n"
+    "  --host H          AMI host (default 127.0.0.1)\n"
+    "  --port P          AMI port (default 5038)\n"
+    "  --user U          AMI user (default $ASTRA_AMI_USER or admin)\n"
+    "  --secret S        AMI secret (default $ASTRA_AMI_SECRET)\n"
+    "  --md5             log in with an MD5 challenge instead of a plain secret\n"
+    "  --timeout SECONDS connect, login and action deadline (default 10)\n"
+    "  --event NAME      watch: only these events (repeatable, case-insensitive)\n"
+    "  --count N         watch: stop after N events\n"
+    "  --duration SECONDS watch: stop after this long\n";
+
+struct options {
+  std::string mode;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 5038;
+  std::string user;
+  std::string secret;
+  bool md5 = false;
+  std::chrono::milliseconds timeout = default_timeout;
+  std::vector<std::string> events;
+  std::optional<std::uint64_t> count;
+  std::optional<std::chrono::milliseconds> duration;
+  std::vector<std::string> positional;
+};
+
+struct usage_error {
+  std::string message;
+};
+
+std::optional<double> parse_seconds(std::string_view text) {
+  std::string s(text);
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || errno != 0 || !(v > 0) || v > 86400.0 * 365) return std::nullopt;
+  return v;
+}
+
+std::optional<std::uint64_t> parse_uint(std::string_view text, std::uint64_t max) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (v > max) return std::nullopt;
+  return v;
+}
+
+// Returns a usage error message, or "" on success.
+std::string parse(int argc, char** argv, options& o) {
+  if (argc < 2) return "missing subcommand (send or watch)";
+  o.mode = argv[1];
+  if (o.mode != "send" && o.mode != "watch") return "unknown subcommand '" + o.mode + "' (expected send or watch)";
+  if (const char* u = std::getenv("ASTRA_AMI_USER"); u && *u) o.user = u;
+  else o.user = "admin";
+  if (const char* s = std::getenv("ASTRA_AMI_SECRET")) o.secret = s;
+  bool options_done = false;
+  for (int i = 2; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (options_done || arg.size() < 2 || arg.substr(0, 2) != "--") {
+      o.positional.emplace_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    std::string name(arg.substr(2));
+    std::optional<std::string> inline_value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      inline_value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    if (name == "md5") {
+      if (inline_value) return "--md5 takes no value";
+      o.md5 = true;
+      continue;
+    }
+    if (name == "help") return "help";
+    auto value = [&]() -> std::optional<std::string> {
+      if (inline_value) return inline_value;
+      if (i + 1 < argc) return std::string(argv[++i]);
+      return std::nullopt;
+    }();
+    if (!value) return "--" + name + " needs a value";
+    if (name == "host") {
+      if (value->empty()) return "--host must not be empty";
+      o.host = *value;
+    } else if (name == "port") {
+      auto p = parse_uint(*value, 65535);
+      if (!p || *p == 0) return "--port must be 1..65535, not '" + *value + "'";
+      o.port = static_cast<std::uint16_t>(*p);
+    } else if (name == "user") {
+      o.user = *value;
+    } else if (name == "secret") {
+      o.secret = *value;
+    } else if (name == "timeout") {
+      auto s = parse_seconds(*value);
+      if (!s) return "--timeout must be a positive number of seconds, not '" + *value + "'";
+      o.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*s * 1000.0 + 0.5));
+      if (o.timeout.count() == 0) o.timeout = 1ms;
+    } else if (name == "event" && o.mode == "watch") {
+      if (value->empty()) return "--event needs an event name";
+      o.events.push_back(*value);
+    } else if (name == "count" && o.mode == "watch") {
+      auto n = parse_uint(*value, UINT64_MAX / 2);
+      if (!n || *n == 0) return "--count must be a positive integer, not '" + *value + "'";
+      o.count = *n;
+    } else if (name == "duration" && o.mode == "watch") {
+      auto s = parse_seconds(*value);
+      if (!s) return "--duration must be a positive number of seconds, not '" + *value + "'";
+      o.duration = std::chrono::milliseconds(static_cast<std::int64_t>(*s * 1000.0 + 0.5));
+    } else {
+      return "unknown option --" + name + " for 'ami " + o.mode + "'";
+    }
+  }
+  if (o.mode == "send" && o.positional.empty()) return "missing ACTION";
+  if (o.mode == "watch" && !o.positional.empty()) return "unexpected argument '" + o.positional[0] + "'";
+  return {};
+}
+
+// --- JSON output (hand-written: the watch path must sustain >= 300k events/s) -----------
+
+// Growable output buffer without zero-filling; owned by one thread at a time.
+class out_buffer {
+ public:
+  explicit out_buffer(std::size_t capacity = 1 << 16) : data_(new char[capacity]), capacity_(capacity) {}
+  char* reserve(std::size_t extra) {  // room for `extra` more bytes; returns the write position
+    if (size_ + extra > capacity_) {
+      std::size_t cap = std::max(capacity_ * 2, size_ + extra);
+      std::unique_ptr<char[]> bigger(new char[cap]);
+      std::memcpy(bigger.get(), data_.get(), size_);
+      data_ = std::move(bigger);
+      capacity_ = cap;
+    }
+    return data_.get() + size_;
+  }
+  void commit(char* end) { size_ = static_cast<std::size_t>(end - data_.get()); }
+  void push_back(char c) { *reserve(1) = c, ++size_; }
+  void append(std::string_view s) {
+    std::memcpy(reserve(s.size()), s.data(), s.size());
+    size_ += s.size();
+  }
+  std::string_view view() const { return {data_.get(), size_}; }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  void clear() { size_ = 0; }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  std::size_t capacity_;
+  std::size_t size_ = 0;
+};
+
+struct escape_table {
+  bool special[256];
+  constexpr escape_table() : special() {
+    for (int c = 0; c < 256; ++c) special[c] = c < 0x20 || c == '"' || c == '\\' || c == 0x7f;
+  }
+};
+constexpr escape_table escapes{};
+
+// True if any of the 8 bytes in w is < 0x20, '"', '\\' or 0x7f (SWAR).
+inline bool has_special_byte(std::uint64_t w) {
+  constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  auto zero_byte = [&](std::uint64_t v) { return (v - ones) & ~v & highs; };
+  std::uint64_t below_space = (w - ones * 0x20) & ~w & highs;
+  return (below_space | zero_byte(w ^ (ones * '"')) | zero_byte(w ^ (ones * '\\')) | zero_byte(w ^ (ones * 0x7f))) != 0;
+}
+
+// Writes "s" JSON-escaped at p; needs up to 6 * s.size() + 2 bytes. Bytes >= 0x80 pass
+// through (AMI text is UTF-8).
+char* write_json_string(char* p, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  *p++ = '"';
+  const char* in = s.data();
+  const char* end = in + s.size();
+  while (in < end) {
+    if (end - in >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, in, 8);
+      if (!has_special_byte(w)) {
+        std::memcpy(p, in, 8);
+        p += 8, in += 8;
+        continue;
+      }
+    }
+    const char* stop = end - in >= 8 ? in + 8 : end;
+    for (; in < stop; ++in) {
+      auto c = static_cast<unsigned char>(*in);
+      if (!escapes.special[c]) {
+        *p++ = *in;
+        continue;
+      }
+      *p++ = '\\';
+      switch (c) {
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+          *p++ = 'u', *p++ = '0', *p++ = '0';
+          *p++ = hex[c >> 4];
+          *p++ = hex[c & 0xf];
+      }
+    }
+  }
+  *p++ = '"';
+  return p;
+}
+
+// One message as a JSON object in wire order; a repeated key becomes an array of its
+// values (at the key's first position).
+void append_json_message(out_buffer& out, const ami::message& m) {
+  const std::size_t n = m.size();
+  // Per-thread scratch, reused across events (no per-event allocation or zero-fill).
+  thread_local std::vector<std::string_view> keys_buf, values_buf;
+  thread_local std::vector<std::uint8_t> hash_buf;
+  if (keys_buf.size() < n) keys_buf.resize(n), values_buf.resize(n), hash_buf.resize(n);
+  std::string_view* keys = keys_buf.data();
+  std::string_view* values = values_buf.data();
+  std::uint8_t* hash = hash_buf.data();
+  // Keys per hash bucket (saturating): a key alone in its bucket cannot be repeated, so the
+  // exact comparisons run only for the few keys that share a bucket.
+  std::uint8_t bucket[256];
+  std::memset(bucket, 0, sizeof bucket);
+  std::size_t text = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    keys[i] = m.key(i);
+    values[i] = m.value(i);
+    const auto& k = keys[i];
+    text += k.size() + values[i].size();
+    std::uint32_t sig = static_cast<std::uint32_t>(k.size()) << 16 |
+                        (k.empty() ? 0u : static_cast<unsigned char>(k.front()) << 8 | static_cast<unsigned char>(k.back()));
+    hash[i] = static_cast<std::uint8_t>((sig * 2654435761u) >> 24);
+    if (bucket[hash[i]] < 255) ++bucket[hash[i]];
+  }
+  auto same = [&](std::size_t a, std::size_t b) { return hash[a] == hash[b] && keys[a] == keys[b]; };
+  char* p = out.reserve(6 * text + 8 * n + 8);
+  *p++ = '{';
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t repeats = 0;
+    if (bucket[hash[i]] > 1) {
+      bool seen = false;
+      for (std::size_t j = 0; j < i && !seen; ++j) seen = same(i, j);
+      if (seen) continue;
+      for (std::size_t j = i + 1; j < n; ++j) repeats += same(i, j);
+    }
+    if (p[-1] != '{') *p++ = ',';
+    p = write_json_string(p, keys[i]);
+    *p++ = ':';
+    if (repeats == 0) {
+      p = write_json_string(p, values[i]);
+      continue;
+    }
+    *p++ = '[';
+    p = write_json_string(p, values[i]);
+    for (std::size_t j = i + 1; j < n; ++j)
+      if (same(i, j)) {
+        *p++ = ',';
+        p = write_json_string(p, values[j]);
+      }
+    *p++ = ']';
+  }
+  *p++ = '}';
+  out.commit(p);
+}
+
+// Writes all of `data` to fd; false on a write error (EPIPE: reader gone).
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+ami::session_config make_config(const options& o, std::string events_mask) {
+  ami::session_config c;
+  c.name = "cli";
+  c.host = o.host;
+  c.port = o.port;
+  c.username = o.user;
+  c.secret = o.secret;
+  c.md5 = o.md5;
+  c.events = std::move(events_mask);
+  c.connect_timeout = o.timeout;
+  c.login_timeout = o.timeout;
+  c.request_timeout = o.timeout;
+  c.keepalive_interval = 0ms;
+  c.reconnect = false;
+  return c;
+}
+
+std::string one_line(std::string s) {
+  for (auto& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
+// Reports a failed connection/login on stderr; returns the exit code.
+int report_link_failure(std::FILE* err, const failure& f) {
+  std::string what;
+  if (f.code == ami::make_error_code(ami::ami_errc::login_failed)) what = "login failed";
+  else if (f.code == ami::make_error_code(ami::ami_errc::timeout)) what = "timed out";
+  else what = "cannot connect";
+  std::fprintf(err, "astra ami: %s: %s\n", what.c_str(), one_line(f.detail.empty() ? f.message() : f.detail).c_str());
+  return exit_failure;
+}
+
+int run_send(const options& o, std::FILE* out, std::FILE* err) {
+  ami::action act(o.positional[0]);
+  for (std::size_t i = 1; i < o.positional.size(); ++i) {
+    const std::string& kv = o.positional[i];
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(err, "astra ami send: expected Key=Value, got '%s' (see astra ami --help)\n", kv.c_str());
+      return exit_failure;
+    }
+    act.add(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  if (auto probe = ami::serialize(act, "probe"); !probe) {
+    std::fprintf(err, "astra ami send: %s\n", one_line(probe.error().detail.empty() ? probe.error().message() : probe.error().detail).c_str());
+    return exit_failure;
+  }
+  io_runtime io{1};
+  caf::actor_system_config sys_cfg;
+  sys_cfg.set("scheduler.max-threads", 2);
+  caf::actor_system system{sys_cfg};
+  ami::client client(system, io, make_config(o, "off"));
+  auto up = client.wait_until_up(o.timeout * 2 + 500ms);
+  if (!up) return report_link_failure(err, up.error());
+  ami::reply r = client.send(act, o.timeout).get();
+  if (r.response) {
+    out_buffer text;
+    text.append("{\"response\":");
+    append_json_message(text, *r.response);
+    text.append(",\"events\":[");
+    for (std::size_t i = 0; i < r.events.size(); ++i) {
+      if (i) text.push_back(',');
+      append_json_message(text, *r.events[i]);
+    }
+    text.append("]}\n");
+    std::fwrite(text.view().data(), 1, text.size(), out);
+    std::fflush(out);
+  }
+  if (r.ok()) return exit_ok;
+  if (r.error.code == ami::make_error_code(ami::ami_errc::rejected)) {
+    std::fprintf(err, "%s\n", one_line(r.error.detail).c_str());
+    return exit_rejected;
+  }
+  std::string what = r.error.code == ami::make_error_code(ami::ami_errc::timeout) ? "timed out" : "failed";
+  std::fprintf(err, "astra ami send: %s %s: %s\n", o.positional[0].c_str(), what.c_str(),
+               one_line(r.error.detail.empty() ? r.error.message() : r.error.detail).c_str());
+  return exit_failure;
+}
+
+int run_watch(const options& o, std::FILE* out, std::FILE* err) {
+  std::fflush(out);
+  const int fd = ::fileno(out);
+  io_runtime io{1};
+  caf::actor_system_config sys_cfg;
+  sys_cfg.set("scheduler.max-threads", watch_caf_threads);
+  caf::actor_system system{sys_cfg};
+  ami::client client(system, io, make_config(o, "on"));
+
+  struct shared_state {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool done = false;
+    bool output_failed = false;
+    std::optional<failure> link_failure;
+    std::uint64_t written = 0;
+    out_buffer buffer{watch_flush_bytes * 2};
+  };
+  auto st = std::make_shared<shared_state>();
+  const std::uint64_t limit = o.count.value_or(UINT64_MAX);
+
+  auto on_events = [st, fd, limit](const std::vector<ami::message_ptr>& events) {
+    std::lock_guard<std::mutex> lock(st->mutex);
+    if (st->done) return;
+    for (const auto& m : events) {
+      append_json_message(st->buffer, *m);
+      st->buffer.push_back('\n');
+      if (++st->written >= limit) {
+        st->done = true;
+        break;
+      }
+      if (st->buffer.size() >= watch_flush_bytes) {
+        if (!write_all(fd, st->buffer.view())) st->output_failed = st->done = true;
+        st->buffer.clear();
+        if (st->done) break;
+      }
+    }
+    // Flush at the end of every socket read: prompt at low rates, large writes under load.
+    if (!st->output_failed && !st->buffer.empty()) {
+      if (!write_all(fd, st->buffer.view())) st->output_failed = st->done = true;
+      st->buffer.clear();
+    }
+    if (st->done) st->changed.notify_all();
+  };
+  auto on_link = [st](const ami::link_event& ev) {
+    if (ev.state != ami::link_event::kind::down) return;
+    std::lock_guard<std::mutex> lock(st->mutex);
+    if (st->done) return;
+    st->link_failure = ev.reason;
+    st->done = true;
+    st->changed.notify_all();
+  };
+  auto filter = o.events.empty() ? ami::event_filter::all() : ami::event_filter::by_names(o.events);
+  auto sub = client.subscribe_batches(std::move(filter), on_events, on_link, watch_queue_capacity, "watch");
+
+  auto up = client.wait_until_up(o.timeout * 2 + 500ms);
+  if (!up) return report_link_failure(err, up.error());
+  {
+    std::unique_lock<std::mutex> lock(st->mutex);
+    if (o.duration) st->changed.wait_for(lock, *o.duration, [&] { return st->done; });
+    else st->changed.wait(lock, [&] { return st->done; });
+    st->done = true;
+    if (!st->output_failed && !st->buffer.empty()) write_all(fd, st->buffer.view());
+    st->buffer.clear();
+  }
+  auto status = client.status().get();
+  for (const auto& s : status.subscribers)
+    if (s.name == "watch" && s.dropped > 0)
+      std::fprintf(err, "astra ami watch: %llu events dropped (output slower than Asterisk)\n",
+                   static_cast<unsigned long long>(s.dropped));
+  if (status.inbox_dropped > 0)
+    std::fprintf(err, "astra ami watch: %llu events dropped in the session inbox\n",
+                 static_cast<unsigned long long>(status.inbox_dropped));
+  sub.reset();
+  client.stop();
+  std::lock_guard<std::mutex> lock(st->mutex);
+  if (st->link_failure && st->written < limit) {
+    std::fprintf(err, "astra ami watch: link lost after %llu events: %s\n", static_cast<unsigned long long>(st->written),
+                 one_line(st->link_failure->detail.empty() ? st->link_failure->message() : st->link_failure->detail).c_str());
+    return exit_failure;
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+// In-process entry point (tests call it with their own streams).
+int ami_main(int argc, char** argv, std::FILE* out, std::FILE* err) {
+  // Session logs would interleave with the one-line errors this command prints itself.
+  spdlog::set_level(spdlog::level::off);
+  options o;
+  auto problem = parse(argc, argv, o);
+  if (problem == "help") {
+    std::fputs(usage_text, out);
+    return exit_ok;
+  }
+  if (!problem.empty()) {
+    std::fprintf(err, "astra ami: %s (see astra ami --help)\n", problem.c_str());
+    return exit_failure;
+  }
+  return o.mode == "send" ? run_send(o, out, err) : run_watch(o, out, err);
+}
+
+namespace {
+int ami_command(int argc, char** argv) { return ami_main(argc, argv, stdout, stderr); }
+registration ami_registration{"ami", "AMI client: send an action, watch events", &ami_command};
+}  // namespace
+
+}  // namespace astra::cli

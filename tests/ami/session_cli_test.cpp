@@ -1,0 +1,208 @@
+// `astra ami send|watch` run in-process (ami_main) against the fake AMI server: output shape
+// and the exit-code contract (0 ok, 1 Response: Error, 2 usage/connection/login/timeout).
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/ami/fake_ami_server.hpp"
+
+namespace astra::cli {
+int ami_main(int argc, char** argv, std::FILE* out, std::FILE* err);
+}
+
+using namespace astra::test;
+using json = nlohmann::json;
+
+namespace {
+
+struct run_result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(std::FILE* f) {
+  std::fflush(f);
+  std::rewind(f);
+  std::string s;
+  char buf[65536];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+  std::fclose(f);
+  return s;
+}
+
+run_result run(std::vector<std::string> args) {
+  args.insert(args.begin(), "astra ami");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::FILE* out = std::tmpfile();
+  std::FILE* err = std::tmpfile();
+  REQUIRE(out);
+  REQUIRE(err);
+  int code = astra::cli::ami_main(static_cast<int>(argv.size() - 1), argv.data(), out, err);
+  return {code, slurp(out), slurp(err)};
+}
+
+std::vector<std::string> conn(const fake_ami_server& s, std::vector<std::string> extra = {}) {
+  std::vector<std::string> a{"--host", "127.0.0.1", "--port", std::to_string(s.port()), "--user", "admin",
+                             "--secret", "amp111", "--timeout", "2"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+std::vector<std::string> cat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("ami send: usage errors exit 2 with one line", "[ami][cli]") {
+  auto r = run({"send"});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("missing ACTION") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(run({"send", "--port", "70000", "Ping"}).code == 2);
+  CHECK(run({"send", "--timeout", "-1", "Ping"}).code == 2);
+  CHECK(run({"send", "--bogus", "Ping"}).code == 2);
+  CHECK(run({"send", "Ping", "NoEquals"}).code == 2);
+  CHECK(run({"send", "Ping", "=v"}).code == 2);
+  CHECK(run({"frobnicate"}).code == 2);
+  CHECK(run({"watch", "--count", "zero"}).code == 2);
+  auto inj = run({"send", "--port", "1", "Setvar", "Variable=X", "Value=a\r\nAction: Hangup"});
+  CHECK(inj.code == 2);
+  CHECK(inj.err.find("Value") != std::string::npos);
+  auto help = run({"send", "--help"});
+  CHECK(help.code == 0);
+  CHECK(help.out.find("usage: astra ami send") != std::string::npos);
+}
+
+TEST_CASE("ami send prints the response and list events as one JSON object", "[ami][cli]") {
+  fake_ami_server server;
+  auto ping = run(cat(cat({"send"}, conn(server)), {"Ping"}));
+  REQUIRE(ping.code == 0);
+  auto j = json::parse(ping.out);
+  CHECK(j["response"]["Response"] == "Success");
+  CHECK(j["response"]["Ping"] == "Pong");
+  CHECK(j["events"].is_array());
+  CHECK(j["events"].empty());
+  CHECK(std::count(ping.out.begin(), ping.out.end(), '\n') == 1);
+
+  auto list = run(cat(cat({"send"}, conn(server)), {"CoreShowChannels"}));
+  REQUIRE(list.code == 0);
+  j = json::parse(list.out);
+  REQUIRE(j["events"].size() == 4);
+  CHECK(j["events"][0]["Event"] == "CoreShowChannel");
+  CHECK(j["events"][3]["EventList"] == "Complete");
+
+  // Repeated keys become arrays, in order; options may follow the action.
+  auto cmd = run(cat({"send", "Command", "Command=core show uptime"}, conn(server)));
+  REQUIRE(cmd.code == 0);
+  j = json::parse(cmd.out);
+  REQUIRE(j["response"]["Output"].is_array());
+  CHECK(j["response"]["Output"][0] == "System uptime: 21 seconds");
+  CHECK(j["response"]["Output"][1] == "Last reload: 21 seconds");
+
+  // Key=Value pairs reach the wire in order, repeats kept.
+  run(cat(cat({"send"}, conn(server)), {"Originate", "Channel=Local/1@x", "Exten=1", "Context=x", "Priority=1",
+                                        "Variable=A=1", "Variable=B=2"}));
+  auto raws = server.raw_actions();
+  REQUIRE(!raws.empty());
+  CHECK(raws.back().find("Variable: A=1\r\nVariable: B=2\r\n") != std::string::npos);
+}
+
+TEST_CASE("ami send exit codes: 1 on Response: Error, 2 on login/connection/timeout", "[ami][cli]") {
+  fake_ami_options opts;
+  opts.silent_actions = {"Slow"};
+  fake_ami_server server(opts);
+
+  auto bad = run(cat(cat({"send"}, conn(server)), {"NoSuchAction"}));
+  CHECK(bad.code == 1);
+  CHECK(bad.err.find("Invalid/unknown command: NoSuchAction") != std::string::npos);
+  CHECK(json::parse(bad.out)["response"]["Response"] == "Error");
+
+  auto cmd_err = run(cat(cat({"send"}, conn(server)), {"Command", "Command=no such thing"}));
+  CHECK(cmd_err.code == 1);
+
+  auto slow = run(cat(cat({"send"}, conn(server, {"--timeout", "0.2"})), {"Slow"}));
+  CHECK(slow.code == 2);
+  CHECK(slow.err.find("timed out") != std::string::npos);
+
+  auto wrong = run({"send", "--host", "127.0.0.1", "--port", std::to_string(server.port()), "--secret", "wrong", "Ping"});
+  CHECK(wrong.code == 2);
+  CHECK(wrong.err.find("login failed") != std::string::npos);
+  CHECK(wrong.err.find("Authentication failed") != std::string::npos);
+  CHECK(std::count(wrong.err.begin(), wrong.err.end(), '\n') == 1);
+
+  auto refused = run({"send", "--port", "1", "--timeout", "1", "Ping"});
+  CHECK(refused.code == 2);
+  CHECK(refused.err.find("cannot connect") != std::string::npos);
+
+  // Secret from the environment, MD5 login.
+  ::setenv("ASTRA_AMI_SECRET", "amp111", 1);
+  auto env = run({"send", "--port", std::to_string(server.port()), "--md5", "Ping"});
+  ::unsetenv("ASTRA_AMI_SECRET");
+  CHECK(env.code == 0);
+  auto raws = server.raw_actions();
+  bool saw_challenge = false;
+  for (const auto& r : raws) saw_challenge |= r.find("Action: Challenge") != std::string::npos;
+  CHECK(saw_challenge);
+}
+
+TEST_CASE("ami watch prints one JSON object per event per line", "[ami][cli]") {
+  fake_ami_options opts;
+  opts.burst = event_burst_bytes();
+  opts.burst_repeat = 3;
+  fake_ami_server server(opts);
+
+  auto all = run(cat(cat({"watch"}, conn(server)), {"--count", "500"}));
+  REQUIRE(all.code == 0);
+  std::istringstream lines(all.out);
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(lines, line)) {
+    auto j = json::parse(line);
+    CHECK(j.contains("Event"));
+    ++n;
+  }
+  CHECK(n == 500);
+  CHECK(all.out.rfind("{\"Event\":\"FullyBooted\"", 0) == 0);
+
+  auto hangups = run(cat(cat({"watch"}, conn(server)), {"--event", "hangup", "--event", "Newchannel", "--count", "60"}));
+  REQUIRE(hangups.code == 0);
+  std::istringstream hl(hangups.out);
+  n = 0;
+  while (std::getline(hl, line)) {
+    auto name = json::parse(line)["Event"].get<std::string>();
+    CHECK((name == "Hangup" || name == "Newchannel"));
+    ++n;
+  }
+  CHECK(n == 60);
+
+  auto quiet = run(cat(cat({"watch"}, conn(server)), {"--event", "NoSuchEvent", "--duration", "0.3"}));
+  CHECK(quiet.code == 0);
+  CHECK(quiet.out.empty());
+
+  auto refused = run({"watch", "--port", "1", "--timeout", "1"});
+  CHECK(refused.code == 2);
+}
+
+TEST_CASE("ami send escapes JSON strings exactly", "[ami][cli]") {
+  fake_ami_options opts;
+  opts.command_output = {"quote \" backslash \\ tab \t ctl \x01 del \x7f end", "UTF-8 caf\xc3\xa9 long line 0123456789abcdef",
+                         "", "plain"};
+  fake_ami_server server(opts);
+  auto r = run(cat(cat({"send"}, conn(server)), {"Command", "Command=core show x"}));
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("\\u0001") != std::string::npos);
+  CHECK(r.out.find("\\u007f") != std::string::npos);
+  auto j = json::parse(r.out);
+  REQUIRE(j["response"]["Output"].size() == 4);
+  for (std::size_t i = 0; i < 4; ++i) CHECK(j["response"]["Output"][i].get<std::string>() == opts.command_output[i]);
+}
