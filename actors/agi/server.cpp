@@ -1,0 +1,720 @@
+#include <utility>  // before Asio (see platform-facts)
+
+#include "actors/agi/server.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/io_context_strand.hpp>
+#include <boost/asio/write.hpp>
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+namespace astra::agi::detail {
+// Connection -> call actor messages (besides reply_event).
+struct peer_closed {
+  std::error_code ec;  // empty: orderly close (EOF)
+};
+struct peer_garbled {
+  failure what;  // the reply stream could not be parsed
+};
+}  // namespace astra::agi::detail
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::reply_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::peer_closed)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::peer_garbled)
+
+namespace astra::agi {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using detail::clock;
+// Concrete executor types (not any_io_executor): smaller sockets, timers and pending operations.
+// io_context::strand draws its implementation from the io_context's fixed pool instead of
+// allocating one per connection (unrelated connections may share one: they are then serialized
+// with each other, which costs nothing with one io thread).
+using strand_type = asio::io_context::strand;
+using socket_type = asio::basic_stream_socket<tcp, strand_type>;
+using timer_type = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, strand_type>;
+
+using tick_atom = caf::atom_constant<caf::atom("agitick")>;
+using done_atom = caf::atom_constant<caf::atom("agidone")>;
+using cut_atom = caf::atom_constant<caf::atom("agicut")>;
+
+const char* to_string(call_outcome o) noexcept {
+  switch (o) {
+    case call_outcome::completed: return "completed";
+    case call_outcome::failed: return "failed";
+    case call_outcome::exception: return "exception";
+    case call_outcome::cut: return "cut";
+  }
+  return "unknown";
+}
+
+const char* to_string(refusal r) noexcept {
+  switch (r) {
+    case refusal::capacity: return "capacity";
+    case refusal::auth: return "auth";
+    case refusal::no_route: return "no_route";
+    case refusal::shutting_down: return "shutting_down";
+    case refusal::bad_environment: return "bad_environment";
+    case refusal::env_timeout: return "env_timeout";
+    case refusal::closed_early: return "closed_early";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Bytes read per readiness notification before yielding to other connections.
+constexpr std::size_t read_chunk_bytes = 4096;
+constexpr int max_reads_per_wakeup = 4;
+// Delay before accepting again after the process ran out of descriptors (EMFILE/ENFILE).
+constexpr std::chrono::milliseconds accept_retry_delay{20};
+// How long shutdown() waits for cut calls' actors to end.
+constexpr std::chrono::seconds cut_grace{5};
+
+peer_address to_peer(const tcp::endpoint& ep) {
+  peer_address p;
+  auto addr = ep.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  if (addr.is_v4()) {
+    auto b = addr.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), p.bytes.begin());
+    p.is_v4 = true;
+  } else {
+    auto b = addr.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), p.bytes.begin());
+    p.is_v4 = false;
+  }
+  p.port = ep.port();
+  return p;
+}
+
+}  // namespace
+
+class connection;
+
+struct server::impl : std::enable_shared_from_this<server::impl> {
+  impl(caf::actor_system& sys, asio::io_context& ctx, router r, server_config c)
+      : system(sys), io(ctx), routes(std::move(r)), config(std::move(c)), acceptor(ctx), accept_retry(ctx) {
+    core.command_timeout = config.command_timeout;
+    core.timeout_margin = config.timeout_margin;
+    core.long_command_timeout = config.long_command_timeout;
+    core.hangup_reply_grace = config.hangup_reply_grace;
+    core.fail_fast_after_hangup = config.fail_fast_after_hangup;
+    core.max_commands_after_close = config.max_commands_after_close;
+  }
+
+  caf::actor_system& system;
+  asio::io_context& io;
+  const router routes;
+  const server_config config;
+  detail::core_settings core;
+  tcp::acceptor acceptor;        // touched on the io_context only (after start)
+  asio::steady_timer accept_retry;
+
+  std::atomic<bool> draining{false};
+  std::atomic<std::uint16_t> port{0};
+  std::atomic<std::size_t> live{0};
+  std::atomic<std::size_t> pending{0};
+  std::atomic<std::uint64_t> next_id{1};
+
+  struct {
+    std::atomic<std::uint64_t> accepted{0}, started{0}, completed{0}, failed{0}, cut{0}, refused_capacity{0},
+        refused_auth{0}, no_route{0}, refused_shutting_down{0}, bad_environment{0}, env_timeouts{0},
+        closed_early{0};
+  } counters;
+
+  std::mutex mutex;  // guards calls; signals `changed` when a call ends
+  std::condition_variable changed;
+  std::unordered_map<std::uint64_t, caf::actor> calls;
+
+  void accept_next();
+  void on_accepted(socket_type socket);
+
+  void refuse(refusal why, const peer_address& peer, std::string_view detail) {
+    switch (why) {
+      case refusal::capacity: ++counters.refused_capacity; break;
+      case refusal::auth: ++counters.refused_auth; break;
+      case refusal::no_route: ++counters.no_route; break;
+      case refusal::shutting_down: ++counters.refused_shutting_down; break;
+      case refusal::bad_environment: ++counters.bad_environment; break;
+      case refusal::env_timeout: ++counters.env_timeouts; break;
+      case refusal::closed_early: ++counters.closed_early; break;
+    }
+    if (why == refusal::closed_early) {
+      spdlog::debug("agi: {} closed before its agi_* block was complete", peer.to_string());
+    } else if (why == refusal::capacity || why == refusal::shutting_down || why == refusal::env_timeout) {
+      spdlog::info("agi: refused {} ({}){}{}", peer.to_string(), to_string(why), detail.empty() ? "" : ": ", detail);
+    } else {
+      spdlog::warn("agi: refused {} ({}){}{}", peer.to_string(), to_string(why), detail.empty() ? "" : ": ", detail);
+    }
+    if (config.hooks.connection_refused) config.hooks.connection_refused(why, peer);
+  }
+
+  void register_call(std::uint64_t id, caf::actor actor) {
+    std::lock_guard<std::mutex> lock(mutex);
+    calls.emplace(id, std::move(actor));
+  }
+
+  void call_ended(std::uint64_t id, call_outcome outcome) {
+    switch (outcome) {
+      case call_outcome::completed: ++counters.completed; break;
+      case call_outcome::failed:
+      case call_outcome::exception: ++counters.failed; break;
+      case call_outcome::cut: ++counters.cut; break;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      calls.erase(id);
+      live.fetch_sub(1);
+    }
+    changed.notify_all();
+  }
+};
+
+// ------------------------------------------------------------------ connection (Asio side)
+
+// One accepted socket. All members are touched on the socket's strand only, except through
+// the call_transport methods, which post to that strand. Lives as long as an operation, the
+// call actor (through its core) or a posted closure holds it.
+class connection final : public detail::call_transport, public std::enable_shared_from_this<connection> {
+ public:
+  connection(std::shared_ptr<server::impl> srv, socket_type socket, peer_address peer)
+      : srv_(std::move(srv)), socket_(std::move(socket)), timer_(socket_.get_executor()), peer_(peer) {}
+
+  ~connection() override {
+    if (!admitted_) srv_->pending.fetch_sub(1);
+  }
+
+  // Starts the agi_* block phase (called on the strand).
+  void start() {
+    env_ = std::make_unique<environment_parser>();
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    socket_.set_option(tcp::no_delay(true), ec);
+    timer_.expires_after(srv_->config.env_timeout);
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || self->closed_ || self->admitted_) return;
+      self->srv_->refuse(refusal::env_timeout, self->peer_, "");
+      self->close_now();
+    });
+    wait_readable();
+  }
+
+  // call_transport (called from the call actor)
+  void write(std::string line, clock::time_point wake_at) override {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), line = std::move(line), wake_at]() mutable {
+      if (self->closed_) return;
+      self->send(std::move(line));
+      if (wake_at != clock::time_point::max()) self->start_timer(wake_at);
+    });
+  }
+  void arm(clock::time_point wake_at) override {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), wake_at] {
+      if (!self->closed_) self->start_timer(wake_at);
+    });
+  }
+  void close() override {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close_now(); });
+  }
+
+  strand_type executor() { return socket_.get_executor(); }
+
+ private:
+  void wait_readable() {
+    socket_.async_wait(socket_type::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+      self->on_readable(ec);
+    });
+  }
+
+  void on_readable(const boost::system::error_code& ec) {
+    if (closed_) return;
+    if (ec) {
+      peer_gone(ec);
+      return;
+    }
+    thread_local char buffer[read_chunk_bytes];
+    for (int round = 0; round < max_reads_per_wakeup; ++round) {
+      boost::system::error_code rec;
+      const std::size_t n = socket_.read_some(asio::buffer(buffer, sizeof buffer), rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+      if (rec) {
+        peer_gone(rec == asio::error::eof ? boost::system::error_code{} : rec);
+        return;
+      }
+      if (!consume(std::string_view(buffer, n))) return;
+      if (n < sizeof buffer) break;
+    }
+    wait_readable();  // re-arms the edge (EPOLL_CTL_MOD), so nothing that arrived meanwhile is lost
+  }
+
+  // Returns false when reading must stop (closed or handed over).
+  bool consume(std::string_view bytes) {
+    if (env_) {
+      const auto used = env_->feed(bytes);
+      if (auto ec = env_->error()) {
+        srv_->refuse(refusal::bad_environment, peer_, ec.message());
+        close_now();
+        return false;
+      }
+      if (!env_->done()) return true;
+      auto env = env_->take();
+      env_.reset();
+      if (!admit(std::move(env))) return false;
+      bytes.remove_prefix(used);
+      if (bytes.empty()) return true;
+    }
+    while (!bytes.empty()) {
+      if (!replies_) replies_ = std::make_unique<reply_parser>();
+      bytes.remove_prefix(replies_->feed(bytes));
+      while (auto event = replies_->next()) {
+        if (!*event) {
+          if (actor_) caf::anon_send(actor_, detail::peer_garbled{event->error()});
+          close_now();
+          return false;
+        }
+        if (actor_) caf::anon_send(actor_, std::move(event->value()));
+      }
+    }
+    // A parser holding no partial reply is dropped: an idle call keeps no parse buffers.
+    if (replies_ && !replies_->mid_reply()) replies_.reset();
+    return true;
+  }
+
+  bool admit(environment env) {
+    auto& srv = *srv_;
+    timer_.cancel();
+    if (srv.draining.load()) {
+      srv.refuse(refusal::shutting_down, peer_, "");
+      close_now();
+      return false;
+    }
+    auto match = srv.routes.match(env.script_path);
+    if (!match) {
+      srv.refuse(refusal::no_route, peer_, "no route for '" + env.script_path + "'");
+      close_now();
+      return false;
+    }
+    const auto& policy = match->target->options.auth ? *match->target->options.auth : srv.config.auth;
+    if (policy) {
+      auth_request request{env, env.script_path, match->target->pattern, match->params, peer_};
+      auto decision = policy(request);
+      if (!decision.allowed) {
+        srv.refuse(refusal::auth, peer_, "route " + match->target->pattern + ": " + decision.reason);
+        close_now();
+        return false;
+      }
+    }
+    if (srv.live.fetch_add(1) >= srv.config.max_concurrent_calls) {
+      srv.live.fetch_sub(1);
+      srv.refuse(refusal::capacity, peer_, "max_concurrent_calls reached");
+      close_now();
+      return false;
+    }
+    admitted_ = true;
+    srv.pending.fetch_sub(1);
+    ++srv.counters.started;
+    call::identity id{srv.next_id.fetch_add(1), match->target, std::move(match->params), peer_};
+    spawn_call(std::move(env), std::move(id));
+    return true;
+  }
+
+  void spawn_call(environment env, call::identity id);
+
+  void send(std::string line) {
+    if (writing_) {
+      backlog_->queued += line;
+      return;
+    }
+    // Commands are small: usually the whole line fits the socket buffer at once.
+    boost::system::error_code ec;
+    std::size_t n = socket_.write_some(asio::buffer(line), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      n = 0;
+    } else if (ec) {
+      peer_gone(ec);
+      return;
+    }
+    if (n == line.size()) return;
+    if (!backlog_) backlog_ = std::make_unique<write_backlog>();
+    backlog_->out = line.substr(n);
+    start_async_write();
+  }
+
+  void start_async_write() {
+    writing_ = true;
+    asio::async_write(socket_, asio::buffer(backlog_->out), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+      self->writing_ = false;
+      if (self->closed_) return;
+      if (ec) {
+        self->peer_gone(ec);
+        return;
+      }
+      self->backlog_->out.clear();
+      if (!self->backlog_->queued.empty()) {
+        self->backlog_->out.swap(self->backlog_->queued);
+        self->start_async_write();
+      } else {
+        self->backlog_.reset();
+      }
+    });
+  }
+
+  void start_timer(clock::time_point wake_at) {
+    timer_.expires_at(wake_at);
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || self->closed_ || !self->actor_) return;
+      caf::anon_send(self->actor_, tick_atom::value);
+    });
+  }
+
+  void peer_gone(const boost::system::error_code& ec) {
+    if (closed_) return;
+    if (!admitted_) {
+      srv_->refuse(refusal::closed_early, peer_, ec ? ec.message() : "");
+    } else if (actor_) {
+      caf::anon_send(actor_, detail::peer_closed{ec ? std::error_code(ec.value(), std::system_category()) : std::error_code{}});
+    }
+    close_now();
+  }
+
+  void close_now() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ignored;
+    timer_.cancel();
+    socket_.shutdown(socket_type::shutdown_both, ignored);
+    socket_.close(ignored);
+    actor_ = nullptr;  // breaks the actor <-> connection cycle
+    env_.reset();
+    replies_.reset();
+    if (!writing_) backlog_.reset();  // else the pending write still reads backlog_->out
+  }
+
+  std::shared_ptr<server::impl> srv_;
+  socket_type socket_;
+  timer_type timer_;
+  std::unique_ptr<environment_parser> env_;  // during the agi_* block only
+  std::unique_ptr<reply_parser> replies_;    // while a reply is partially received
+  caf::actor actor_;                         // the call, once admitted and until closed
+  struct write_backlog {
+    std::string out;     // being written by async_write
+    std::string queued;  // lines that arrived meanwhile
+  };
+  std::unique_ptr<write_backlog> backlog_;   // only while the socket buffer is full (rare)
+  peer_address peer_;
+  bool closed_ = false;
+  bool writing_ = false;
+  bool admitted_ = false;
+};
+
+// ------------------------------------------------------------------ call actor
+
+namespace {
+
+struct call_seed {
+  std::shared_ptr<server::impl> srv;
+  std::shared_ptr<connection> conn;
+  environment env;
+  call::identity id;
+};
+
+struct call_state {
+  std::shared_ptr<server::impl> srv;
+  std::optional<call> the_call;  // inline: one allocation less per call
+  astra::root_task root;  // after the_call: its frames (holding command slots) die first
+  clock::time_point started{};
+  call_outcome outcome = call_outcome::completed;
+  bool finished = false;  // the handler returned or threw
+  bool cut = false;
+  bool reported = false;
+  failure result_error;  // what a result_handler returned (code empty: success)
+
+  call_state() = default;
+  call_state(const call_state&) = delete;
+
+  ~call_state() {
+    root = astra::root_task{};  // destroys a still-suspended handler frame chain
+    if (the_call) the_call->core().shutdown(agi_errc::shutting_down);  // closes the socket if still open
+    finish_report();
+    the_call.reset();
+    if (srv) srv->call_ended(id, outcome);
+  }
+
+  std::uint64_t id = 0;
+  std::string_view route;  // the route's pattern: the router outlives every call
+
+  void finish_report() {
+    if (reported || !srv) return;
+    reported = true;
+    if (!finished && !cut) outcome = call_outcome::cut;  // ended without its handler finishing
+    const auto duration = clock::now() - started;
+    spdlog::debug("agi: call {} route {} ended: {} after {} ms", id, route, to_string(outcome),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(duration).count());
+    if (srv->config.hooks.call_ended) srv->config.hooks.call_ended(route, id, outcome, duration);
+  }
+};
+
+astra::task<void> run_result_handler(const result_handler& body, call& c, failure* out) {
+  auto r = co_await body(c);
+  if (!r) *out = r.error();
+}
+
+void handler_done(caf::stateful_actor<call_state>* self, std::exception_ptr error) {
+  auto& st = self->state;
+  st.finished = true;
+  if (!st.cut) {
+    if (error) {
+      st.outcome = call_outcome::exception;
+      std::string what = "unknown exception";
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      spdlog::error("agi: call {} route {} (channel {}): handler threw: {}", st.id, st.route,
+                    st.the_call->env().channel(), what);
+    } else if (st.result_error.code) {
+      st.outcome = call_outcome::failed;
+      spdlog::warn("agi: call {} route {} (channel {}): handler failed: {}", st.id, st.route,
+                   st.the_call->env().channel(), st.result_error.message());
+    }
+  }
+  st.the_call->core().shutdown(agi_errc::disconnected);
+  // The root's frame is still on the stack here: end the actor from a fresh message.
+  self->send(self, done_atom::value);
+}
+
+caf::behavior call_actor(caf::stateful_actor<call_state>* self, std::shared_ptr<call_seed> seed) {
+  auto& st = self->state;
+  st.srv = seed->srv;
+  st.id = seed->id.id;
+  st.route = seed->id.target->pattern;
+  st.started = clock::now();
+  const route& target = *seed->id.target;
+  const auto& srv = *seed->srv;
+  st.the_call.emplace(srv.core, seed->conn, &srv.config.hooks, seed->env, std::move(seed->id));
+  seed.reset();
+  if (srv.config.hooks.call_started) srv.config.hooks.call_started(st.route, st.id);
+  spdlog::debug("agi: call {} route {} started (channel {})", st.id, st.route, st.the_call->env().channel());
+
+  if (target.result_body) {
+    st.root = astra::root_task(run_result_handler(target.result_body, *st.the_call, &st.result_error));
+  } else {
+    st.root = astra::root_task(target.body(*st.the_call));
+  }
+  auto check_runaway = [self] {
+    auto& s = self->state;
+    if (!s.finished && s.the_call->core().runaway()) {
+      spdlog::error("agi: call {} route {}: handler kept issuing commands after the call closed; ending it",
+                    s.id, s.route);
+      s.outcome = call_outcome::failed;
+      s.finished = true;
+      self->quit();
+    }
+  };
+  st.root.start([self](std::exception_ptr error) { handler_done(self, error); });
+  check_runaway();
+
+  return {
+      [self, check_runaway](reply_event& event) {
+        self->state.the_call->core().on_event(std::move(event));
+        check_runaway();
+      },
+      [self, check_runaway](tick_atom) {
+        self->state.the_call->core().on_tick(clock::now());
+        check_runaway();
+      },
+      [self, check_runaway](detail::peer_closed& closed) {
+        self->state.the_call->core().on_disconnected(closed.ec);
+        check_runaway();
+      },
+      [self, check_runaway](detail::peer_garbled& garbled) {
+        spdlog::warn("agi: call {} route {}: unreadable reply stream: {}", self->state.id, self->state.route,
+                     garbled.what.message());
+        self->state.the_call->core().on_protocol_error(std::move(garbled.what));
+        check_runaway();
+      },
+      [self](done_atom) { self->quit(); },
+      [self](cut_atom) {
+        auto& s = self->state;
+        if (s.finished) return;
+        s.cut = true;
+        s.outcome = call_outcome::cut;
+        spdlog::info("agi: call {} route {}: cut by shutdown", s.id, s.route);
+        // The handler is not resumed: ~call_state destroys its frames, then closes the socket.
+        self->quit();
+      },
+  };
+}
+
+}  // namespace
+
+void connection::spawn_call(environment env, call::identity id) {
+  const auto call_id = id.id;
+  auto seed = std::make_shared<call_seed>(call_seed{srv_, shared_from_this(), std::move(env), std::move(id)});
+  auto actor = srv_->system.spawn(call_actor, std::move(seed));
+  srv_->register_call(call_id, actor);
+  actor_ = std::move(actor);
+}
+
+// ------------------------------------------------------------------ acceptor
+
+void server::impl::accept_next() {
+  acceptor.async_accept(strand_type(io), [self = shared_from_this()](const boost::system::error_code& ec, socket_type socket) {
+    if (!self->acceptor.is_open() || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      spdlog::warn("agi: accept failed: {}", ec.message());
+      if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
+          ec == asio::error::no_memory) {
+        self->accept_retry.expires_after(accept_retry_delay);
+        self->accept_retry.async_wait([self](const boost::system::error_code& wec) {
+          if (!wec && self->acceptor.is_open()) self->accept_next();
+        });
+        return;
+      }
+      self->accept_next();
+      return;
+    }
+    self->on_accepted(std::move(socket));
+    self->accept_next();
+  });
+}
+
+void server::impl::on_accepted(socket_type socket) {
+  ++counters.accepted;
+  boost::system::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) return;  // already reset by the peer: costs nothing
+  auto peer = to_peer(remote);
+  if (draining.load()) {
+    refuse(refusal::shutting_down, peer, "");
+    return;  // socket closed by its destructor
+  }
+  if (live.load() >= config.max_concurrent_calls) {
+    refuse(refusal::capacity, peer, "max_concurrent_calls reached");
+    return;
+  }
+  pending.fetch_add(1);
+  auto conn = std::make_shared<connection>(shared_from_this(), std::move(socket), peer);
+  // The socket's executor is its own strand; start there (we are on the acceptor's context).
+  asio::dispatch(conn->executor(), [conn] { conn->start(); });
+}
+
+// ------------------------------------------------------------------ server
+
+server::server(caf::actor_system& system, asio::io_context& io, router routes, server_config config) {
+  if (routes.size() == 0) throw std::invalid_argument("agi server: no routes");
+  if (config.max_concurrent_calls == 0) throw std::invalid_argument("agi server: max_concurrent_calls must be > 0");
+  if (config.env_timeout.count() <= 0 || config.command_timeout.count() <= 0)
+    throw std::invalid_argument("agi server: timeouts must be positive");
+  impl_ = std::make_shared<impl>(system, io, std::move(routes), std::move(config));
+}
+
+server::~server() {
+  if (impl_ && !impl_->draining.load()) shutdown(std::chrono::milliseconds{0});
+}
+
+std::error_code server::start() {
+  auto& d = *impl_;
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(d.config.host, ec);
+  if (ec) return std::make_error_code(std::errc::invalid_argument);
+  tcp::endpoint endpoint{address, d.config.port};
+  d.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) d.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) d.acceptor.bind(endpoint, ec);
+  if (!ec) d.acceptor.listen(d.config.listen_backlog, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    d.acceptor.close(ignored);
+    return std::error_code(ec.value(), std::system_category());
+  }
+  d.port = d.acceptor.local_endpoint().port();
+  spdlog::info("agi: listening on {}:{}", d.config.host, d.port.load());
+  asio::post(d.io, [self = impl_] { self->accept_next(); });
+  return {};
+}
+
+std::uint16_t server::local_port() const noexcept { return impl_->port.load(); }
+
+std::size_t server::live_calls() const noexcept { return impl_->live.load(); }
+
+server_stats server::stats() const noexcept {
+  const auto& c = impl_->counters;
+  server_stats s;
+  s.accepted = c.accepted.load();
+  s.calls_started = c.started.load();
+  s.calls_completed = c.completed.load();
+  s.calls_failed = c.failed.load();
+  s.calls_cut = c.cut.load();
+  s.refused_capacity = c.refused_capacity.load();
+  s.refused_auth = c.refused_auth.load();
+  s.no_route = c.no_route.load();
+  s.refused_shutting_down = c.refused_shutting_down.load();
+  s.bad_environment = c.bad_environment.load();
+  s.env_timeouts = c.env_timeouts.load();
+  s.closed_early = c.closed_early.load();
+  s.live_calls = impl_->live.load();
+  s.pending_connections = impl_->pending.load();
+  return s;
+}
+
+shutdown_report server::shutdown(std::chrono::milliseconds drain) {
+  auto& d = *impl_;
+  if (d.draining.exchange(true)) return {};
+  {
+    // Close the listening socket on its own context; wait so that no accept runs afterwards.
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    asio::post(d.io, [&] {
+      boost::system::error_code ignored;
+      d.acceptor.close(ignored);
+      d.accept_retry.cancel();
+      std::lock_guard<std::mutex> lock(m);
+      done = true;
+      cv.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(m);
+    // The io_context may not be running (embedding error or already stopped): do not hang.
+    if (!cv.wait_for(lock, std::chrono::seconds(2), [&] { return done; })) {
+      spdlog::warn("agi: io_context did not run the acceptor close within 2 s");
+    }
+  }
+  const auto ended_before = d.counters.completed.load() + d.counters.failed.load() + d.counters.cut.load();
+  const auto cut_before = d.counters.cut.load();
+  const auto live_at_start = d.live.load();
+  spdlog::info("agi: shutting down: {} live calls, drain {} ms", live_at_start, drain.count());
+  std::vector<caf::actor> to_cut;
+  {
+    std::unique_lock<std::mutex> lock(d.mutex);
+    d.changed.wait_for(lock, drain, [&] { return d.live.load() == 0; });
+    for (auto& [id, actor] : d.calls) to_cut.push_back(actor);
+  }
+  for (auto& actor : to_cut) caf::anon_send(actor, cut_atom::value);
+  {
+    std::unique_lock<std::mutex> lock(d.mutex);
+    d.changed.wait_for(lock, cut_grace, [&] { return d.live.load() == 0; });
+  }
+  shutdown_report report;
+  report.cut = static_cast<std::size_t>(d.counters.cut.load() - cut_before);
+  const auto ended_after = d.counters.completed.load() + d.counters.failed.load() + d.counters.cut.load();
+  report.drained = static_cast<std::size_t>(ended_after - ended_before) - report.cut;
+  spdlog::info("agi: shutdown complete: {} drained, {} cut, {} still live", report.drained, report.cut, d.live.load());
+  return report;
+}
+
+}  // namespace astra::agi

@@ -1,0 +1,173 @@
+// Drives the agi_demo executable (examples/agi_demo.cpp) as Asterisk would: /ivr/menu with a
+// query and AGI arguments, /hang with the caller hanging up (both orders Asterisk uses), and
+// SIGTERM with a call still running (graceful drain, exit status 0).
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "tests/agi/fake_asterisk.hpp"
+
+#ifndef ASTRA_AGI_DEMO_PATH
+#error "ASTRA_AGI_DEMO_PATH must name the agi_demo executable"
+#endif
+
+using namespace std::chrono_literals;
+using astra::test::fake_asterisk;
+using astra::test::make_environment;
+
+namespace {
+
+constexpr auto io_timeout = 3000ms;
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// agi_demo as a child process with its stdout captured.
+class demo_process {
+ public:
+  explicit demo_process(std::uint16_t port) : port_(port) {
+    int out[2];
+    REQUIRE(::pipe(out) == 0);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::dup2(out[1], STDOUT_FILENO);
+      ::close(out[0]);
+      ::close(out[1]);
+      auto listen = "127.0.0.1:" + std::to_string(port);
+      ::execl(ASTRA_AGI_DEMO_PATH, "agi_demo", "--listen", listen.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    out_fd_ = out[0];
+    ::fcntl(out_fd_, F_SETFL, O_NONBLOCK);
+  }
+  ~demo_process() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    ::close(out_fd_);
+  }
+
+  bool wait_listening() {
+    return astra::test::eventually([&] {
+      try {
+        fake_asterisk probe(port_);
+        return true;
+      } catch (const std::exception&) {
+        return false;
+      }
+    }, 10000ms);
+  }
+
+  pid_t pid() const noexcept { return pid_; }
+  // Exit status, or -1 if it did not exit within `timeout`.
+  int wait_exit(std::chrono::milliseconds timeout) {
+    int status = 0;
+    bool exited = astra::test::eventually([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
+    if (!exited) return -1;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  std::string output() {
+    char buf[4096];
+    for (;;) {
+      auto n = ::read(out_fd_, buf, sizeof buf);
+      if (n <= 0) break;
+      captured_.append(buf, static_cast<std::size_t>(n));
+    }
+    return captured_;
+  }
+
+ private:
+  std::uint16_t port_;
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  std::string captured_;
+};
+
+// One exchange: expect `command` from the demo, answer `reply`.
+void expect(fake_asterisk& fake, const std::string& command, const std::string& reply) {
+  REQUIRE(fake.read_line(io_timeout) == command);
+  fake.send(reply);
+}
+
+void run_hang(std::uint16_t port, bool hangup_line_first) {
+  fake_asterisk fake(port);
+  fake.send(make_environment("hang"));
+  expect(fake, "ANSWER\n", "200 result=0\n");
+  REQUIRE(fake.read_line(io_timeout) == "WAIT FOR DIGIT 60000\n");
+  std::this_thread::sleep_for(50ms);  // the caller waits a moment, then hangs up
+  fake.send(hangup_line_first ? "HANGUP\n200 result=-1\n" : "200 result=-1\nHANGUP\n");
+  expect(fake, "SET VARIABLE ASTRA_SAW_HANGUP 1\n", "200 result=1\n");
+  CHECK(fake.wait_closed(io_timeout));
+}
+
+}  // namespace
+
+TEST_CASE("agi_demo serves /ivr/menu and /hang and drains on SIGTERM", "[agi][server][demo]") {
+  const auto port = free_port();
+  demo_process demo(port);
+  REQUIRE(demo.wait_listening());
+
+  {
+    fake_asterisk fake(port);
+    fake.send(make_environment("ivr/menu?lang=de", {"first arg", "second"}, "5551234"));
+    expect(fake, "ANSWER\n", "200 result=0\n");
+    expect(fake, "SET VARIABLE ASTRA_ROUTE /ivr/menu\n", "200 result=1\n");
+    expect(fake, "SET VARIABLE ASTRA_LANG de\n", "200 result=1\n");
+    expect(fake, "SET VARIABLE ASTRA_ARGS \"first arg|second\"\n", "200 result=1\n");
+    expect(fake, "GET VARIABLE CALLERID(num)\n", "200 result=1 (5551234)\n");
+    expect(fake, "SET VARIABLE ASTRA_CALLER 5551234\n", "200 result=1\n");
+    expect(fake, "STREAM FILE beep \"\"\n", "200 result=0 endpos=3520\n");
+    expect(fake, "HANGUP\n", "200 result=1\n");
+    CHECK(fake.wait_closed(io_timeout));
+  }
+  run_hang(port, /*hangup_line_first=*/false);  // Asterisk: the command's -1, then HANGUP
+  run_hang(port, /*hangup_line_first=*/true);
+
+  // A call still waiting for a digit when SIGTERM arrives finishes during the drain.
+  fake_asterisk late(port);
+  late.send(make_environment("hang"));
+  expect(late, "ANSWER\n", "200 result=0\n");
+  REQUIRE(late.read_line(io_timeout) == "WAIT FOR DIGIT 60000\n");
+  REQUIRE(demo.wait_exit(0ms) == -1);  // still running
+  ::kill(demo.pid(), SIGTERM);
+  REQUIRE(astra::test::eventually([&] { return demo.output().find("draining calls") != std::string::npos; }, 5000ms));
+  late.send("200 result=-1\nHANGUP\n");  // the caller hangs up during the drain
+  expect(late, "SET VARIABLE ASTRA_SAW_HANGUP 1\n", "200 result=1\n");
+  CHECK(late.wait_closed(io_timeout));
+  CHECK(demo.wait_exit(8000ms) == 0);
+  auto log = demo.output();
+  INFO(log);
+  CHECK(log.find("route /ivr/menu outcome completed") != std::string::npos);
+  std::size_t hang_lines = 0;
+  for (auto pos = log.find("route /hang outcome completed"); pos != std::string::npos;
+       pos = log.find("route /hang outcome completed", pos + 1))
+    ++hang_lines;
+  CHECK(hang_lines == 3);
+  CHECK(log.find("1 calls drained, 0 cut") != std::string::npos);
+}
