@@ -1,0 +1,692 @@
+#include "service/config/config.hpp"
+
+#include <arpa/inet.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace astra::config {
+
+namespace {
+
+// A secret file larger than this is refused (a credential is a line, not a blob).
+constexpr std::size_t max_secret_file_bytes = 64 * 1024;
+// Server names appear in metric labels and environment variables: keep them short and plain.
+constexpr std::size_t max_server_name_length = 64;
+
+struct scope {
+  YAML::Node node;       // a map, or undefined/null when absent
+  std::string path;      // "servers[0].ami"
+  std::string doc_path;  // "servers[].ami"
+  std::string env;       // "ASTRA_SERVER_PBX1_AMI"
+  std::string doc_env;   // "ASTRA_SERVER_<NAME>_AMI"
+};
+
+std::string join(const std::string& a, const std::string& b, char sep) { return a.empty() ? b : a + sep + b; }
+
+std::string upper(std::string_view key) {
+  std::string out;
+  for (char c : key) out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : '_';
+  return out;
+}
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') { out += "\\n"; continue; }
+    out += c;
+  }
+  return out + '"';
+}
+
+std::string line_of(const YAML::Node& n) {
+  if (!n.IsDefined()) return {};
+  auto m = n.Mark();
+  if (m.line < 0) return {};
+  return " (line " + std::to_string(m.line + 1) + ")";
+}
+
+std::optional<std::int64_t> to_int(std::string_view s) {
+  std::int64_t v = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (r.ec != std::errc{} || r.ptr != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<double> to_double(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  std::string tmp(s);
+  char* end = nullptr;
+  double v = std::strtod(tmp.c_str(), &end);
+  if (end != tmp.c_str() + tmp.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+std::optional<bool> to_bool(std::string_view s) {
+  std::string l;
+  for (char c : s) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (l == "true" || l == "yes" || l == "on" || l == "1") return true;
+  if (l == "false" || l == "no" || l == "off" || l == "0") return false;
+  return std::nullopt;
+}
+
+// "250ms", "5s", "1.5s", "2m", "1h", or a bare number of seconds.
+std::optional<duration> to_duration(std::string_view s) {
+  struct unit { std::string_view suffix; double ms; };
+  static constexpr unit units[] = {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}};
+  for (const auto& u : units) {
+    if (s.size() > u.suffix.size() && s.substr(s.size() - u.suffix.size()) == u.suffix) {
+      auto num = s.substr(0, s.size() - u.suffix.size());
+      // "5ms" also ends in "s": only accept when the remaining text is a number.
+      if (auto v = to_double(num); v && *v >= 0) return duration(static_cast<std::int64_t>(std::llround(*v * u.ms)));
+    }
+  }
+  if (auto v = to_double(s); v && *v >= 0) return duration(static_cast<std::int64_t>(std::llround(*v * 1000)));
+  return std::nullopt;
+}
+
+std::optional<endpoint> to_endpoint(std::string_view s, std::string& why) {
+  endpoint ep;
+  std::string_view host, port;
+  if (!s.empty() && s.front() == '[') {
+    auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      why = "expected [IPv6]:PORT";
+      return std::nullopt;
+    }
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string_view::npos) {
+      why = "expected HOST:PORT";
+      return std::nullopt;
+    }
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+  }
+  auto p = to_int(port);
+  if (!p || *p < 0 || *p > 65535) {
+    why = "port must be an integer in 0..65535";
+    return std::nullopt;
+  }
+  if (host.empty()) {
+    why = "empty host";
+    return std::nullopt;
+  }
+  ep.host = std::string(host);
+  ep.port = static_cast<std::uint16_t>(*p);
+  return ep;
+}
+
+bool valid_cidr(std::string_view s) {
+  auto slash = s.find('/');
+  std::string addr(s.substr(0, slash));
+  unsigned char buf[16];
+  int bits = 0;
+  if (::inet_pton(AF_INET, addr.c_str(), buf) == 1) bits = 32;
+  else if (::inet_pton(AF_INET6, addr.c_str(), buf) == 1) bits = 128;
+  else return false;
+  if (slash == std::string_view::npos) return true;
+  auto n = to_int(s.substr(slash + 1));
+  return n && *n >= 0 && *n <= bits;
+}
+
+class loader {
+ public:
+  loader(const env_lookup& env, std::string base_dir, std::vector<key_doc>* docs)
+      : env_(env), base_dir_(std::move(base_dir)), docs_(docs) {}
+
+  std::vector<problem> problems;
+
+  void add(std::string path, std::string reason) { problems.push_back({std::move(path), std::move(reason)}); }
+
+  // The child map `key` of `s` (absent -> an undefined node; present but not a map -> problem).
+  scope child(const scope& s, const std::string& key, const std::string& env_key = {}) {
+    scope c;
+    c.path = join(s.path, key, '.');
+    c.doc_path = join(s.doc_path, key, '.');
+    std::string e = env_key.empty() ? upper(key) : env_key;
+    c.env = join(s.env, e, '_');
+    c.doc_env = join(s.doc_env, e, '_');
+    if (s.node.IsMap() && s.node[key]) {
+      c.node = s.node[key];
+      if (!c.node.IsMap() && !c.node.IsNull()) {
+        add(c.path, "expected a mapping" + line_of(c.node));
+        c.node = YAML::Node();
+      }
+    }
+    return c;
+  }
+
+  // Reports keys of `s` outside `allowed`.
+  void check_keys(const scope& s, std::initializer_list<std::string_view> allowed) {
+    if (!s.node.IsMap()) return;
+    for (const auto& kv : s.node) {
+      auto key = kv.first.as<std::string>("");
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string known;
+        for (auto a : allowed) known += (known.empty() ? "" : ", ") + std::string(a);
+        add(join(s.path, key, '.'), "unknown key (known keys: " + known + ")" + line_of(kv.first));
+      }
+    }
+  }
+
+  struct raw_value {
+    std::string text;
+    std::string where;  // " (line N)" or " (from ENV)"
+    bool from_env = false;
+  };
+
+  // The text of `key`: its environment variable wins over the YAML value.
+  std::optional<raw_value> raw(const scope& s, const std::string& key, const std::string& default_text,
+                               const std::string& description) {
+    const std::string env_name = join(s.env, upper(key), '_');
+    if (docs_) docs_->push_back({join(s.doc_path, key, '.'), default_text, join(s.doc_env, upper(key), '_'), description});
+    if (auto v = env_(env_name)) return raw_value{*v, " (from " + env_name + ")", true};
+    if (!s.node.IsMap() || !s.node[key]) return std::nullopt;
+    auto n = s.node[key];
+    if (n.IsNull()) return std::nullopt;
+    if (!n.IsScalar()) {
+      add(join(s.path, key, '.'), "expected a single value" + line_of(n));
+      return std::nullopt;
+    }
+    return raw_value{n.Scalar(), line_of(n), false};
+  }
+
+  void field(const scope& s, const std::string& key, std::string& out, const std::string& description,
+             bool required = false) {
+    auto r = raw(s, key, out.empty() ? "(none)" : out, description);
+    if (r) out = r->text;
+    if (required && out.empty()) add(join(s.path, key, '.'), "required" + (r ? r->where : std::string()));
+  }
+
+  void field(const scope& s, const std::string& key, bool& out, const std::string& description) {
+    auto r = raw(s, key, out ? "true" : "false", description);
+    if (!r) return;
+    if (auto v = to_bool(r->text)) out = *v;
+    else add(join(s.path, key, '.'), "expected true or false, got " + quote(r->text) + r->where);
+  }
+
+  void field(const scope& s, const std::string& key, duration& out, const std::string& description,
+             duration min = duration{1}) {
+    auto r = raw(s, key, format_duration(out), description);
+    if (!r) return;
+    auto v = to_duration(r->text);
+    if (!v) add(join(s.path, key, '.'), "expected a duration such as 500ms, 5s, 2m or a number of seconds, got " + quote(r->text) + r->where);
+    else if (*v < min) add(join(s.path, key, '.'), "must be at least " + format_duration(min) + ", got " + quote(r->text) + r->where);
+    else out = *v;
+  }
+
+  template <class Int>
+  void int_field(const scope& s, const std::string& key, Int& out, std::int64_t min, std::int64_t max,
+                 const std::string& description) {
+    auto r = raw(s, key, std::to_string(out), description);
+    if (!r) return;
+    auto v = to_int(r->text);
+    if (!v || *v < min || *v > max)
+      add(join(s.path, key, '.'), "expected an integer in " + std::to_string(min) + ".." + std::to_string(max) +
+                                      ", got " + quote(r->text) + r->where);
+    else out = static_cast<Int>(*v);
+  }
+
+  void double_field(const scope& s, const std::string& key, double& out, double min, double max,
+                    const std::string& description) {
+    std::ostringstream def;
+    def << out;
+    auto r = raw(s, key, def.str(), description);
+    if (!r) return;
+    auto v = to_double(r->text);
+    std::ostringstream range;
+    range << min << ".." << max;
+    if (!v || *v < min || *v > max) add(join(s.path, key, '.'), "expected a number in " + range.str() + ", got " + quote(r->text) + r->where);
+    else out = *v;
+  }
+
+  void endpoint_field(const scope& s, const std::string& key, endpoint& out, const std::string& description) {
+    auto r = raw(s, key, out.to_string(), description);
+    if (!r) return;
+    std::string why;
+    if (auto ep = to_endpoint(r->text, why)) out = *ep;
+    else add(join(s.path, key, '.'), why + ", got " + quote(r->text) + r->where);
+  }
+
+  template <class Enum, std::size_t N>
+  void enum_field(const scope& s, const std::string& key, Enum& out, const std::pair<std::string_view, Enum> (&names)[N],
+                  const std::string& description) {
+    std::string def, allowed;
+    for (const auto& [n, v] : names) {
+      if (v == out && def.empty()) def = std::string(n);
+      allowed += (allowed.empty() ? "" : ", ") + std::string(n);
+    }
+    auto r = raw(s, key, def, description + " (" + allowed + ")");
+    if (!r) return;
+    for (const auto& [n, v] : names)
+      if (r->text == n) {
+        out = v;
+        return;
+      }
+    add(join(s.path, key, '.'), "expected one of " + allowed + ", got " + quote(r->text) + r->where);
+  }
+
+  // A comma-separated environment value or a YAML sequence of strings.
+  void list_field(const scope& s, const std::string& key, std::vector<std::string>& out, const std::string& description) {
+    const std::string env_name = join(s.env, upper(key), '_');
+    if (docs_) docs_->push_back({join(s.doc_path, key, '.'), "[]", join(s.doc_env, upper(key), '_'), description + " (environment: comma-separated)"});
+    if (auto v = env_(env_name)) {
+      out.clear();
+      std::string item;
+      std::istringstream in(*v);
+      while (std::getline(in, item, ','))
+        if (!item.empty()) out.push_back(item);
+      return;
+    }
+    if (!s.node.IsMap() || !s.node[key] || s.node[key].IsNull()) return;
+    auto n = s.node[key];
+    if (!n.IsSequence()) {
+      add(join(s.path, key, '.'), "expected a list" + line_of(n));
+      return;
+    }
+    out.clear();
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      if (!n[i].IsScalar()) add(s.path + "." + key + "[" + std::to_string(i) + "]", "expected a single value" + line_of(n[i]));
+      else out.push_back(n[i].Scalar());
+    }
+  }
+
+  // `key` inline, `key_env` (variable name) or `key_file` (path): exactly one; the
+  // environment override ASTRA_..._KEY (value) or ASTRA_..._KEY_FILE (path) wins.
+  void credential_field(const scope& s, const std::string& key, credential& out, const std::string& description,
+                        bool required) {
+    const std::string path = join(s.path, key, '.');
+    auto inline_v = raw(s, key, "(none)", description + " (inline; prefer _env or _file)");
+    auto env_v = raw(s, key + "_env", "(none)", "name of an environment variable holding " + key);
+    auto file_v = raw(s, key + "_file", "(none)", "path of a file holding " + key + " (trailing newline removed)");
+    // Environment overrides of the value itself take precedence over YAML-level choices.
+    if (inline_v && inline_v->from_env) { env_v.reset(); file_v.reset(); }
+    else if (file_v && file_v->from_env) { inline_v.reset(); env_v.reset(); }
+    else if (env_v && env_v->from_env) { inline_v.reset(); file_v.reset(); }
+    int given = (inline_v ? 1 : 0) + (env_v ? 1 : 0) + (file_v ? 1 : 0);
+    if (given > 1) {
+      add(path, "give only one of " + key + ", " + key + "_env, " + key + "_file");
+      return;
+    }
+    if (inline_v) {
+      out.value = inline_v->text;
+      out.source = inline_v->from_env ? "env:" + join(s.env, upper(key), '_') : "inline";
+    } else if (env_v) {
+      if (auto v = env_(env_v->text)) {
+        out.value = *v;
+        out.source = "env:" + env_v->text;
+      } else {
+        add(path + "_env", "environment variable " + quote(env_v->text) + " is not set" + env_v->where);
+        return;
+      }
+    } else if (file_v) {
+      std::string file = file_v->text;
+      if (!file.empty() && file.front() != '/') file = base_dir_ + "/" + file;
+      std::ifstream in(file, std::ios::binary);
+      if (!in) {
+        add(path + "_file", "cannot read " + quote(file) + file_v->where);
+        return;
+      }
+      std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (content.size() > max_secret_file_bytes) {
+        add(path + "_file", "file " + quote(file) + " is larger than " + std::to_string(max_secret_file_bytes) + " bytes");
+        return;
+      }
+      while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) content.pop_back();
+      out.value = content;
+      out.source = "file:" + file;
+    }
+    if (required && out.value.empty()) add(path, "required (give " + key + ", " + key + "_env or " + key + "_file)");
+    if (out.value.find_first_of("\r\n") != std::string::npos) add(path, "must not contain CR or LF");
+  }
+
+ private:
+  env_lookup env_;
+  std::string base_dir_;
+  std::vector<key_doc>* docs_;
+};
+
+constexpr std::pair<std::string_view, log_format> log_formats[] = {{"json", log_format::json}, {"text", log_format::text}};
+constexpr std::pair<std::string_view, drop_policy> drop_policies[] = {{"drop_newest", drop_policy::drop_newest}};
+
+void load_ami(loader& l, const scope& s, ami_config& a) {
+  l.check_keys(s, {"host", "port", "username", "secret", "secret_env", "secret_file", "md5", "events",
+                   "connect_timeout", "login_timeout", "action_timeout", "write_timeout", "keepalive_interval",
+                   "keepalive_timeout"});
+  l.field(s, "host", a.host, "AMI host name or address", true);
+  l.int_field(s, "port", a.port, 1, 65535, "AMI TCP port");
+  l.field(s, "username", a.username, "AMI user (manager.conf section)", true);
+  l.credential_field(s, "secret", a.secret, "AMI secret", true);
+  l.field(s, "md5", a.md5, "log in with the MD5 challenge instead of the plain secret");
+  l.field(s, "events", a.events, "Login Events: mask (on, off, or a list such as call,system)");
+  l.field(s, "connect_timeout", a.connect_timeout, "deadline for resolve + TCP connect");
+  l.field(s, "login_timeout", a.login_timeout, "deadline for banner + login response");
+  l.field(s, "action_timeout", a.action_timeout, "default deadline of one AMI action");
+  l.field(s, "write_timeout", a.write_timeout, "deadline of one socket write");
+  l.field(s, "keepalive_interval", a.keepalive_interval, "Ping period while logged in (0: no keepalive)", duration{0});
+  l.field(s, "keepalive_timeout", a.keepalive_timeout, "dead-peer deadline for the Ping reply");
+}
+
+void load_ari(loader& l, const scope& s, ari_config& a) {
+  l.check_keys(s, {"url", "username", "password", "password_env", "password_file", "app", "handler", "subscribe_all",
+                   "verify_tls", "ca_file", "rest_over_websocket", "max_connections", "request_timeout",
+                   "connect_timeout", "dead_peer_timeout"});
+  l.field(s, "url", a.url, "ARI base URL: http(s)://HOST[:PORT][/prefix]", true);
+  l.field(s, "username", a.username, "ARI user (ari.conf)", true);
+  l.credential_field(s, "password", a.password, "ARI password", true);
+  l.field(s, "app", a.app, "Stasis application name(s), comma-separated", true);
+  l.field(s, "handler", a.handler, "stock Stasis handler run for each channel entering the app (track, demo)");
+  if (std::find(std::begin(ari_handlers), std::end(ari_handlers), a.handler) == std::end(ari_handlers))
+    l.add(s.path + ".handler", "unknown handler " + quote(a.handler) + " (known: track, demo)");
+  l.field(s, "subscribe_all", a.subscribe_all, "subscribe the app to all channels/bridges/endpoints");
+  l.field(s, "verify_tls", a.verify_tls, "verify the server certificate for https/wss");
+  l.field(s, "ca_file", a.ca_file, "CA bundle for https/wss (default: the system store)");
+  l.field(s, "rest_over_websocket", a.rest_over_websocket, "send REST calls over the event WebSocket when Asterisk supports it (22.4+)");
+  l.int_field(s, "max_connections", a.max_connections, 1, 256, "keep-alive HTTP connections to this server");
+  l.field(s, "request_timeout", a.request_timeout, "deadline of one REST request");
+  l.field(s, "connect_timeout", a.connect_timeout, "deadline of TCP + TLS + WebSocket handshake");
+  l.field(s, "dead_peer_timeout", a.dead_peer_timeout, "no frame for this long closes the event socket (pinged at half)");
+  // Derive scheme/host/port from the URL.
+  std::string_view u = a.url;
+  const std::string path = s.path + ".url";
+  auto sep = u.find("://");
+  if (sep == std::string_view::npos) {
+    if (!a.url.empty()) l.add(path, "expected http(s)://HOST[:PORT][/prefix], got " + quote(a.url));
+    return;
+  }
+  a.scheme = std::string(u.substr(0, sep));
+  if (a.scheme != "http" && a.scheme != "https") {
+    l.add(path, "scheme must be http or https, got " + quote(a.scheme));
+    return;
+  }
+  auto rest = u.substr(sep + 3);
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) rest = rest.substr(0, slash);
+  if (rest.empty()) {
+    l.add(path, "empty host in " + quote(a.url));
+    return;
+  }
+  std::uint16_t default_port = a.scheme == "https" ? 443 : 80;
+  std::string why;
+  if (rest.find(':') == std::string_view::npos || (rest.front() == '[' && rest.back() == ']')) {
+    a.host = std::string(rest.front() == '[' ? rest.substr(1, rest.size() - 2) : rest);
+    a.port = default_port;
+  } else if (auto ep = to_endpoint(rest, why); ep && ep->port != 0) {
+    a.host = ep->host;
+    a.port = ep->port;
+  } else {
+    l.add(path, (why.empty() ? "port must be in 1..65535" : why) + ", got " + quote(a.url));
+  }
+}
+
+void load_servers(loader& l, const scope& root, config& c) {
+  const std::string key = "servers";
+  if (!root.node.IsMap() || !root.node[key] || root.node[key].IsNull()) {
+    // Document the per-server keys even when no server is configured.
+    return;
+  }
+  auto list = root.node[key];
+  if (!list.IsSequence()) {
+    l.add(key, "expected a list of servers" + line_of(list));
+    return;
+  }
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    scope s;
+    s.node = list[i];
+    s.path = key + "[" + std::to_string(i) + "]";
+    s.doc_path = key + "[]";
+    s.doc_env = "ASTRA_SERVER_<NAME>";
+    if (!s.node.IsMap()) {
+      l.add(s.path, "expected a mapping with name, ami and/or ari" + line_of(s.node));
+      continue;
+    }
+    server_config sc;
+    if (s.node["name"] && s.node["name"].IsScalar()) sc.name = s.node["name"].Scalar();
+    s.env = "ASTRA_SERVER_" + env_token(sc.name);
+    l.check_keys(s, {"name", "ami", "ari"});
+    if (sc.name.empty()) {
+      l.add(s.path + ".name", "required" + line_of(s.node));
+    } else {
+      bool ok = sc.name.size() <= max_server_name_length &&
+                std::all_of(sc.name.begin(), sc.name.end(), [](char ch) {
+                  return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+                });
+      if (!ok) l.add(s.path + ".name", "must be 1.." + std::to_string(max_server_name_length) + " characters of A-Z a-z 0-9 - _ . , got " + quote(sc.name));
+      else if (!names.insert(sc.name).second) l.add(s.path + ".name", "duplicate server name " + quote(sc.name));
+    }
+    auto ami = l.child(s, "ami");
+    if (ami.node.IsMap()) {
+      sc.ami.emplace();
+      load_ami(l, ami, *sc.ami);
+    }
+    auto ari = l.child(s, "ari");
+    if (ari.node.IsMap()) {
+      sc.ari.emplace();
+      load_ari(l, ari, *sc.ari);
+    }
+    if (!sc.ami && !sc.ari) l.add(s.path, "configure ami and/or ari for this server" + line_of(s.node));
+    c.servers.push_back(std::move(sc));
+  }
+}
+
+void load_route(loader& l, const scope& s, agi_route_config& r) {
+  l.check_keys(s, {"path", "handler", "file", "wait", "variables", "allow_cidrs", "token", "token_env", "token_file",
+                   "token_param"});
+  l.field(s, "path", r.path, "route path: exact (/ivr/menu) or with named segments (/ivr/:menu)", true);
+  std::string handlers;
+  for (auto h : agi_handlers) handlers += (handlers.empty() ? "" : ", ") + std::string(h);
+  l.field(s, "handler", r.handler, "stock handler to run (" + handlers + ")");
+  l.field(s, "file", r.file, "sound file streamed by the demo and playback handlers");
+  l.field(s, "wait", r.wait, "wait handler: how long to wait for a digit");
+  l.list_field(s, "allow_cidrs", r.allow_cidrs, "source CIDR allowlist for this route (overrides agi.allow_cidrs)");
+  l.credential_field(s, "token", r.token, "shared token the call must carry in its query", false);
+  l.field(s, "token_param", r.token_param, "query parameter holding the token");
+  if (!r.path.empty() && r.path.front() != '/') l.add(s.path + ".path", "must start with '/', got " + quote(r.path));
+  if (std::find(std::begin(agi_handlers), std::end(agi_handlers), r.handler) == std::end(agi_handlers))
+    l.add(s.path + ".handler", "unknown handler " + quote(r.handler) + " (known: " + handlers + ")");
+  for (std::size_t i = 0; i < r.allow_cidrs.size(); ++i)
+    if (!valid_cidr(r.allow_cidrs[i]))
+      l.add(s.path + ".allow_cidrs[" + std::to_string(i) + "]", "not an IPv4/IPv6 address or CIDR: " + quote(r.allow_cidrs[i]));
+  // variables: a mapping NAME: value; each value overridable by ..._VARIABLES_<NAME>.
+  auto vars = l.child(s, "variables");
+  if (vars.node.IsMap()) {
+    for (const auto& kv : vars.node) {
+      auto name = kv.first.as<std::string>("");
+      std::string value;
+      l.field(vars, name, value, "");
+      r.variables[name] = value;
+    }
+  }
+}
+
+void load_agi(loader& l, const scope& s, agi_config& a) {
+  l.check_keys(s, {"enabled", "listen", "max_calls", "env_timeout", "command_timeout", "allow_cidrs", "routes"});
+  l.field(s, "enabled", a.enabled, "run the FastAGI server");
+  l.endpoint_field(s, "listen", a.listen, "FastAGI listener HOST:PORT");
+  l.int_field(s, "max_calls", a.max_calls, 1, 1'000'000, "concurrent calls; beyond it new connections are refused and counted");
+  l.field(s, "env_timeout", a.env_timeout, "idle limit before the agi_* environment block is complete");
+  l.field(s, "command_timeout", a.command_timeout, "default deadline of one AGI command");
+  l.list_field(s, "allow_cidrs", a.allow_cidrs, "source CIDR allowlist for every route (empty: allow all)");
+  for (std::size_t i = 0; i < a.allow_cidrs.size(); ++i)
+    if (!valid_cidr(a.allow_cidrs[i]))
+      l.add(s.path + ".allow_cidrs[" + std::to_string(i) + "]", "not an IPv4/IPv6 address or CIDR: " + quote(a.allow_cidrs[i]));
+  if (!s.node.IsMap() || !s.node["routes"] || s.node["routes"].IsNull()) return;
+  auto list = s.node["routes"];
+  if (!list.IsSequence()) {
+    l.add(s.path + ".routes", "expected a list of routes" + line_of(list));
+    return;
+  }
+  std::set<std::string> paths;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    scope rs;
+    rs.node = list[i];
+    rs.path = s.path + ".routes[" + std::to_string(i) + "]";
+    rs.doc_path = s.doc_path + ".routes[]";
+    rs.env = s.env + "_ROUTES_" + std::to_string(i);
+    rs.doc_env = s.doc_env + "_ROUTES_<INDEX>";
+    if (!rs.node.IsMap()) {
+      l.add(rs.path, "expected a mapping with path and handler" + line_of(rs.node));
+      continue;
+    }
+    agi_route_config r;
+    load_route(l, rs, r);
+    if (!r.path.empty() && !paths.insert(r.path).second) l.add(rs.path + ".path", "duplicate route " + quote(r.path));
+    a.routes.push_back(std::move(r));
+  }
+}
+
+void load_queue(loader& l, const scope& parent, const std::string& key, queue_config& q, const std::string& what) {
+  auto s = l.child(parent, key);
+  l.check_keys(s, {"capacity", "policy"});
+  l.int_field(s, "capacity", q.capacity, 1, 10'000'000, what + ": messages in flight before the drop policy applies");
+  l.enum_field(s, "policy", q.policy, drop_policies, what + ": what happens to a message beyond capacity (counted in astra_queue_dropped_total)");
+}
+
+void load_all(loader& l, const YAML::Node& doc, config& c) {
+  scope root;
+  root.node = doc;
+  root.env = "ASTRA";
+  root.doc_env = "ASTRA";
+  l.check_keys(root, {"servers", "agi", "admin", "backoff", "queues", "log", "drain_timeout"});
+  load_servers(l, root, c);
+  load_agi(l, l.child(root, "agi"), c.agi);
+  {
+    auto s = l.child(root, "admin");
+    l.check_keys(s, {"listen"});
+    l.endpoint_field(s, "listen", c.admin.listen, "admin HTTP listener HOST:PORT (/metrics, /healthz, /readyz, /v1/status)");
+  }
+  {
+    auto s = l.child(root, "backoff");
+    l.check_keys(s, {"initial", "max", "multiplier", "jitter", "login_failure_delay"});
+    l.field(s, "initial", c.backoff.initial, "first reconnect delay");
+    l.field(s, "max", c.backoff.max, "cap on any reconnect delay");
+    l.double_field(s, "multiplier", c.backoff.multiplier, 1.0, 10.0, "growth of the delay per failed attempt");
+    l.double_field(s, "jitter", c.backoff.jitter, 0.0, 1.0, "random +/- fraction applied to each delay");
+    l.field(s, "login_failure_delay", c.backoff.login_failure_delay, "retry delay after Asterisk refuses the credentials");
+    if (c.backoff.initial > c.backoff.max) l.add("backoff.initial", "must not exceed backoff.max (" + format_duration(c.backoff.max) + ")");
+  }
+  {
+    auto s = l.child(root, "queues");
+    l.check_keys(s, {"ami_inbox", "ami_subscriber", "ari_dispatch", "ari_actor"});
+    load_queue(l, s, "ami_inbox", c.queues.ami_inbox, "AMI events from the socket reader to the session actor");
+    load_queue(l, s, "ami_subscriber", c.queues.ami_subscriber, "AMI events to the service's event subscriber");
+    load_queue(l, s, "ari_dispatch", c.queues.ari_dispatch, "ARI frames from the event socket to the dispatcher");
+    load_queue(l, s, "ari_actor", c.queues.ari_actor, "events to one ARI channel or bridge actor");
+  }
+  {
+    auto s = l.child(root, "log");
+    l.check_keys(s, {"format", "level"});
+    l.enum_field(s, "format", c.log.format, log_formats, "log line format on stdout");
+    l.field(s, "level", c.log.level, "minimum level (trace, debug, info, warn, error, critical, off)");
+    static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (!levels.count(c.log.level)) l.add("log.level", "expected one of trace, debug, info, warn, error, critical, off, got " + quote(c.log.level));
+  }
+  l.field(root, "drain_timeout", c.drain_timeout, "on SIGTERM/SIGINT: how long running calls may finish before they are cut", duration{0});
+  if (c.agi.enabled && c.admin.listen.port != 0 && c.admin.listen.port == c.agi.listen.port &&
+      (c.admin.listen.host == c.agi.listen.host || c.admin.listen.host == "0.0.0.0" || c.agi.listen.host == "0.0.0.0"))
+    l.add("admin.listen", "same port as agi.listen (" + std::to_string(c.agi.listen.port) + ")");
+}
+
+load_result finish(loader& l, config c) {
+  load_result r;
+  r.problems = std::move(l.problems);
+  if (r.problems.empty()) r.value = std::move(c);
+  return r;
+}
+
+}  // namespace
+
+std::string endpoint::to_string() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+env_lookup process_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    if (const char* v = std::getenv(name.c_str())) return std::string(v);
+    return std::nullopt;
+  };
+}
+
+std::string env_token(std::string_view name) { return upper(name); }
+
+std::string_view to_string(log_format f) noexcept { return f == log_format::json ? "json" : "text"; }
+std::string_view to_string(drop_policy) noexcept { return "drop_newest"; }
+
+std::string format_duration(duration d) {
+  auto ms = d.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+load_result load_string(std::string_view yaml, const env_lookup& env, const std::string& base_dir) {
+  loader l(env, base_dir, nullptr);
+  config c;
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    l.add("(file)", "YAML syntax error at line " + std::to_string(e.mark.line + 1) + ", column " +
+                        std::to_string(e.mark.column + 1) + ": " + e.msg);
+    return finish(l, c);
+  }
+  if (!doc.IsNull() && doc.IsDefined() && !doc.IsMap()) {
+    l.add("(file)", "the top level must be a mapping");
+    return finish(l, c);
+  }
+  load_all(l, doc, c);
+  return finish(l, std::move(c));
+}
+
+load_result load_file(const std::string& path, const env_lookup& env) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    load_result r;
+    r.problems.push_back({"(file)", "cannot read configuration file " + quote(path)});
+    return r;
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto slash = path.rfind('/');
+  return load_string(text, env, slash == std::string::npos ? "." : path.substr(0, slash));
+}
+
+std::vector<key_doc> documented_keys() {
+  // Read a configuration using every section once; the loader records each key it reads.
+  static const char* sample = R"(
+servers:
+  - name: doc
+    ami: {username: u, secret: s}
+    ari: {username: u, password: p}
+agi:
+  routes:
+    - path: /doc
+)";
+  std::vector<key_doc> docs;
+  loader l([](const std::string&) { return std::optional<std::string>(); }, ".", &docs);
+  config c;
+  load_all(l, YAML::Load(sample), c);
+  // The sample's own values are not defaults: restore the documented defaults.
+  for (auto& d : docs) {
+    if (d.path == "servers[].ami.username" || d.path == "servers[].ari.username" || d.path == "agi.routes[].path")
+      d.default_value = "(required)";
+    if (d.path == "servers[].ami.secret" || d.path == "servers[].ari.password") d.default_value = "(required: one of the three)";
+  }
+  docs.push_back({"servers[].name", "(required)", "-", "server name: metric label `server`, env token <NAME>"});
+  docs.push_back({"agi.routes[].variables.<NAME>", "-", "ASTRA_AGI_ROUTES_<INDEX>_VARIABLES_<NAME>", "channel variables set before the handler runs"});
+  return docs;
+}
+
+}  // namespace astra::config

@@ -1,0 +1,183 @@
+#pragma once
+// The astra service configuration: a YAML file whose every value can be overridden by an
+// ASTRA_... environment variable (docs/configuration.md lists each key, its default and its
+// variable). Loading never throws: a bad configuration yields EVERY problem found, each
+// with its key path and reason. Secrets (AMI secret, ARI password, AGI route tokens) may
+// come inline, from an environment variable or from a file; only their source is ever
+// shown (credential::describe), never their value.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace astra::config {
+
+using duration = std::chrono::milliseconds;
+
+struct endpoint {
+  std::string host;
+  std::uint16_t port = 0;  // 0: an ephemeral port chosen by the OS
+  std::string to_string() const;
+};
+
+// A credential; `value` must never be logged or shown.
+struct credential {
+  std::string value;
+  std::string source;  // "inline", "env:NAME" or "file:/path"; safe to show
+  std::string describe() const { return source.empty() ? "unset" : source; }
+};
+
+struct ami_config {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 5038;
+  std::string username;
+  credential secret;                     // the AMI `Secret`
+  bool md5 = false;                      // MD5 challenge login instead of plain
+  std::string events = "on";             // Login `Events:` mask
+  duration connect_timeout{5'000};       // resolve + TCP connect
+  duration login_timeout{5'000};         // banner + (challenge +) login response
+  duration action_timeout{10'000};       // default deadline of one action
+  duration write_timeout{2'000};         // one socket write
+  duration keepalive_interval{15'000};   // Ping period while up; 0 = no keepalive
+  duration keepalive_timeout{5'000};     // dead-peer deadline for the Ping reply
+};
+
+struct ari_config {
+  std::string url = "http://127.0.0.1:8088";  // http(s)://HOST[:PORT][/prefix]
+  std::string scheme;                          // derived from url: "http" / "https"
+  std::string host;                            // derived from url
+  std::uint16_t port = 0;                      // derived from url
+  std::string username;
+  credential password;
+  std::string app = "astra";                   // Stasis application(s), comma-separated
+  std::string handler = "track";               // stock Stasis handler: one of ari_handlers
+  bool subscribe_all = false;
+  bool verify_tls = true;
+  std::string ca_file;                         // "" = the system store
+  bool rest_over_websocket = false;            // RESTRequest frames (Asterisk 22.4+) when supported
+  std::size_t max_connections = 4;             // keep-alive HTTP connections
+  duration request_timeout{10'000};
+  duration connect_timeout{5'000};             // TCP + TLS + WebSocket handshake
+  duration dead_peer_timeout{20'000};          // no frame for this long closes the event socket
+};
+
+struct server_config {
+  std::string name;
+  std::optional<ami_config> ami;
+  std::optional<ari_config> ari;
+};
+
+// The stock handlers a FastAGI route may run (user logic is written in C++ against the
+// library; the service ships these).
+inline constexpr std::string_view ari_handlers[] = {"track", "demo"};
+inline constexpr std::string_view agi_handlers[] = {"demo", "playback", "hangup", "wait"};
+
+struct agi_route_config {
+  std::string path;                               // "/ivr/menu" or with :segments
+  std::string handler = "demo";                   // one of agi_handlers
+  std::string file = "beep";                      // playback / demo: sound to stream
+  duration wait{60'000};                          // wait: how long to wait for a digit
+  std::map<std::string, std::string> variables;   // set on the channel before the handler runs
+  std::vector<std::string> allow_cidrs;           // empty: the listener's policy applies
+  credential token;                                   // shared token expected in ?token_param=
+  std::string token_param = "token";
+};
+
+struct agi_config {
+  bool enabled = true;
+  endpoint listen{"0.0.0.0", 4573};
+  std::size_t max_calls = 20'000;
+  duration env_timeout{5'000};       // idle limit before the agi_* block is complete
+  duration command_timeout{30'000};  // default per-command deadline
+  std::vector<std::string> allow_cidrs;  // global allowlist; empty: allow all
+  std::vector<agi_route_config> routes;
+};
+
+struct admin_config {
+  endpoint listen{"0.0.0.0", 9573};
+};
+
+struct backoff_config {
+  duration initial{500};
+  duration max{30'000};
+  double multiplier = 2.0;
+  double jitter = 0.2;
+  duration login_failure_delay{60'000};  // retry delay after Asterisk refuses the login
+};
+
+enum class drop_policy { drop_newest };
+
+struct queue_config {
+  std::size_t capacity = 0;
+  drop_policy policy = drop_policy::drop_newest;
+};
+
+// Bounded queues and their counted drop policies (metric label: astra_queue_dropped_total{queue}).
+struct queues_config {
+  queue_config ami_inbox{131'072};     // AMI events in flight from the socket reader to the session
+  queue_config ami_subscriber{8'192};  // AMI events in flight to the service's subscriber
+  queue_config ari_dispatch{8'192};    // ARI frames in flight from the socket to the dispatcher
+  queue_config ari_actor{256};         // events in flight to one ARI channel or bridge actor
+};
+
+enum class log_format { json, text };
+
+struct log_config {
+  log_format format = log_format::json;
+  std::string level = "info";  // trace, debug, info, warn, error, critical, off
+};
+
+struct config {
+  std::vector<server_config> servers;
+  agi_config agi;
+  admin_config admin;
+  backoff_config backoff;
+  queues_config queues;
+  log_config log;
+  duration drain_timeout{30'000};  // SIGTERM: how long running calls may finish
+};
+
+struct problem {
+  std::string path;    // e.g. "servers[0].ami.port" (or the environment variable)
+  std::string reason;  // e.g. "expected an integer in 1..65535, got \"abc\" (line 7)"
+};
+
+struct load_result {
+  std::optional<config> value;  // set iff problems is empty
+  std::vector<problem> problems;
+  bool ok() const noexcept { return problems.empty(); }
+};
+
+// Environment lookup; the default reads the process environment.
+using env_lookup = std::function<std::optional<std::string>(const std::string& name)>;
+env_lookup process_env();
+
+// Reads and validates `path` (relative secret files resolve against its directory).
+load_result load_file(const std::string& path, const env_lookup& env = process_env());
+// Same, from YAML text; `origin` names it in problems ("<string>").
+load_result load_string(std::string_view yaml, const env_lookup& env = process_env(),
+                        const std::string& base_dir = ".");
+
+// One documented key: path pattern ("servers[].ami.port"), its default as text, its
+// environment variable pattern ("ASTRA_SERVER_<NAME>_AMI_PORT") and what it means.
+struct key_doc {
+  std::string path;
+  std::string default_value;
+  std::string env;
+  std::string description;
+};
+// Every key the loader reads, in reading order.
+std::vector<key_doc> documented_keys();
+
+// Environment-variable form of a server name: upper case, non-alphanumerics -> '_'.
+std::string env_token(std::string_view name);
+
+std::string_view to_string(log_format f) noexcept;
+std::string_view to_string(drop_policy p) noexcept;
+std::string format_duration(duration d);
+
+}  // namespace astra::config

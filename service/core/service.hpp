@@ -1,0 +1,27 @@
+#pragma once
+// The astra service runtime (`astra run`): builds the supervision tree from a validated
+// configuration and runs it until SIGTERM/SIGINT.
+//
+//   root supervisor ─┬─ server supervisor "pbx-1" ─┬─ AMI session actor (reconnects itself)
+//                    │                              └─ ARI client (event socket + channel/bridge actors)
+//                    └─ server supervisor "pbx-2" ...
+//   FastAGI server ─── one call actor per call
+//   admin HTTP (/metrics /healthz /readyz /v1/status)
+//
+// Supervisors are linked to their children and trap exits: a child that dies (crash,
+// unexpected stop) is restarted after a capped exponential backoff with jitter; every
+// restart is logged with its reason and counted in astra_actor_restarts_total{actor}.
+//
+// Shutdown: the first SIGTERM/SIGINT turns /readyz to 503, stops the FastAGI accept loop,
+// lets running calls finish until drain_timeout (then cuts the rest), logs the AMI sessions
+// off, stops everything and returns 0 after one summary log line
+// ({"msg":"astra stopped","drained":N,"cut":M,...}). A second signal exits at once (1).
+#include "service/config/config.hpp"
+
+namespace astra::service {
+
+// Blocks until shutdown. Returns the process exit code: 0 after a signal-initiated drain,
+// 1 when a listener cannot be opened or the runtime cannot start.
+int run(const config::config& cfg);
+
+}  // namespace astra::service

@@ -1,0 +1,205 @@
+#include "service/core/status_board.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace astra::service {
+
+std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+link_view* status_board::find(const std::string& server, const std::string& kind) {
+  auto it = servers_.find(server);
+  if (it == servers_.end()) return nullptr;
+  return kind == "ami" ? &it->second.ami : &it->second.ari;
+}
+
+void status_board::add_server(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  if (!started_unix_ms_) started_unix_ms_ = unix_ms_now();
+  if (servers_.emplace(name, server_entry{}).second) order_.push_back(name);
+}
+
+void status_board::configure_link(const std::string& server, const std::string& kind, std::string endpoint,
+                                  std::string credential_source) {
+  std::lock_guard lock(mutex_);
+  if (auto* l = find(server, kind)) {
+    l->configured = true;
+    l->endpoint = std::move(endpoint);
+    l->credential_source = std::move(credential_source);
+    l->down_since_unix_ms = unix_ms_now();
+  }
+}
+
+void status_board::link_up(const std::string& server, const std::string& kind) {
+  std::lock_guard lock(mutex_);
+  auto* l = find(server, kind);
+  if (!l || l->up) return;
+  const auto now = unix_ms_now();
+  // The first connect is not an outage; later ones close the gap opened by link_down.
+  if (l->connects > 0 && l->down_since_unix_ms) {
+    l->gaps.push_back({l->down_since_unix_ms, now - l->down_since_unix_ms, l->last_error});
+    while (l->gaps.size() > max_gap_history) l->gaps.pop_front();
+  }
+  l->up = true;
+  l->state = "up";
+  l->down_since_unix_ms = 0;
+  ++l->connects;
+}
+
+void status_board::link_down(const std::string& server, const std::string& kind, const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  auto* l = find(server, kind);
+  if (!l) return;
+  l->last_error = reason;
+  if (!l->up) return;  // a failed attempt while already down: keep the original start
+  l->up = false;
+  l->state = "down";
+  l->down_since_unix_ms = unix_ms_now();
+  ++l->disconnects;
+}
+
+void status_board::link_state(const std::string& server, const std::string& kind, const std::string& state) {
+  std::lock_guard lock(mutex_);
+  if (auto* l = find(server, kind)) l->state = state;
+}
+
+void status_board::set_agi(bool enabled, std::string listen) {
+  std::lock_guard lock(mutex_);
+  agi_enabled_ = enabled;
+  agi_listen_ = std::move(listen);
+}
+
+void status_board::set_agi_listening(bool listening) {
+  std::lock_guard lock(mutex_);
+  agi_listening_ = listening;
+}
+
+void status_board::set_draining() {
+  std::lock_guard lock(mutex_);
+  draining_ = true;
+}
+
+bool status_board::draining() const {
+  std::lock_guard lock(mutex_);
+  return draining_;
+}
+
+void status_board::set_actor_counts(std::map<std::string, std::int64_t> counts) {
+  std::lock_guard lock(mutex_);
+  actors_ = std::move(counts);
+}
+
+void status_board::set_queues(std::vector<queue_view> queues) {
+  std::lock_guard lock(mutex_);
+  queues_ = std::move(queues);
+}
+
+void status_board::set_link_detail(const std::string& server, const std::string& kind, std::string json_object) {
+  std::lock_guard lock(mutex_);
+  auto it = servers_.find(server);
+  if (it == servers_.end()) return;
+  (kind == "ami" ? it->second.ami_detail : it->second.ari_detail) = std::move(json_object);
+}
+
+void status_board::set_agi_detail(std::string json_object) {
+  std::lock_guard lock(mutex_);
+  agi_detail_ = std::move(json_object);
+}
+
+admin::readiness status_board::readiness() const {
+  std::lock_guard lock(mutex_);
+  if (draining_) return {false, "draining (shutdown in progress)"};
+  std::string reasons;
+  auto add = [&](const std::string& r) { reasons += (reasons.empty() ? "" : "; ") + r; };
+  if (agi_enabled_ && !agi_listening_) add("agi: listener " + agi_listen_ + " not accepting");
+  for (const auto& name : order_) {
+    const auto& e = servers_.at(name);
+    if (e.ami.configured && !e.ami.up)
+      add("ami " + name + ": " + e.ami.state + (e.ami.last_error.empty() ? "" : " (" + e.ami.last_error + ")"));
+    if (e.ari.configured && !e.ari.up)
+      add("ari " + name + ": " + e.ari.state + (e.ari.last_error.empty() ? "" : " (" + e.ari.last_error + ")"));
+  }
+  if (reasons.empty()) return {true, {}};
+  return {false, reasons};
+}
+
+std::optional<link_view> status_board::link(const std::string& server, const std::string& kind) const {
+  std::lock_guard lock(mutex_);
+  auto it = servers_.find(server);
+  if (it == servers_.end()) return std::nullopt;
+  return kind == "ami" ? it->second.ami : it->second.ari;
+}
+
+namespace {
+
+nlohmann::json link_json(const link_view& l, const std::string& detail, std::int64_t now) {
+  nlohmann::json j;
+  j["state"] = l.state;
+  j["up"] = l.up;
+  j["endpoint"] = l.endpoint;
+  j["credential_source"] = l.credential_source;
+  j["connects"] = l.connects;
+  j["disconnects"] = l.disconnects;
+  j["last_error"] = l.last_error;
+  j["current_gap_ms"] = l.up || !l.down_since_unix_ms ? 0 : now - l.down_since_unix_ms;
+  auto gaps = nlohmann::json::array();
+  for (const auto& g : l.gaps)
+    gaps.push_back({{"started_unix_ms", g.started_unix_ms}, {"duration_ms", g.duration_ms}, {"reason", g.reason}});
+  j["gaps"] = std::move(gaps);
+  if (!detail.empty()) {
+    auto d = nlohmann::json::parse(detail, nullptr, false);
+    if (!d.is_discarded()) j["detail"] = std::move(d);
+  }
+  return j;
+}
+
+}  // namespace
+
+std::string status_board::to_json() const {
+  std::lock_guard lock(mutex_);
+  const auto now = unix_ms_now();
+  nlohmann::json doc;
+  auto ready = [&] {
+    if (draining_) return false;
+    if (agi_enabled_ && !agi_listening_) return false;
+    for (const auto& [_, e] : servers_)
+      if ((e.ami.configured && !e.ami.up) || (e.ari.configured && !e.ari.up)) return false;
+    return true;
+  }();
+  doc["ready"] = ready;
+  doc["draining"] = draining_;
+  doc["uptime_s"] = started_unix_ms_ ? (now - started_unix_ms_) / 1000.0 : 0.0;
+  auto servers = nlohmann::json::array();
+  for (const auto& name : order_) {
+    const auto& e = servers_.at(name);
+    nlohmann::json s;
+    s["name"] = name;
+    if (e.ami.configured) s["ami"] = link_json(e.ami, e.ami_detail, now);
+    if (e.ari.configured) s["ari"] = link_json(e.ari, e.ari_detail, now);
+    servers.push_back(std::move(s));
+  }
+  doc["servers"] = std::move(servers);
+  nlohmann::json agi;
+  agi["enabled"] = agi_enabled_;
+  agi["listen"] = agi_listen_;
+  agi["accepting"] = agi_listening_ && !draining_;
+  if (!agi_detail_.empty()) {
+    auto d = nlohmann::json::parse(agi_detail_, nullptr, false);
+    if (!d.is_discarded()) agi["detail"] = std::move(d);
+  }
+  doc["agi"] = std::move(agi);
+  doc["actors"] = actors_;
+  auto queues = nlohmann::json::array();
+  std::uint64_t total_dropped = 0;
+  for (const auto& q : queues_) {
+    queues.push_back({{"name", q.name}, {"capacity", q.capacity}, {"depth", q.depth}, {"dropped", q.dropped}});
+    total_dropped += q.dropped;
+  }
+  doc["queues"] = std::move(queues);
+  doc["drops_total"] = total_dropped;
+  return doc.dump();
+}
+
+}  // namespace astra::service

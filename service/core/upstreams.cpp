@@ -1,0 +1,382 @@
+#include "service/core/upstreams.hpp"
+
+#include <utility>
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "actors/ami/session.hpp"
+#include "actors/ari/client.hpp"
+#include "actors/common/io_runtime.hpp"
+#include "generated/ari/events.hpp"
+#include "generated/ari/models.hpp"
+#include "service/core/logging.hpp"
+#include "service/metrics/astra_metrics.hpp"
+
+namespace astra::service {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Metric label for an AMI action outcome: "success" or the error's short name.
+std::string outcome_label(std::error_code ec) {
+  if (!ec) return "success";
+  std::string out;
+  for (char c : ec.message()) {
+    if (out.size() >= 32) break;
+    out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : '_';
+  }
+  return out.empty() ? "error" : out;
+}
+
+std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()); }
+
+// ---------------------------------------------------------------------------------------
+// Stock Stasis handlers (config: servers[].ari.handler).
+
+// The examples/ari_demo flow: answer; ASTRA_ARI_DEMO=answered; mixing bridge; add the
+// channel; play sound:beep on the bridge; hang up when it finished; destroy the bridge.
+task<void> ari_demo_handler(ari::channel chan, ari::session& ari) {
+  if (!co_await chan.answer()) co_return;
+  (void)co_await chan.set_var("ASTRA_ARI_DEMO", "answered");
+  auto b = co_await ari.create_bridge("mixing");
+  if (!b) {
+    (void)co_await chan.hangup();
+    co_return;
+  }
+  ari::bridge bridge = *b;
+  chan.on_end([bridge](const failure&) mutable { bridge.destroy().detach(); });
+  if (co_await bridge.add(chan.id())) {
+    auto playback = co_await bridge.play("sound:beep");
+    if (playback) (void)co_await chan.wait_playback(playback->id, 30s);
+  }
+  (void)co_await chan.hangup();
+}
+
+// Tracks the channel in its actor until it leaves; does not touch the call.
+task<void> ari_track_handler(ari::channel, ari::session&) { co_return; }
+
+class server_runtime_impl final : public server_runtime, public std::enable_shared_from_this<server_runtime_impl> {
+ public:
+  server_runtime_impl(caf::actor_system& system, io_runtime& io, const config::config& cfg,
+                      const config::server_config& server, metrics::astra_metrics& m, status_board& board)
+      : system_(system), io_(io), cfg_(cfg), server_(server), m_(m), board_(board) {
+    const std::string& n = server_.name;
+    board_.add_server(n);
+    m_.add_server(n, server_.ami.has_value(), server_.ari.has_value());
+    if (server_.ami) {
+      board_.configure_link(n, "ami", server_.ami->host + ":" + std::to_string(server_.ami->port),
+                            server_.ami->secret.describe());
+      ami_events_ = &m_.ami_events.with({n});
+      ami_connected_ = &m_.ami_connected.with({n});
+      ami_reconnects_ = &m_.ami_reconnects.with({n});
+    }
+    if (server_.ari) {
+      board_.configure_link(n, "ari", server_.ari->url, server_.ari->password.describe());
+      ari_connected_ = &m_.ari_connected.with({n});
+      ari_channels_ = &m_.ari_channel_actors.with({n});
+      ari_bridges_ = &m_.ari_bridge_actors.with({n});
+    }
+  }
+
+  ~server_runtime_impl() override { shutdown(); }
+
+  const std::string& name() const override { return server_.name; }
+  bool has_ami() const override { return server_.ami.has_value(); }
+  std::size_t subscriber_capacity() const override { return cfg_.queues.ami_subscriber.capacity; }
+
+  backoff_policy restart_policy() const override {
+    return {cfg_.backoff.initial, cfg_.backoff.max, cfg_.backoff.multiplier, cfg_.backoff.jitter};
+  }
+
+  caf::actor spawn_ami_session() override {
+    const auto& a = *server_.ami;
+    ami::session_config sc;
+    sc.name = server_.name;
+    sc.host = a.host;
+    sc.port = a.port;
+    sc.username = a.username;
+    sc.secret = a.secret.value;
+    sc.md5 = a.md5;
+    sc.events = a.events;
+    sc.connect_timeout = a.connect_timeout;
+    sc.login_timeout = a.login_timeout;
+    sc.request_timeout = a.action_timeout;
+    sc.write_timeout = a.write_timeout;
+    sc.keepalive_interval = a.keepalive_interval;
+    sc.keepalive_timeout = a.keepalive_timeout;
+    sc.reconnect = true;
+    sc.reconnect_backoff = restart_policy();
+    sc.login_failure_backoff = {cfg_.backoff.login_failure_delay, cfg_.backoff.login_failure_delay * 10,
+                                cfg_.backoff.multiplier, cfg_.backoff.jitter};
+    sc.inbox_capacity = cfg_.queues.ami_inbox.capacity;
+
+    ami::session_hooks hooks;
+    auto self = shared_from_this();
+    hooks.connected = [self](std::string_view) {
+      self->ami_connected_->set(1);
+      // The first login of the process is a connect; every later one (after a lost link or a
+      // restarted session) is a reconnect.
+      if (self->ami_ever_up_.exchange(true)) self->ami_reconnects_->inc();
+      self->board_.link_up(self->server_.name, "ami");
+    };
+    hooks.disconnected = [self](std::string_view, const failure& why) {
+      self->ami_connected_->set(0);
+      self->board_.link_down(self->server_.name, "ami", why.message());
+    };
+    hooks.event_received = [self](std::string_view) { self->ami_events_->inc(); };
+    hooks.action_done = [self](std::string_view action, std::error_code outcome, double seconds) {
+      std::string a(action);
+      self->m_.ami_action_duration.with({self->server_.name, a}).observe(seconds);
+      self->m_.ami_actions.with({self->server_.name, a, outcome_label(outcome)}).inc();
+    };
+    hooks.reconnect = [self](unsigned attempt, std::chrono::milliseconds delay) {
+      self->board_.link_state(self->server_.name, "ami", "backoff");
+      spdlog::debug(log_fields("ami reconnect scheduled", "\"server\":" + json_quote(self->server_.name) +
+                                                             ",\"attempt\":" + std::to_string(attempt) +
+                                                             ",\"delay_ms\":" + ms_text(delay)));
+    };
+    hooks.drop = [self](std::string_view queue, std::uint64_t dropped) {
+      bool inbox = queue.size() >= 6 && queue.substr(queue.size() - 6) == "/inbox";
+      self->m_.queue_dropped.with({inbox ? "ami_inbox" : "ami_subscriber"}).inc(static_cast<double>(dropped));
+    };
+    return ami::spawn_session(system_, io_, std::move(sc), std::move(hooks));
+  }
+
+  void publish_ami(caf::actor session) override {
+    std::lock_guard lock(mutex_);
+    ami_session_ = std::move(session);
+  }
+
+  void ami_link_event(const ami::link_event& ev) override {
+    if (ev.snapshot) return;
+    if (ev.state == ami::link_event::kind::up) {
+      spdlog::debug(log_fields("ami link up", "\"server\":" + json_quote(server_.name) + ",\"gap_ms\":" + ms_text(ev.gap)));
+    } else {
+      spdlog::debug(log_fields("ami link down", "\"server\":" + json_quote(server_.name) + ",\"reason\":" +
+                                                   json_quote(ev.reason.message()) + ",\"retry_in_ms\":" +
+                                                   ms_text(ev.retry_in) + ",\"final\":" + (ev.final ? "true" : "false")));
+    }
+  }
+
+  void events_consumed(std::size_t n) override { consumed_.fetch_add(n, std::memory_order_relaxed); }
+
+  void logged_off(const std::string& error) override {
+    if (error.empty()) spdlog::info(log_fields("ami logged off", "\"server\":" + json_quote(server_.name)));
+    else
+      spdlog::warn(log_fields("ami logoff failed", "\"server\":" + json_quote(server_.name) + ",\"error\":" + json_quote(error)));
+  }
+
+  void start_ari() override {
+    if (!server_.ari) return;
+    std::lock_guard lock(mutex_);
+    if (ari_client_) return;
+    const auto& a = *server_.ari;
+    ari::client_config cc;
+    cc.url = a.url;
+    cc.user = a.username;
+    cc.password = a.password.value;
+    cc.verify_tls = a.verify_tls;
+    cc.ca_file = a.ca_file;
+    std::string app;
+    for (char c : a.app + ",") {
+      if (c == ',') {
+        if (!app.empty()) cc.apps.push_back(app);
+        app.clear();
+      } else if (c != ' ') {
+        app += c;
+      }
+    }
+    cc.subscribe_all = a.subscribe_all;
+    cc.rest_over_websocket = a.rest_over_websocket;
+    cc.max_connections = a.max_connections;
+    cc.request_timeout = a.request_timeout;
+    cc.connect_timeout = a.connect_timeout;
+    cc.dead_peer_timeout = a.dead_peer_timeout;
+    cc.reconnect = restart_policy();
+    cc.channel_queue = cfg_.queues.ari_actor.capacity;
+    cc.dispatch_queue = cfg_.queues.ari_dispatch.capacity;
+
+    ari::client_handlers handlers;
+    handlers.on_stasis_start = a.handler == "demo" ? ari::stasis_handler(&ari_demo_handler)
+                                                   : ari::stasis_handler(&ari_track_handler);
+    ari::client_hooks hooks;
+    auto self = shared_from_this();
+    hooks.connected = [self](bool up) {
+      self->ari_connected_->set(up ? 1 : 0);
+      if (up) self->board_.link_up(self->server_.name, "ari");
+      else self->board_.link_down(self->server_.name, "ari", "event socket closed");
+    };
+    hooks.disconnected = [self](const failure& why, std::chrono::milliseconds retry_in) {
+      self->ari_connected_->set(0);
+      self->board_.link_down(self->server_.name, "ari", why.message());
+      spdlog::debug(log_fields("ari event socket down", "\"server\":" + json_quote(self->server_.name) + ",\"reason\":" +
+                                                           json_quote(why.message()) + ",\"retry_in_ms\":" + ms_text(retry_in)));
+    };
+    hooks.event = [self](std::string_view type) { self->m_.ari_events.with({self->server_.name, std::string(type)}).inc(); };
+    hooks.request = [self](std::string_view method, int status) {
+      self->m_.ari_requests.with({self->server_.name, std::string(method), std::to_string(status)}).inc();
+    };
+    hooks.actors = [self](std::size_t channels, std::size_t bridges) {
+      self->ari_channels_->set(static_cast<double>(channels));
+      self->ari_bridges_->set(static_cast<double>(bridges));
+    };
+    hooks.dropped = [self](std::string_view queue, std::uint64_t total) {
+      // The client reports running totals per queue; the metric wants increments.
+      std::string label = queue == "ari.dispatch" ? "ari_dispatch" : queue == "ari.http" ? "ari_http" : "ari_actor";
+      std::uint64_t delta = 0;
+      {
+        std::lock_guard lock(self->drops_mutex_);
+        auto& last = self->ari_drop_totals_[std::string(queue)];
+        if (total > last) delta = total - last;
+        last = std::max(last, total);
+      }
+      if (delta) self->m_.queue_dropped.with({label}).inc(static_cast<double>(delta));
+    };
+    hooks.application_replaced = [self](std::string_view app) {
+      self->board_.link_down(self->server_.name, "ari", "application " + std::string(app) + " replaced by another client");
+      spdlog::error(log_fields("ari application replaced", "\"server\":" + json_quote(self->server_.name) +
+                                                               ",\"app\":" + json_quote(app)));
+    };
+    auto started = ari::client::start(system_, io_.context(), std::move(cc), std::move(handlers), std::move(hooks));
+    if (!started) {
+      board_.link_down(server_.name, "ari", started.error().message());
+      board_.link_state(server_.name, "ari", "failed");
+      spdlog::error(log_fields("ari client failed to start", "\"server\":" + json_quote(server_.name) + ",\"error\":" +
+                                                                 json_quote(started.error().message())));
+      return;
+    }
+    ari_client_ = std::move(*started);
+  }
+
+  void stop_ari() override {
+    std::unique_ptr<ari::client> c;
+    {
+      std::lock_guard lock(mutex_);
+      c = std::move(ari_client_);
+    }
+    if (c) {
+      c->stop();
+      ari_connected_->set(0);
+      board_.link_state(server_.name, "ari", "stopped");
+    }
+  }
+
+  void actor_restarted(const std::string& kind, const std::string& reason, std::chrono::milliseconds delay) override {
+    m_.actor_restarts.with({kind}).inc();
+    spdlog::error(log_fields("actor died; restarting", "\"server\":" + json_quote(server_.name) + ",\"actor\":" +
+                                                           json_quote(kind) + ",\"reason\":" + json_quote(reason) +
+                                                           ",\"restart_in_ms\":" + ms_text(delay)));
+  }
+
+  void set_supervisor(caf::actor sup) override {
+    std::lock_guard lock(mutex_);
+    supervisor_ = std::move(sup);
+  }
+  caf::actor supervisor() const override {
+    std::lock_guard lock(mutex_);
+    return supervisor_;
+  }
+
+  void ami_status(const ami::session_status& st) override {
+    if (st.state != "up") board_.link_state(server_.name, "ami", st.state);
+    nlohmann::json gaps = nlohmann::json::array();
+    for (auto g : st.gaps) gaps.push_back(g.count());
+    nlohmann::json subs = nlohmann::json::array();
+    std::vector<queue_view> queues;
+    for (const auto& s : st.subscribers) {
+      subs.push_back({{"name", s.name}, {"capacity", s.capacity}, {"in_flight", s.in_flight},
+                      {"delivered", s.delivered}, {"dropped", s.dropped}});
+      queues.push_back({server_.name + "/ami_subscriber/" + s.name, s.capacity, s.in_flight, s.dropped});
+    }
+    queues.push_back({server_.name + "/ami_inbox", cfg_.queues.ami_inbox.capacity, st.inbox_in_flight, st.inbox_dropped});
+    nlohmann::json d{{"session_state", st.state},
+                     {"connect_attempts", st.connect_attempts},
+                     {"logins", st.logins},
+                     {"events_received", st.events_received},
+                     {"parse_errors", st.parse_errors},
+                     {"pending_requests", st.pending_requests},
+                     {"current_gap_ms", st.current_gap.count()},
+                     {"session_gaps_ms", gaps},
+                     {"subscribers", subs}};
+    board_.set_link_detail(server_.name, "ami", d.dump());
+    std::lock_guard lock(mutex_);
+    ami_queues_ = std::move(queues);
+  }
+
+  void poll_status(std::map<std::string, std::int64_t>& actors, std::vector<queue_view>& queues) override {
+    std::lock_guard lock(mutex_);
+    if (ami_session_) {
+      actors["ami_sessions"] += 1;
+      queues.insert(queues.end(), ami_queues_.begin(), ami_queues_.end());
+    }
+    if (ari_client_) {
+      auto s = ari_client_->stats();
+      actors["ari_channels"] += static_cast<std::int64_t>(s.channel_actors);
+      actors["ari_bridges"] += static_cast<std::int64_t>(s.bridge_actors);
+      nlohmann::json d{{"connected", s.connected},
+                       {"connects", s.connects},
+                       {"events", s.events},
+                       {"decode_errors", s.decode_errors},
+                       {"unrouted", s.unrouted},
+                       {"dropped_dispatch", s.dropped_dispatch},
+                       {"dropped_actor", s.dropped_actor},
+                       {"vanished", s.vanished},
+                       {"rest_over_websocket", s.rest_over_websocket},
+                       {"channel_actors", s.channel_actors},
+                       {"bridge_actors", s.bridge_actors},
+                       {"replaced_apps", s.replaced_apps}};
+      board_.set_link_detail(server_.name, "ari", d.dump());
+      queues.push_back({server_.name + "/ari_dispatch", cfg_.queues.ari_dispatch.capacity, 0, s.dropped_dispatch});
+      queues.push_back({server_.name + "/ari_actor", cfg_.queues.ari_actor.capacity, 0, s.dropped_actor});
+    }
+  }
+
+  void shutdown() override {
+    stop_ari();
+    std::lock_guard lock(mutex_);
+    ami_session_ = nullptr;
+    supervisor_ = nullptr;
+  }
+
+ private:
+  caf::actor_system& system_;
+  io_runtime& io_;
+  const config::config& cfg_;
+  config::server_config server_;
+  metrics::astra_metrics& m_;
+  status_board& board_;
+
+  metrics::counter* ami_events_ = nullptr;
+  metrics::gauge* ami_connected_ = nullptr;
+  metrics::counter* ami_reconnects_ = nullptr;
+  metrics::gauge* ari_connected_ = nullptr;
+  metrics::gauge* ari_channels_ = nullptr;
+  metrics::gauge* ari_bridges_ = nullptr;
+  std::atomic<bool> ami_ever_up_{false};
+  std::atomic<std::uint64_t> consumed_{0};
+
+  mutable std::mutex mutex_;  // guards ami_session_, supervisor_, ari_client_
+  caf::actor ami_session_;
+  caf::actor supervisor_;
+  std::unique_ptr<ari::client> ari_client_;
+  std::vector<queue_view> ami_queues_;
+
+  std::mutex drops_mutex_;
+  std::map<std::string, std::uint64_t> ari_drop_totals_;
+};
+
+}  // namespace
+
+std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, io_runtime& io, const config::config& cfg,
+                                                    const config::server_config& server, metrics::astra_metrics& m,
+                                                    status_board& board) {
+  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board);
+}
+
+}  // namespace astra::service

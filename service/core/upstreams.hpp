@@ -1,0 +1,77 @@
+#pragma once
+// One configured Asterisk server inside the service: the glue between its components (AMI
+// session actor, ARI client) and the metrics, status board and logs. Internal to
+// service/core; the server supervisor actor drives it.
+//
+// Thread affinity: spawn_ami_session / start_ari / stop_ari / ami_link_event /
+// events_consumed / logged_off / actor_restarted run on the server supervisor's actor;
+// poll_status on the main thread; the component hooks it installs run on CAF and Asio
+// threads (they only touch atomics, the thread-safe metrics and the status board).
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+#include <caf/actor.hpp>
+
+#include "actors/common/backoff.hpp"
+#include "service/config/config.hpp"
+#include "service/core/status_board.hpp"
+
+namespace astra {
+class io_runtime;
+namespace metrics {
+struct astra_metrics;
+}
+namespace ami {
+struct link_event;
+struct session_status;
+}
+}  // namespace astra
+
+namespace astra::service {
+
+class server_runtime {
+ public:
+  virtual ~server_runtime() = default;
+
+  virtual const std::string& name() const = 0;
+
+  // AMI (valid when has_ami()).
+  virtual bool has_ami() const = 0;
+  // Spawns a fresh session actor (it connects, logs in and reconnects by itself).
+  virtual caf::actor spawn_ami_session() = 0;
+  // The current session for status queries (null while restarting).
+  virtual void publish_ami(caf::actor session) = 0;
+  virtual std::size_t subscriber_capacity() const = 0;
+  virtual void ami_link_event(const ami::link_event& ev) = 0;
+  virtual void events_consumed(std::size_t n) = 0;
+  virtual void logged_off(const std::string& error) = 0;
+  // The session's latest status (polled by the supervisor): board detail and queue views.
+  virtual void ami_status(const ami::session_status& status) = 0;
+
+  // ARI (no-ops without an ari section). start_ari logs and records a failure to start.
+  virtual void start_ari() = 0;
+  virtual void stop_ari() = 0;
+
+  // Supervision.
+  virtual backoff_policy restart_policy() const = 0;
+  virtual void actor_restarted(const std::string& kind, const std::string& reason, std::chrono::milliseconds delay) = 0;
+  virtual void set_supervisor(caf::actor sup) = 0;
+  virtual caf::actor supervisor() const = 0;
+
+  // Main thread: refreshes the board's ARI detail; adds this server's live actors and
+  // queues (AMI ones from the latest ami_status) to the totals.
+  virtual void poll_status(std::map<std::string, std::int64_t>& actors, std::vector<queue_view>& queues) = 0;
+  // Final stop of everything this server owns (after the drain); idempotent.
+  virtual void shutdown() = 0;
+};
+
+std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, io_runtime& io,
+                                                    const config::config& cfg, const config::server_config& server,
+                                                    metrics::astra_metrics& m, status_board& board);
+
+}  // namespace astra::service

@@ -1,0 +1,300 @@
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "service/config/config.hpp"
+
+using namespace astra::config;
+using namespace std::chrono_literals;
+
+namespace {
+
+env_lookup env_of(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+const env_lookup no_env = env_of({});
+
+std::set<std::string> problem_paths(const load_result& r) {
+  std::set<std::string> out;
+  for (const auto& p : r.problems) out.insert(p.path);
+  return out;
+}
+
+std::string dump(const load_result& r) {
+  std::string out;
+  for (const auto& p : r.problems) out += p.path + ": " + p.reason + "\n";
+  return out;
+}
+
+const char* full_yaml = R"(
+servers:
+  - name: pbx-1
+    ami:
+      host: 10.0.0.5
+      port: 15038
+      username: admin
+      secret: amp111
+      md5: true
+      events: call,system
+      action_timeout: 2500ms
+    ari:
+      url: https://10.0.0.5:8089
+      username: asterisk
+      password_env: TEST_ARI_PW
+      app: astra
+      subscribe_all: yes
+  - name: pbx-2
+    ari:
+      url: http://10.0.0.6
+      username: u
+      password: p
+agi:
+  listen: 127.0.0.1:4573
+  max_calls: 500
+  command_timeout: 1m
+  allow_cidrs: [127.0.0.0/8, "::1"]
+  routes:
+    - path: /ivr/menu
+      handler: demo
+      variables: {GREETING: hello}
+    - path: /hang
+      handler: wait
+      wait: 90s
+      token: t0k
+admin:
+  listen: 127.0.0.1:19573
+backoff: {initial: 100ms, max: 5s, multiplier: 1.5, jitter: 0.1}
+queues:
+  ami_subscriber: {capacity: 42, policy: drop_newest}
+log: {format: text, level: debug}
+drain_timeout: 12s
+)";
+
+}  // namespace
+
+TEST_CASE("a full configuration loads with every value") {
+  auto r = load_string(full_yaml, env_of({{"TEST_ARI_PW", "s3cret"}}));
+  INFO(dump(r));
+  REQUIRE(r.ok());
+  const config& c = *r.value;
+  REQUIRE(c.servers.size() == 2);
+  const auto& s1 = c.servers[0];
+  CHECK(s1.name == "pbx-1");
+  REQUIRE(s1.ami);
+  CHECK(s1.ami->host == "10.0.0.5");
+  CHECK(s1.ami->port == 15038);
+  CHECK(s1.ami->username == "admin");
+  CHECK(s1.ami->secret.value == "amp111");
+  CHECK(s1.ami->secret.describe() == "inline");
+  CHECK(s1.ami->md5);
+  CHECK(s1.ami->events == "call,system");
+  CHECK(s1.ami->action_timeout == 2500ms);
+  CHECK(s1.ami->keepalive_interval == 15s);  // default
+  REQUIRE(s1.ari);
+  CHECK(s1.ari->scheme == "https");
+  CHECK(s1.ari->host == "10.0.0.5");
+  CHECK(s1.ari->port == 8089);
+  CHECK(s1.ari->password.value == "s3cret");
+  CHECK(s1.ari->password.describe() == "env:TEST_ARI_PW");
+  CHECK(s1.ari->subscribe_all);
+  CHECK_FALSE(c.servers[1].ami);
+  CHECK(c.servers[1].ari->port == 80);
+  CHECK(c.agi.listen.host == "127.0.0.1");
+  CHECK(c.agi.listen.port == 4573);
+  CHECK(c.agi.max_calls == 500);
+  CHECK(c.agi.command_timeout == 60s);
+  CHECK(c.agi.allow_cidrs == std::vector<std::string>{"127.0.0.0/8", "::1"});
+  REQUIRE(c.agi.routes.size() == 2);
+  CHECK(c.agi.routes[0].variables.at("GREETING") == "hello");
+  CHECK(c.agi.routes[1].handler == "wait");
+  CHECK(c.agi.routes[1].wait == 90s);
+  CHECK(c.agi.routes[1].token.value == "t0k");
+  CHECK(c.admin.listen.port == 19573);
+  CHECK(c.backoff.initial == 100ms);
+  CHECK(c.backoff.multiplier == 1.5);
+  CHECK(c.queues.ami_subscriber.capacity == 42);
+  CHECK(c.queues.ari_actor.capacity == 256);  // default
+  CHECK(c.log.format == log_format::text);
+  CHECK(c.log.level == "debug");
+  CHECK(c.drain_timeout == 12s);
+}
+
+TEST_CASE("an empty file gives the documented defaults") {
+  auto r = load_string("", no_env);
+  REQUIRE(r.ok());
+  const config& c = *r.value;
+  CHECK(c.servers.empty());
+  CHECK(c.admin.listen.to_string() == "0.0.0.0:9573");
+  CHECK(c.agi.listen.to_string() == "0.0.0.0:4573");
+  CHECK(c.agi.enabled);
+  CHECK(c.log.format == log_format::json);
+  CHECK(c.log.level == "info");
+  CHECK(c.drain_timeout == 30s);
+  CHECK(c.backoff.initial == 500ms);
+  CHECK(c.backoff.max == 30s);
+}
+
+TEST_CASE("environment variables override every kind of value") {
+  auto r = load_string(full_yaml, env_of({{"TEST_ARI_PW", "x"},
+                                         {"ASTRA_ADMIN_LISTEN", "0.0.0.0:1234"},
+                                         {"ASTRA_SERVER_PBX_1_AMI_PORT", "5039"},
+                                         {"ASTRA_SERVER_PBX_1_AMI_SECRET", "from-env"},
+                                         {"ASTRA_SERVER_PBX_2_ARI_URL", "http://h:1"},
+                                         {"ASTRA_AGI_ROUTES_1_WAIT", "3s"},
+                                         {"ASTRA_AGI_ROUTES_0_VARIABLES_GREETING", "bye"},
+                                         {"ASTRA_AGI_ALLOW_CIDRS", "10.0.0.0/8,192.168.1.1"},
+                                         {"ASTRA_QUEUES_ARI_ACTOR_CAPACITY", "7"},
+                                         {"ASTRA_LOG_FORMAT", "json"},
+                                         {"ASTRA_DRAIN_TIMEOUT", "250ms"}}));
+  INFO(dump(r));
+  REQUIRE(r.ok());
+  const config& c = *r.value;
+  CHECK(c.admin.listen.port == 1234);
+  CHECK(c.servers[0].ami->port == 5039);
+  CHECK(c.servers[0].ami->secret.value == "from-env");
+  CHECK(c.servers[0].ami->secret.describe() == "env:ASTRA_SERVER_PBX_1_AMI_SECRET");
+  CHECK(c.servers[1].ari->host == "h");
+  CHECK(c.servers[1].ari->port == 1);
+  CHECK(c.agi.routes[1].wait == 3s);
+  CHECK(c.agi.routes[0].variables.at("GREETING") == "bye");
+  CHECK(c.agi.allow_cidrs == std::vector<std::string>{"10.0.0.0/8", "192.168.1.1"});
+  CHECK(c.queues.ari_actor.capacity == 7);
+  CHECK(c.log.format == log_format::json);
+  CHECK(c.drain_timeout == 250ms);
+}
+
+TEST_CASE("a bad environment value is reported under its variable") {
+  auto r = load_string("", env_of({{"ASTRA_AGI_MAX_CALLS", "lots"}}));
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(r.problems.size() == 1);
+  CHECK(r.problems[0].path == "agi.max_calls");
+  CHECK(r.problems[0].reason.find("ASTRA_AGI_MAX_CALLS") != std::string::npos);
+}
+
+TEST_CASE("a bad configuration lists every problem with its key path") {
+  const char* bad = R"(
+servers:
+  - name: pbx 1
+    ami:
+      port: 70000
+      secret: x
+      secret_file: /nonexistent
+    colour: blue
+  - ami: {username: a, secret: b}
+  - name: dup
+    ari: {url: ftp://h, username: u, password_env: NOT_SET_ANYWHERE}
+  - name: dup
+agi:
+  listen: nowhere
+  max_calls: -1
+  command_timeout: soon
+  allow_cidrs: [10.0.0.0/33]
+  routes:
+    - handler: dance
+    - path: ivr
+admin: {listen: "0.0.0.0:99999"}
+backoff: {multiplier: 0.5, jitter: 2}
+queues: {ami_subscriber: {capacity: 0, policy: drop_everything}}
+log: {format: xml, level: loud}
+drain_timeout: -5s
+extra: 1
+)";
+  auto r = load_string(bad, no_env);
+  REQUIRE_FALSE(r.ok());
+  INFO(dump(r));
+  auto paths = problem_paths(r);
+  for (const char* expected :
+       {"servers[0].name", "servers[0].ami.port", "servers[0].ami.username", "servers[0].ami.secret",
+        "servers[0].colour", "servers[1].name", "servers[2].ari.url", "servers[2].ari.password_env", "servers[3].name",
+        "servers[3]", "agi.listen", "agi.max_calls", "agi.command_timeout", "agi.allow_cidrs[0]",
+        "agi.routes[0].path", "agi.routes[0].handler", "agi.routes[1].path", "admin.listen", "backoff.multiplier",
+        "backoff.jitter", "queues.ami_subscriber.capacity", "queues.ami_subscriber.policy", "log.format", "log.level",
+        "drain_timeout", "extra"})
+    CHECK(paths.count(expected) == 1);
+  // Reasons are specific and carry the line of the offending value.
+  for (const auto& p : r.problems) {
+    if (p.path == "servers[0].ami.port") CHECK(p.reason == "expected an integer in 1..65535, got \"70000\" (line 5)");
+    if (p.path == "servers[3].name") CHECK(p.reason.find("duplicate") != std::string::npos);
+    if (p.path == "servers[2].ari.password_env") CHECK(p.reason.find("NOT_SET_ANYWHERE") != std::string::npos);
+    if (p.path == "agi.routes[0].handler") CHECK(p.reason.find("dance") != std::string::npos);
+  }
+  CHECK_FALSE(r.value.has_value());
+}
+
+TEST_CASE("YAML syntax errors and wrong shapes are problems, not exceptions") {
+  auto r = load_string("servers: [\n  - {name: a\n", no_env);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.problems[0].reason.find("YAML syntax error") != std::string::npos);
+  auto r2 = load_string("- just\n- a list\n", no_env);
+  REQUIRE_FALSE(r2.ok());
+  CHECK(r2.problems[0].reason.find("top level") != std::string::npos);
+  auto r3 = load_string("servers: {name: x}\nagi: 5\nlog: {level: [a]}\n", no_env);
+  REQUIRE_FALSE(r3.ok());
+  auto paths = problem_paths(r3);
+  CHECK(paths.count("servers"));
+  CHECK(paths.count("agi"));
+  CHECK(paths.count("log.level"));
+  auto missing = load_file("/nonexistent/astra.yaml", no_env);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.problems[0].reason.find("cannot read") != std::string::npos);
+}
+
+TEST_CASE("secrets come from a file relative to the config, never shown") {
+  char dir_template[] = "/tmp/astra-config-test-XXXXXX";
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  std::string dir = dir_template;
+  { std::ofstream(dir + "/ami.secret") << "file-secret\n"; }
+  { std::ofstream(dir + "/astra.yaml") << "servers:\n  - name: a\n    ami: {username: u, secret_file: ami.secret}\n"; }
+  auto r = load_file(dir + "/astra.yaml", no_env);
+  INFO(dump(r));
+  REQUIRE(r.ok());
+  CHECK(r.value->servers[0].ami->secret.value == "file-secret");
+  CHECK(r.value->servers[0].ami->secret.describe() == "file:" + dir + "/ami.secret");
+  CHECK(r.value->servers[0].ami->secret.describe().find("file-secret") == std::string::npos);
+  std::remove((dir + "/ami.secret").c_str());
+  std::remove((dir + "/astra.yaml").c_str());
+  std::remove(dir.c_str());
+}
+
+TEST_CASE("durations accept units and bare seconds") {
+  auto with = [](const std::string& v) {
+    auto r = load_string("drain_timeout: " + v + "\n", no_env);
+    return r.ok() ? std::optional<duration>(r.value->drain_timeout) : std::nullopt;
+  };
+  CHECK(with("250ms") == 250ms);
+  CHECK(with("5s") == 5s);
+  CHECK(with("1.5s") == 1500ms);
+  CHECK(with("2m") == 120s);
+  CHECK(with("1h") == 3600s);
+  CHECK(with("3") == 3s);
+  CHECK(with("0") == 0ms);
+  CHECK_FALSE(with("5 parsecs"));
+  CHECK_FALSE(with("-1s"));
+  CHECK(format_duration(1500ms) == "1500ms");
+  CHECK(format_duration(120s) == "2m");
+}
+
+TEST_CASE("docs/configuration.md documents every key, default and variable") {
+  std::ifstream in(std::string(ASTRA_SOURCE_DIR) + "/docs/configuration.md");
+  REQUIRE(in);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string doc = buf.str();
+  auto keys = documented_keys();
+  REQUIRE(keys.size() > 40);
+  for (const auto& k : keys) {
+    INFO(k.path);
+    CHECK(doc.find("`" + k.path + "`") != std::string::npos);
+    if (k.env != "-") CHECK(doc.find("`" + k.env + "`") != std::string::npos);
+  }
+}
