@@ -1,0 +1,1012 @@
+// Dispatcher, channel and bridge actors of the ARI client, and the handle methods that
+// run inside them. Asio threads only decode frames and anon_send; every map below is
+// owned by exactly one actor.
+#include "actors/ari/client.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/ari/event_stream.hpp"
+#include "actors/ari/http_pool.hpp"
+#include "actors/common/inflight_bound.hpp"
+#include "generated/ari/events.hpp"
+
+namespace astra::ari {
+namespace {
+
+// Bounded bookkeeping inside one actor.
+constexpr std::size_t max_finished_playbacks_remembered = 64;
+constexpr auto end_grace_extra = std::chrono::seconds(1);  // after request_timeout, an ended actor quits anyway
+
+struct event_msg {
+  event_ptr ev;
+  bool credited = true;  // false: sent beyond the bound (lifecycle event); do not release
+};
+struct reply_msg {
+  std::uint64_t tag = 0;
+  std::shared_ptr<result<rest_response>> reply;
+};
+struct handler_msg {
+  stasis_handler handler;
+};
+struct bound_msg {
+  inflight_bound_ptr bound;
+};
+struct ids_msg {
+  std::shared_ptr<std::vector<std::string>> ids;  // null: the list request failed
+  std::string error;
+};
+
+using ev_atom = caf::atom_constant<caf::atom("ari_ev")>;
+using reply_atom = caf::atom_constant<caf::atom("ari_rep")>;
+using spawn_chan_atom = caf::atom_constant<caf::atom("ari_spc")>;
+using spawn_bridge_atom = caf::atom_constant<caf::atom("ari_spb")>;
+using abort_atom = caf::atom_constant<caf::atom("ari_abort")>;
+using watch_atom = caf::atom_constant<caf::atom("ari_watch")>;
+using unreg_atom = caf::atom_constant<caf::atom("ari_unreg")>;
+using conn_atom = caf::atom_constant<caf::atom("ari_conn")>;
+using recon_atom = caf::atom_constant<caf::atom("ari_recon")>;
+using gone_atom = caf::atom_constant<caf::atom("ari_gone")>;
+using wait_tmo_atom = caf::atom_constant<caf::atom("ari_tmo")>;
+using quit_atom = caf::atom_constant<caf::atom("ari_quit")>;
+using stop_atom = caf::atom_constant<caf::atom("ari_stop")>;
+
+// Events that start or end an actor: never dropped by a bound (they are sent uncredited).
+bool lifecycle(event_type t) {
+  return t == event_type::StasisStart || t == event_type::StasisEnd || t == event_type::ChannelDestroyed ||
+         t == event_type::BridgeDestroyed || t == event_type::BridgeCreated;
+}
+
+}  // namespace
+}  // namespace astra::ari
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ari::event_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ari::reply_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ari::handler_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ari::bound_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ari::ids_msg)
+
+namespace astra::ari {
+
+// State shared by the client facade, the dispatcher and every channel/bridge actor.
+struct shared_state {
+  client_config cfg;
+  client_hooks hooks;
+  client_handlers handlers;
+  std::shared_ptr<http_pool> pool;
+  std::shared_ptr<event_stream> stream;
+  caf::actor dispatcher;  // set once, before the stream starts
+  inflight_bound dispatch_bound{"ari.dispatch", default_dispatch_queue};
+
+  std::atomic<std::size_t> channel_actors{0};
+  std::atomic<std::size_t> bridge_actors{0};
+  std::atomic<std::uint64_t> events{0}, decode_errors{0}, unrouted{0}, dropped_actor{0}, vanished{0};
+  std::atomic<bool> is_connected{false};
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> id_counter{0};
+  std::string id_salt;
+  mutable std::mutex replaced_mu;
+  std::vector<std::string> replaced_apps;
+
+  explicit shared_state(client_config c)
+      : cfg(std::move(c)), dispatch_bound("ari.dispatch", cfg.dispatch_queue ? cfg.dispatch_queue : 1) {
+    std::random_device rd;
+    static const char* hex = "0123456789abcdef";
+    for (int i = 0; i < 8; ++i) id_salt += hex[rd() % 16];
+  }
+
+  std::string new_id(std::string_view prefix) {
+    return std::string(prefix) + "-" + id_salt + "-" + std::to_string(id_counter.fetch_add(1) + 1);
+  }
+
+  const std::string& first_app() const {
+    static const std::string none;
+    return cfg.apps.empty() ? none : cfg.apps.front();
+  }
+
+  void counts_changed() {
+    if (hooks.actors) hooks.actors(channel_actors.load(), bridge_actors.load());
+  }
+
+  // One event frame from the socket (Asio strand) or inject_frame(): decode, count, bound, dispatch.
+  bool on_frame(std::string_view frame);
+
+  // REST over the event socket when enabled and supported, else (or when it dropped) HTTP.
+  void send(rest_request request, rest_callback done, std::chrono::milliseconds timeout = {}) {
+    if (cfg.rest_over_websocket && stream && stream->rest_supported()) {
+      auto method = request.method;
+      auto fallback_request = request;
+      std::weak_ptr<http_pool> weak_pool = pool;
+      auto hook = hooks.request;
+      stream->send_rest(
+          std::move(request),
+          [done = std::move(done), method, hook, fallback_request = std::move(fallback_request), weak_pool,
+           timeout](result<rest_response> r) mutable {
+            if (!r && r.code() == make_error_code(ari_errc::not_connected)) {
+              if (auto p = weak_pool.lock()) {
+                p->send(std::move(fallback_request), std::move(done), timeout);
+                return;
+              }
+            }
+            if (hook) hook(method, r.ok() ? r->status : 0);
+            done(std::move(r));
+          },
+          timeout);
+      return;
+    }
+    pool->send(std::move(request), std::move(done), timeout);
+  }
+};
+
+bool shared_state::on_frame(std::string_view frame) {
+  auto decoded = decode_event(frame);
+  if (!decoded) {
+    decode_errors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("ari: undecodable event frame ({} bytes): {}", frame.size(), decoded.error().message());
+    return false;
+  }
+  events.fetch_add(1, std::memory_order_relaxed);
+  auto ev = std::make_shared<const event>(std::move(*decoded));
+  if (hooks.event) hooks.event(ev->type_name());
+  bool credited = dispatch_bound.try_acquire();
+  if (!credited && !lifecycle(ev->type())) {
+    if (hooks.dropped) hooks.dropped("ari.dispatch", dispatch_bound.dropped());
+    return false;
+  }
+  caf::anon_send(dispatcher, ev_atom::value, event_msg{std::move(ev), credited});
+  return true;
+}
+
+namespace detail {
+
+// Per-actor half of the API: pending requests, event callbacks, waiters, coroutines.
+class actor_core {
+ public:
+  enum class kind { channel, bridge };
+
+  actor_core(caf::event_based_actor* self, std::shared_ptr<shared_state> sh, kind k, std::string id,
+             inflight_bound_ptr bound)
+      : self_(self), sh_(std::move(sh)), kind_(k), id_(std::move(id)), bound_(std::move(bound)), api_(this) {}
+  ~actor_core() {
+    tasks_.clear();  // coroutine frames reference this core: destroy them first
+  }
+
+  caf::actor handle() const { return caf::actor_cast<caf::actor>(self_); }
+  shared_state& shared() { return *sh_; }
+  session& api() { return api_; }
+  const std::string& id() const { return id_; }
+  bool is_channel() const { return kind_ == kind::channel; }
+  const inflight_bound_ptr& bound() const { return bound_; }
+  const StasisStart* start_event() const { return start_ ? &*start_ : nullptr; }
+  bool ended() const { return ended_; }
+
+  void submit(result<rest_request> request, std::function<void(result<rest_response>)> done) {
+    if (!request) {
+      done(request.error());
+      return;
+    }
+    auto tag = ++next_tag_;
+    pending_.emplace(tag, std::move(done));
+    auto me = handle();
+    sh_->send(std::move(*request), [me, tag](result<rest_response> r) {
+      caf::anon_send(me, reply_atom::value, reply_msg{tag, std::make_shared<result<rest_response>>(std::move(r))});
+    });
+  }
+
+  void on_reply(const reply_msg& m) {
+    auto it = pending_.find(m.tag);
+    if (it == pending_.end()) return;
+    auto done = std::move(it->second);
+    pending_.erase(it);
+    done(std::move(*m.reply));
+    maybe_quit();
+  }
+
+  void add_callback(event_type t, std::function<void(const event&)> fn) { callbacks_.emplace_back(t, std::move(fn)); }
+  void add_any(std::function<void(const event&)> fn) { any_.push_back(std::move(fn)); }
+  void add_end(std::function<void(const failure&)> fn) { end_.push_back(std::move(fn)); }
+
+  void add_waiter(std::function<bool(const event&)> match, std::function<void(result<event_ptr>)> done,
+                  std::chrono::milliseconds timeout) {
+    if (ended_) {
+      done(failure{ari_errc::channel_gone, id_});
+      return;
+    }
+    auto tag = ++next_tag_;
+    waiters_.push_back({tag, std::move(match), std::move(done)});
+    self_->delayed_send(caf::actor_cast<caf::actor>(self_), timeout, wait_tmo_atom::value, tag);
+  }
+
+  void on_wait_timeout(std::uint64_t tag) {
+    auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const waiter& w) { return w.tag == tag; });
+    if (it == waiters_.end()) return;
+    auto done = std::move(it->done);
+    waiters_.erase(it);
+    done(failure{ari_errc::timeout, "waiting for an event on " + id_});
+  }
+
+  bool playback_finished(const std::string& id) const {
+    return std::find(finished_.begin(), finished_.end(), id) != finished_.end();
+  }
+
+  void start_task(task<void> body) {
+    tasks_.emplace_back(std::move(body));
+    auto id = id_;
+    tasks_.back().start([id](std::exception_ptr error) {
+      if (!error) return;
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        spdlog::error("ari: handler for {} threw: {}", id, e.what());
+      } catch (...) {
+        spdlog::error("ari: handler for {} threw a non-standard exception", id);
+      }
+    });
+  }
+
+  void set_handler(stasis_handler h) { handler_ = std::move(h); }
+
+  void on_event(const event_ptr& ev) {
+    if (ended_) return;
+    const event& e = *ev;
+    auto t = e.type();
+    if (t == event_type::StasisStart && kind_ == kind::channel && e.channel_id() == id_ && !start_) {
+      start_ = *e.get<StasisStart>();
+      // Called in place (not copied): a coroutine lambda's captures live in this closure.
+      const stasis_handler& h = handler_ ? handler_ : sh_->handlers.on_stasis_start;
+      if (h) start_task(h(channel(this, id_), api_));
+    }
+    if (t == event_type::PlaybackFinished) {
+      finished_.emplace_back(e.playback_id());
+      if (finished_.size() > max_finished_playbacks_remembered) finished_.pop_front();
+    }
+    if (kind_ == kind::bridge && sh_->handlers.on_bridge_event) sh_->handlers.on_bridge_event(bridge(this, id_), api_, e);
+    for (auto& [type, fn] : callbacks_)
+      if (type == t) fn(e);
+    for (auto& fn : any_) fn(e);
+    for (std::size_t i = 0; i < waiters_.size();) {
+      if (waiters_[i].match(e)) {
+        auto done = std::move(waiters_[i].done);
+        waiters_.erase(waiters_.begin() + static_cast<std::ptrdiff_t>(i));
+        done(ev);
+      } else {
+        ++i;
+      }
+    }
+    if (kind_ == kind::channel && e.channel_id() == id_ &&
+        (t == event_type::StasisEnd || t == event_type::ChannelDestroyed))
+      end(failure{ari_errc::channel_gone, std::string(e.type_name())});
+    else if (kind_ == kind::bridge && e.bridge_id() == id_ && t == event_type::BridgeDestroyed)
+      end(failure{ari_errc::channel_gone, "BridgeDestroyed"});
+  }
+
+  // The channel/bridge is gone: callbacks, waiters fail, then quit once replies are in.
+  void end(const failure& why) {
+    if (ended_) return;
+    ended_ = true;
+    for (auto& fn : end_) fn(why);
+    auto waiters = std::move(waiters_);
+    waiters_.clear();
+    for (auto& w : waiters) w.done(why);
+    if (!maybe_quit())
+      self_->delayed_send(caf::actor_cast<caf::actor>(self_), sh_->cfg.request_timeout + end_grace_extra,
+                          quit_atom::value);
+  }
+
+  bool maybe_quit() {
+    if (ended_ && pending_.empty()) {
+      self_->quit();
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  struct waiter {
+    std::uint64_t tag;
+    std::function<bool(const event&)> match;
+    std::function<void(result<event_ptr>)> done;
+  };
+
+  caf::event_based_actor* self_;
+  std::shared_ptr<shared_state> sh_;
+  kind kind_;
+  std::string id_;
+  inflight_bound_ptr bound_;
+  session api_;
+  stasis_handler handler_;
+  std::optional<StasisStart> start_;
+  std::uint64_t next_tag_ = 0;
+  std::unordered_map<std::uint64_t, std::function<void(result<rest_response>)>> pending_;
+  std::vector<std::pair<event_type, std::function<void(const event&)>>> callbacks_;
+  std::vector<std::function<void(const event&)>> any_;
+  std::vector<std::function<void(const failure&)>> end_;
+  std::vector<waiter> waiters_;
+  std::deque<std::string> finished_;
+  bool ended_ = false;
+  std::vector<root_task> tasks_;  // last: destroyed first
+};
+
+void submit(actor_core* core, result<rest_request> request, std::function<void(result<rest_response>)> done) {
+  core->submit(std::move(request), std::move(done));
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::actor_core;
+
+struct member_state {
+  std::unique_ptr<actor_core> core;
+};
+
+// A channel or bridge actor. Stops itself when its channel/bridge ends (see actor_core::end).
+caf::behavior member_actor(caf::stateful_actor<member_state>* self, std::shared_ptr<shared_state> sh,
+                           actor_core::kind kind, std::string id, stasis_handler handler, inflight_bound_ptr bound) {
+  self->state.core = std::make_unique<actor_core>(self, sh, kind, id, bound);
+  self->state.core->set_handler(std::move(handler));
+  return {
+      [self](ev_atom, const event_msg& m) {
+        if (m.credited) self->state.core->bound()->release();
+        self->state.core->on_event(m.ev);
+      },
+      [self](reply_atom, const reply_msg& m) { self->state.core->on_reply(m); },
+      [self](gone_atom, const std::string& why) {
+        self->state.core->end(failure{ari_errc::channel_gone, why});
+      },
+      [self](wait_tmo_atom, std::uint64_t tag) { self->state.core->on_wait_timeout(tag); },
+      [self](quit_atom) { self->quit(); },
+      [self](stop_atom) { self->quit(); },
+  };
+}
+
+struct dispatch_entry {
+  caf::actor actor;
+  inflight_bound_ptr bound;
+  std::uint64_t generation = 0;  // connect generation at registration
+};
+
+struct dispatcher_state {
+  std::shared_ptr<shared_state> sh;
+  std::unordered_map<std::string, dispatch_entry> channels;
+  std::unordered_map<std::string, dispatch_entry> bridges;
+  std::unordered_map<std::string, dispatch_entry> playback_watch;
+  std::uint64_t generation = 0;
+  std::size_t replaced = 0;
+};
+
+using dispatcher_actor_t = caf::stateful_actor<dispatcher_state>;
+
+dispatch_entry spawn_member(dispatcher_actor_t* self, actor_core::kind kind, const std::string& id,
+                            stasis_handler handler) {
+  auto& sh = self->state.sh;
+  bool is_channel = kind == actor_core::kind::channel;
+  auto bound = std::make_shared<inflight_bound>(is_channel ? "ari.channel" : "ari.bridge",
+                                                sh->cfg.channel_queue ? sh->cfg.channel_queue : 1);
+  auto actor = self->spawn(member_actor, sh, kind, id, std::move(handler), bound);
+  (is_channel ? sh->channel_actors : sh->bridge_actors).fetch_add(1);
+  sh->counts_changed();
+  std::weak_ptr<shared_state> weak = sh;
+  caf::actor dispatcher = caf::actor_cast<caf::actor>(self);
+  auto addr = actor.address();
+  actor->attach_functor([weak, is_channel, id, dispatcher, addr](const caf::error&) {
+    if (auto s = weak.lock()) {
+      (is_channel ? s->channel_actors : s->bridge_actors).fetch_sub(1);
+      s->counts_changed();
+    }
+    caf::anon_send(dispatcher, unreg_atom::value, is_channel, id, addr);
+  });
+  return dispatch_entry{actor, bound, self->state.generation};
+}
+
+void deliver(dispatcher_actor_t* self, dispatch_entry& e, const event_ptr& ev, bool force, const char* queue) {
+  auto& sh = *self->state.sh;
+  if (e.bound->try_acquire()) {
+    self->send(e.actor, ev_atom::value, event_msg{ev, true});
+  } else if (force) {
+    self->send(e.actor, ev_atom::value, event_msg{ev, false});
+  } else {
+    auto total = sh.dropped_actor.fetch_add(1) + 1;
+    if (sh.hooks.dropped) sh.hooks.dropped(queue, total);
+  }
+}
+
+void dispatch(dispatcher_actor_t* self, const event_ptr& ev) {
+  auto& st = self->state;
+  auto& sh = *st.sh;
+  const event& e = *ev;
+  auto t = e.type();
+  bool force = lifecycle(t);
+  caf::actor_addr delivered_to;
+  bool delivered = false;
+
+  if (t == event_type::ApplicationReplaced) {
+    std::string app(e.application());
+    spdlog::error("ari: application '{}' was replaced by another client; its events now go there", app);
+    {
+      std::lock_guard lock(sh.replaced_mu);
+      if (std::find(sh.replaced_apps.begin(), sh.replaced_apps.end(), app) == sh.replaced_apps.end())
+        sh.replaced_apps.push_back(app);
+      // Every app of this socket is taken: reconnecting would only steal them back.
+      if (sh.replaced_apps.size() >= sh.cfg.apps.size() && sh.stream) sh.stream->set_reconnect(false);
+    }
+    if (sh.hooks.application_replaced) sh.hooks.application_replaced(app);
+    return;
+  }
+
+  auto channel_id = std::string(e.channel_id());
+  if (!channel_id.empty()) {
+    auto it = st.channels.find(channel_id);
+    if (it == st.channels.end() && t == event_type::StasisStart)
+      it = st.channels.emplace(channel_id, spawn_member(self, actor_core::kind::channel, channel_id, {})).first;
+    if (it != st.channels.end()) {
+      deliver(self, it->second, ev, force, "ari.channel");
+      delivered = true;
+      delivered_to = it->second.actor.address();
+      if (t == event_type::StasisEnd || t == event_type::ChannelDestroyed) st.channels.erase(it);
+    }
+  }
+  auto bridge_id = std::string(e.bridge_id());
+  if (!bridge_id.empty()) {
+    auto it = st.bridges.find(bridge_id);
+    if (it == st.bridges.end() && (t == event_type::BridgeCreated || t == event_type::ChannelEnteredBridge))
+      it = st.bridges.emplace(bridge_id, spawn_member(self, actor_core::kind::bridge, bridge_id, {})).first;
+    if (it != st.bridges.end()) {
+      deliver(self, it->second, ev, force, "ari.bridge");
+      delivered = true;
+      if (t == event_type::BridgeDestroyed) st.bridges.erase(it);
+    }
+  }
+  auto playback_id = e.playback_id();
+  if (!playback_id.empty()) {
+    auto it = st.playback_watch.find(std::string(playback_id));
+    if (it != st.playback_watch.end()) {
+      if (it->second.actor.address() != delivered_to) deliver(self, it->second, ev, force, "ari.channel");
+      delivered = true;
+      if (t == event_type::PlaybackFinished) st.playback_watch.erase(it);
+    }
+  }
+  if (!delivered) sh.unrouted.fetch_add(1, std::memory_order_relaxed);
+}
+
+void reconcile(dispatcher_actor_t* self, bool channels, std::uint64_t generation, const ids_msg& m) {
+  auto& st = self->state;
+  if (!m.ids) {
+    spdlog::warn("ari: reconciliation of {} after reconnect failed: {}; keeping actors", channels ? "channels" : "bridges",
+                 m.error);
+    return;
+  }
+  std::unordered_set<std::string> present(m.ids->begin(), m.ids->end());
+  auto& map = channels ? st.channels : st.bridges;
+  std::size_t gone = 0;
+  for (auto it = map.begin(); it != map.end();) {
+    if (it->second.generation < generation && !present.count(it->first)) {
+      self->send(it->second.actor, gone_atom::value,
+                 std::string(channels ? "channel" : "bridge") + " vanished while the event socket was down");
+      it = map.erase(it);
+      ++gone;
+    } else {
+      ++it;
+    }
+  }
+  st.sh->vanished.fetch_add(gone);
+  if (gone) spdlog::info("ari: reconnect: {} {} gone during the gap, their actors stopped", gone,
+                         channels ? "channels" : "bridges");
+  // Playback watches of stopped actors die with them (sends to a dead actor are dropped).
+}
+
+void list_ids(dispatcher_actor_t* self, bool channels, std::uint64_t generation) {
+  auto& sh = *self->state.sh;
+  rest_request req;
+  req.method = "GET";
+  req.path = channels ? "/ari/channels" : "/ari/bridges";
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  sh.pool->send(std::move(req), [me, channels, generation](result<rest_response> r) {
+    ids_msg m;
+    auto checked = check_status(std::move(r));
+    if (!checked) {
+      m.error = checked.error().message();
+    } else if (channels) {
+      auto list = decode_response<ari::channels::list>(checked->status, checked->body, checked->reason);
+      if (list) {
+        m.ids = std::make_shared<std::vector<std::string>>();
+        for (auto& c : *list) m.ids->push_back(c.id);
+      } else {
+        m.error = list.error().message();
+      }
+    } else {
+      auto list = decode_response<ari::bridges::list>(checked->status, checked->body, checked->reason);
+      if (list) {
+        m.ids = std::make_shared<std::vector<std::string>>();
+        for (auto& b : *list) m.ids->push_back(b.id);
+      } else {
+        m.error = list.error().message();
+      }
+    }
+    caf::anon_send(me, recon_atom::value, channels, generation, std::move(m));
+  });
+}
+
+caf::behavior dispatcher_actor(dispatcher_actor_t* self, std::shared_ptr<shared_state> sh) {
+  self->state.sh = std::move(sh);
+  return {
+      [self](ev_atom, const event_msg& m) {
+        if (m.credited) self->state.sh->dispatch_bound.release();
+        dispatch(self, m.ev);
+      },
+      [self](conn_atom) {
+        auto& st = self->state;
+        ++st.generation;
+        if (st.generation > 1) {  // a reconnect: find what vanished during the gap
+          list_ids(self, true, st.generation);
+          list_ids(self, false, st.generation);
+        }
+      },
+      [self](recon_atom, bool channels, std::uint64_t generation, const ids_msg& m) {
+        reconcile(self, channels, generation, m);
+      },
+      [self](spawn_chan_atom, const std::string& id, const handler_msg& h) {
+        auto& st = self->state;
+        if (st.channels.count(id)) return;
+        st.channels.emplace(id, spawn_member(self, actor_core::kind::channel, id, h.handler));
+      },
+      [self](spawn_bridge_atom, const std::string& id) {
+        auto& st = self->state;
+        if (st.bridges.count(id)) return;
+        st.bridges.emplace(id, spawn_member(self, actor_core::kind::bridge, id, {}));
+      },
+      [self](abort_atom, bool channel, const std::string& id, const std::string& why) {
+        auto& map = channel ? self->state.channels : self->state.bridges;
+        auto it = map.find(id);
+        if (it == map.end()) return;
+        self->send(it->second.actor, gone_atom::value, why);
+        map.erase(it);
+      },
+      [self](watch_atom, const std::string& playback_id, const caf::actor& watcher, const bound_msg& b) {
+        self->state.playback_watch[playback_id] = dispatch_entry{watcher, b.bound, self->state.generation};
+      },
+      [self](unreg_atom, bool channel, const std::string& id, const caf::actor_addr& addr) {
+        auto& map = channel ? self->state.channels : self->state.bridges;
+        auto it = map.find(id);
+        if (it != map.end() && it->second.actor.address() == addr) map.erase(it);
+        for (auto w = self->state.playback_watch.begin(); w != self->state.playback_watch.end();) {
+          if (w->second.actor.address() == addr) w = self->state.playback_watch.erase(w);
+          else ++w;
+        }
+      },
+      [self](stop_atom) {
+        for (auto& [id, e] : self->state.channels) self->send(e.actor, stop_atom::value);
+        for (auto& [id, e] : self->state.bridges) self->send(e.actor, stop_atom::value);
+        self->state.channels.clear();
+        self->state.bridges.clear();
+        self->state.playback_watch.clear();
+        self->quit();
+      },
+  };
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------
+// Handles
+// ------------------------------------------------------------------------------------------
+
+namespace {
+
+// pending<T> around a generated operation, mapping its typed result with `map`.
+template <class Op, class T, class Map>
+pending<T> call_mapped(actor_core* core, Op op, Map map) {
+  return pending<T>([core, op = std::move(op), map](std::function<void(result<T>)> complete) {
+    core->submit(to_request(op), [complete = std::move(complete), map](result<rest_response> r) {
+      if (!r) return complete(r.error());
+      auto typed = decode_response<Op>(r->status, r->body, r->reason);
+      if (!typed) return complete(typed.error());
+      complete(map(std::move(*typed)));
+    });
+  });
+}
+
+// An operation whose only required member is an id.
+template <class Op>
+Op with_id(std::string Op::*member, const std::string& id) {
+  Op op{};
+  op.*member = id;
+  return op;
+}
+
+template <class Op>
+pending<typename Op::response_type> call(actor_core* core, Op op) {
+  return core->api().request(std::move(op));
+}
+
+// Registers the calling actor for the playback's events, then plays.
+template <class Op>
+pending<Playback> play_watched(actor_core* core, Op op, std::string playback_id) {
+  if (playback_id.empty()) playback_id = core->shared().new_id("astra-pb");
+  op.playbackId = playback_id;
+  return pending<Playback>([core, op = std::move(op), playback_id](std::function<void(result<Playback>)> complete) {
+    caf::anon_send(core->shared().dispatcher, watch_atom::value, playback_id, core->handle(), bound_msg{core->bound()});
+    core->submit(to_request(op), [complete = std::move(complete)](result<rest_response> r) {
+      if (!r) return complete(r.error());
+      complete(decode_response<Op>(r->status, r->body, r->reason));
+    });
+  });
+}
+
+std::vector<std::string> split_media(const std::string& media) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= media.size()) {
+    auto comma = media.find(',', start);
+    auto item = media.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+template <class Op>
+pending<Channel> originate_like(actor_core* core, Op op, std::string id, stasis_handler handler) {
+  return pending<Channel>([core, op = std::move(op), id, handler = std::move(handler)](
+                              std::function<void(result<Channel>)> complete) mutable {
+    auto& sh = core->shared();
+    caf::anon_send(sh.dispatcher, spawn_chan_atom::value, id, handler_msg{std::move(handler)});
+    auto dispatcher = sh.dispatcher;
+    core->submit(to_request(op), [complete = std::move(complete), dispatcher, id](result<rest_response> r) {
+      result<Channel> c = r ? decode_response<Op>(r->status, r->body, r->reason) : result<Channel>(r.error());
+      if (!c) caf::anon_send(dispatcher, abort_atom::value, true, id, std::string("originate failed"));
+      complete(std::move(c));
+    });
+  });
+}
+
+}  // namespace
+
+pending<rest_response> session::raw(rest_request request) {
+  auto* core = core_;
+  return pending<rest_response>([core, request = std::move(request)](std::function<void(result<rest_response>)> complete) {
+    core->submit(request, std::move(complete));
+  });
+}
+
+pending<bridge> session::create_bridge(std::string type, std::string name) {
+  auto* core = core_;
+  return pending<bridge>([core, type = std::move(type), name = std::move(name)](std::function<void(result<bridge>)> complete) {
+    auto& sh = core->shared();
+    auto id = sh.new_id("astra-bridge");
+    caf::anon_send(sh.dispatcher, spawn_bridge_atom::value, id);
+    bridges::create op;
+    op.type = type;
+    op.bridgeId = id;
+    if (!name.empty()) op.name = name;
+    auto dispatcher = sh.dispatcher;
+    core->submit(to_request(op), [core, complete = std::move(complete), dispatcher, id](result<rest_response> r) {
+      result<Bridge> b = r ? decode_response<bridges::create>(r->status, r->body, r->reason) : result<Bridge>(r.error());
+      if (!b) {
+        caf::anon_send(dispatcher, abort_atom::value, false, id, std::string("bridge creation failed"));
+        return complete(b.error());
+      }
+      complete(bridge(core, b->id.empty() ? id : b->id));
+    });
+  });
+}
+
+pending<Channel> session::originate(channels::originate params, stasis_handler handler) {
+  if (!params.channelId) params.channelId = core_->shared().new_id("astra-chan");
+  if (!params.app && !params.extension && !params.context) params.app = core_->shared().first_app();
+  auto id = *params.channelId;
+  return originate_like(core_, std::move(params), id, std::move(handler));
+}
+
+pending<Channel> session::external_media(channels::external_media params, stasis_handler handler) {
+  if (!params.channelId) params.channelId = core_->shared().new_id("astra-em");
+  if (params.app.empty()) params.app = core_->shared().first_app();
+  auto id = *params.channelId;
+  return originate_like(core_, std::move(params), id, std::move(handler));
+}
+
+channel session::channel_of(std::string id) { return channel(core_, std::move(id)); }
+bridge session::bridge_of(std::string id) { return bridge(core_, std::move(id)); }
+void session::spawn(task<void> body) { core_->start_task(std::move(body)); }
+std::string session::new_id(std::string_view prefix) { return core_->shared().new_id(prefix); }
+const std::string& session::app() const { return core_->shared().first_app(); }
+
+pending<void> channel::answer() { return call(core_, with_id(&channels::answer::channelId, id_)); }
+pending<void> channel::hangup(std::string reason) {
+  channels::hangup op;
+  op.channelId = id_;
+  if (!reason.empty()) op.reason = std::move(reason);
+  return call(core_, std::move(op));
+}
+pending<void> channel::ring() { return call(core_, with_id(&channels::ring::channelId, id_)); }
+pending<void> channel::ring_stop() { return call(core_, with_id(&channels::ring_stop::channelId, id_)); }
+pending<Playback> channel::play(std::string media, std::string playback_id) {
+  channels::play op;
+  op.channelId = id_;
+  op.media = split_media(media);
+  return play_watched(core_, std::move(op), std::move(playback_id));
+}
+pending<LiveRecording> channel::record(std::string name, std::string format, channels::record options) {
+  options.channelId = id_;
+  options.name = std::move(name);
+  options.format = std::move(format);
+  return call(core_, std::move(options));
+}
+pending<void> channel::send_dtmf(std::string digits) {
+  channels::send_dtmf op;
+  op.channelId = id_;
+  op.dtmf = std::move(digits);
+  return call(core_, std::move(op));
+}
+pending<void> channel::mute(std::string direction) {
+  channels::mute op;
+  op.channelId = id_;
+  op.direction = std::move(direction);
+  return call(core_, std::move(op));
+}
+pending<void> channel::unmute(std::string direction) {
+  channels::unmute op;
+  op.channelId = id_;
+  op.direction = std::move(direction);
+  return call(core_, std::move(op));
+}
+pending<void> channel::hold() { return call(core_, with_id(&channels::hold::channelId, id_)); }
+pending<void> channel::unhold() { return call(core_, with_id(&channels::unhold::channelId, id_)); }
+pending<void> channel::start_moh(std::string moh_class) {
+  channels::start_moh op;
+  op.channelId = id_;
+  if (!moh_class.empty()) op.mohClass = std::move(moh_class);
+  return call(core_, std::move(op));
+}
+pending<void> channel::stop_moh() { return call(core_, with_id(&channels::stop_moh::channelId, id_)); }
+pending<std::string> channel::get_var(std::string name) {
+  channels::get_channel_var op;
+  op.channelId = id_;
+  op.variable = std::move(name);
+  return call_mapped<channels::get_channel_var, std::string>(core_, std::move(op),
+                                                             [](Variable v) { return std::move(v.value); });
+}
+pending<void> channel::set_var(std::string name, std::string value) {
+  channels::set_channel_var op;
+  op.channelId = id_;
+  op.variable = std::move(name);
+  op.value = std::move(value);
+  return call(core_, std::move(op));
+}
+pending<Channel> channel::snoop(std::string spy, std::string whisper, std::string app) {
+  channels::snoop_channel op;
+  op.channelId = id_;
+  op.spy = std::move(spy);
+  op.whisper = std::move(whisper);
+  op.app = app.empty() ? core_->shared().first_app() : std::move(app);
+  return call(core_, std::move(op));
+}
+pending<void> channel::redirect(std::string endpoint) {
+  channels::redirect op;
+  op.channelId = id_;
+  op.endpoint = std::move(endpoint);
+  return call(core_, std::move(op));
+}
+pending<void> channel::continue_in_dialplan(std::string context, std::string extension,
+                                            std::optional<std::int64_t> priority) {
+  channels::continue_in_dialplan op;
+  op.channelId = id_;
+  if (!context.empty()) op.context = std::move(context);
+  if (!extension.empty()) op.extension = std::move(extension);
+  op.priority = priority;
+  return call(core_, std::move(op));
+}
+pending<Channel> channel::get() { return call(core_, with_id(&channels::get::channelId, id_)); }
+
+void channel::on(event_type type, std::function<void(const event&)> callback) {
+  core_->add_callback(type, std::move(callback));
+}
+void channel::on_any(std::function<void(const event&)> callback) { core_->add_any(std::move(callback)); }
+void channel::on_end(std::function<void(const failure& why)> callback) { core_->add_end(std::move(callback)); }
+
+pending<event_ptr> channel::wait(event_type type, std::chrono::milliseconds timeout) {
+  auto* core = core_;
+  return pending<event_ptr>([core, type, timeout](std::function<void(result<event_ptr>)> complete) {
+    core->add_waiter([type](const event& e) { return e.type() == type; }, std::move(complete), timeout);
+  });
+}
+
+pending<void> channel::wait_playback(std::string playback_id, std::chrono::milliseconds timeout) {
+  auto* core = core_;
+  return pending<void>([core, playback_id = std::move(playback_id), timeout](std::function<void(result<void>)> complete) {
+    if (core->playback_finished(playback_id)) return complete(result<void>{});
+    core->add_waiter(
+        [playback_id](const event& e) {
+          return e.type() == event_type::PlaybackFinished && e.playback_id() == playback_id;
+        },
+        [complete = std::move(complete)](result<event_ptr> r) {
+          if (!r) complete(r.error());
+          else complete(result<void>{});
+        },
+        timeout);
+  });
+}
+
+bool channel::active() const { return core_ && !core_->ended(); }
+const StasisStart* channel::start_event() const { return core_ ? core_->start_event() : nullptr; }
+
+pending<void> bridge::add(std::string channel_id, std::optional<std::string> role) {
+  bridges::add_channel op;
+  op.bridgeId = id_;
+  op.channel = {std::move(channel_id)};
+  op.role = std::move(role);
+  return call(core_, std::move(op));
+}
+pending<void> bridge::add(std::vector<std::string> channel_ids) {
+  bridges::add_channel op;
+  op.bridgeId = id_;
+  op.channel = std::move(channel_ids);
+  return call(core_, std::move(op));
+}
+pending<void> bridge::remove(std::string channel_id) {
+  bridges::remove_channel op;
+  op.bridgeId = id_;
+  op.channel = {std::move(channel_id)};
+  return call(core_, std::move(op));
+}
+pending<Playback> bridge::play(std::string media, std::string playback_id) {
+  bridges::play op;
+  op.bridgeId = id_;
+  op.media = split_media(media);
+  return play_watched(core_, std::move(op), std::move(playback_id));
+}
+pending<LiveRecording> bridge::record(std::string name, std::string format, bridges::record options) {
+  options.bridgeId = id_;
+  options.name = std::move(name);
+  options.format = std::move(format);
+  return call(core_, std::move(options));
+}
+pending<void> bridge::start_moh(std::string moh_class) {
+  bridges::start_moh op;
+  op.bridgeId = id_;
+  if (!moh_class.empty()) op.mohClass = std::move(moh_class);
+  return call(core_, std::move(op));
+}
+pending<void> bridge::stop_moh() { return call(core_, with_id(&bridges::stop_moh::bridgeId, id_)); }
+pending<void> bridge::destroy() { return call(core_, with_id(&bridges::destroy::bridgeId, id_)); }
+pending<Bridge> bridge::get() { return call(core_, with_id(&bridges::get::bridgeId, id_)); }
+
+// ------------------------------------------------------------------------------------------
+// client
+// ------------------------------------------------------------------------------------------
+
+struct client::impl {
+  std::shared_ptr<shared_state> sh;
+  caf::actor_system* system = nullptr;
+  std::atomic<bool> stopped{false};
+};
+
+client::client(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
+client::~client() { stop(); }
+
+result<std::unique_ptr<client>> client::start(caf::actor_system& system, boost::asio::io_context& io,
+                                              client_config config, client_handlers handlers, client_hooks hooks) {
+  if (config.apps.empty()) return failure{ari_errc::invalid_argument, "at least one Stasis application is required"};
+  auto sh = std::make_shared<shared_state>(std::move(config));
+  sh->handlers = std::move(handlers);
+  sh->hooks = std::move(hooks);
+  auto request_hook = sh->hooks.request;
+  auto pool = http_pool::create(io, sh->cfg, [request_hook](std::string_view method, int status) {
+    if (request_hook) request_hook(method, status);
+  });
+  if (!pool) return pool.error();
+  sh->pool = *pool;
+
+  sh->dispatcher = system.spawn(dispatcher_actor, sh);
+
+  std::weak_ptr<shared_state> weak = sh;
+  event_stream_callbacks cb;
+  cb.connected = [weak] {
+    auto s = weak.lock();
+    if (!s) return;
+    s->is_connected = true;
+    spdlog::info("ari: event socket connected ({})", s->cfg.url);
+    if (s->hooks.connected) s->hooks.connected(true);
+    caf::anon_send(s->dispatcher, conn_atom::value);
+  };
+  cb.disconnected = [weak](const failure& why, std::chrono::milliseconds retry_in) {
+    auto s = weak.lock();
+    if (!s) return;
+    bool was = s->is_connected.exchange(false);
+    if (retry_in.count() >= 0)
+      spdlog::warn("ari: event socket down: {}; retrying in {} ms", why.message(), retry_in.count());
+    else
+      spdlog::error("ari: event socket down: {}; not reconnecting", why.message());
+    if (was && s->hooks.connected) s->hooks.connected(false);
+    if (s->hooks.disconnected) s->hooks.disconnected(why, retry_in);
+  };
+  cb.frame = [weak](std::string frame) {
+    if (auto s = weak.lock()) s->on_frame(frame);
+  };
+  cb.unmatched_rest_response = [](int status, std::string message) {
+    spdlog::warn("ari: RESTResponse without a pending request: {} {}", status, message);
+  };
+  cb.rest_probe = [](bool supported) {
+    if (supported) spdlog::info("ari: REST over WebSocket in use");
+    else spdlog::warn("ari: REST over WebSocket not answered (Asterisk < 22.4?); using HTTP");
+  };
+  auto stream = event_stream::create(io, sh->cfg, std::move(cb));
+  if (!stream) {
+    caf::anon_send(sh->dispatcher, stop_atom::value);
+    return stream.error();
+  }
+  sh->stream = *stream;
+  auto p = std::make_shared<impl>();
+  p->sh = sh;
+  p->system = &system;
+  sh->stream->start();
+  return std::unique_ptr<client>(new client(std::move(p)));
+}
+
+void client::stop() {
+  if (!impl_ || impl_->stopped.exchange(true)) return;
+  auto& sh = impl_->sh;
+  sh->stopping = true;
+  if (sh->stream) sh->stream->stop();
+  caf::anon_send(sh->dispatcher, stop_atom::value);
+  if (sh->pool) sh->pool->stop();
+}
+
+client_stats client::stats() const {
+  auto& sh = *impl_->sh;
+  client_stats s;
+  s.channel_actors = sh.channel_actors.load();
+  s.bridge_actors = sh.bridge_actors.load();
+  s.events = sh.events.load();
+  s.decode_errors = sh.decode_errors.load();
+  s.unrouted = sh.unrouted.load();
+  s.dropped_dispatch = sh.dispatch_bound.dropped();
+  s.dropped_actor = sh.dropped_actor.load();
+  s.connects = sh.stream ? sh.stream->connects() : 0;
+  s.vanished = sh.vanished.load();
+  s.connected = sh.is_connected.load();
+  s.rest_over_websocket = sh.cfg.rest_over_websocket && sh.stream && sh.stream->rest_supported();
+  std::lock_guard lock(sh.replaced_mu);
+  s.replaced_apps = sh.replaced_apps;
+  return s;
+}
+
+bool client::inject_frame(std::string frame) { return impl_->sh->on_frame(frame); }
+std::size_t client::dispatch_backlog() const { return impl_->sh->dispatch_bound.in_flight(); }
+
+std::size_t client::channel_actors() const { return impl_->sh->channel_actors.load(); }
+std::size_t client::bridge_actors() const { return impl_->sh->bridge_actors.load(); }
+bool client::connected() const { return impl_->sh->is_connected.load(); }
+const client_config& client::config() const { return impl_->sh->cfg; }
+
+void client::send(rest_request request, rest_callback done) { impl_->sh->send(std::move(request), std::move(done)); }
+
+void client::originate(channels::originate params, std::function<void(result<Channel>)> done, stasis_handler handler) {
+  auto& sh = impl_->sh;
+  if (!params.channelId) params.channelId = sh->new_id("astra-chan");
+  if (!params.app && !params.extension && !params.context) params.app = sh->first_app();
+  auto id = *params.channelId;
+  auto req = to_request(params);
+  if (!req) {
+    if (done) done(req.error());
+    return;
+  }
+  caf::anon_send(sh->dispatcher, spawn_chan_atom::value, id, handler_msg{std::move(handler)});
+  auto dispatcher = sh->dispatcher;
+  sh->send(std::move(*req), [done = std::move(done), dispatcher, id](result<rest_response> r) {
+    result<Channel> c = r ? decode_response<channels::originate>(r->status, r->body, r->reason) : result<Channel>(r.error());
+    if (!c) caf::anon_send(dispatcher, abort_atom::value, true, id, std::string("originate failed"));
+    if (done) done(std::move(c));
+  });
+}
+
+}  // namespace astra::ari

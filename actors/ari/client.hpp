@@ -1,0 +1,263 @@
+#pragma once
+// ARI client: one event WebSocket + REST transport per Asterisk server, a channel actor per
+// channel in the Stasis application(s) and a bridge actor per bridge.
+//
+// Actors and threads:
+//  - Asio threads own the sockets; they decode event frames (typed, generated decoders) and
+//    anon_send them to the dispatcher actor; REST replies are anon_sent to the actor that
+//    issued the request. Nothing here blocks an actor.
+//  - The dispatcher routes each event to the actor of its channel / bridge (and to the actor
+//    that started a playback), spawning a channel actor at StasisStart (or before the
+//    originate request when the app originates with a pre-assigned channelId) and a bridge
+//    actor when the app creates a bridge (or at BridgeCreated). A channel actor stops at
+//    StasisEnd / ChannelDestroyed, a bridge actor at BridgeDestroyed; both stop when a
+//    reconnect finds their channel / bridge gone (reconciliation with GET /channels, /bridges).
+//  - Each actor has a bounded event queue (client_config::channel_queue events in flight);
+//    a non-lifecycle event beyond it is dropped and counted (queue "ari.channel" / "ari.bridge");
+//    lifecycle events (StasisStart/End, ChannelDestroyed, BridgeDestroyed) are never dropped.
+//  - Handlers (stasis_handler) are C++20 coroutines run inside the channel actor: every
+//    co_await of a handle method resumes in that actor. Handles (channel, bridge, session)
+//    are bound to the actor that created them and must only be used there.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "actors/ari/config.hpp"
+#include "actors/ari/errors.hpp"
+#include "actors/ari/rest.hpp"
+#include "actors/common/task.hpp"
+#include "generated/ari/operations.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace astra::ari {
+
+struct event;                         // generated/ari/events.hpp
+struct StasisStart;                   // generated/ari/events.hpp
+enum class event_type : std::uint8_t;  // generated/ari/events.hpp
+using event_ptr = std::shared_ptr<const event>;
+
+class channel;
+class bridge;
+class session;
+
+namespace detail {
+class actor_core;
+// Sends `request` from the actor owning `core`; `done` runs inside that actor.
+void submit(actor_core* core, result<rest_request> request, std::function<void(result<rest_response>)> done);
+}  // namespace detail
+
+// co_await-able outcome of one ARI call (result<T>): starts when awaited (or detach()ed),
+// resumes inside the actor that owns the handle.
+template <class T>
+class [[nodiscard]] pending : public callback_awaitable<result<T>> {
+ public:
+  using base = callback_awaitable<result<T>>;
+  explicit pending(typename base::starter start) : base(start), start_(std::move(start)) {}
+  // Starts without waiting; `then` (optional) runs inside the actor with the outcome.
+  void detach(std::function<void(result<T>)> then = {}) {
+    auto start = std::move(start_);
+    start([then = std::move(then)](result<T> r) {
+      if (then) then(std::move(r));
+    });
+  }
+
+ private:
+  typename base::starter start_;
+};
+
+// Runs inside the channel actor for each channel entering the application.
+using stasis_handler = std::function<task<void>(channel chan, session& ari)>;
+
+// The ARI API as seen from one actor (channel or bridge actor).
+class session {
+ public:
+  explicit session(detail::actor_core* core) : core_(core) {}
+
+  // Any generated operation: co_await ari.request(channels::get{.channelId = id}).
+  template <class Op>
+  pending<typename Op::response_type> request(Op op) {
+    using R = typename Op::response_type;
+    auto* core = core_;
+    return pending<R>([core, op = std::move(op)](std::function<void(result<R>)> complete) {
+      detail::submit(core, to_request(op), [complete = std::move(complete)](result<rest_response> r) {
+        if (!r) complete(r.error());
+        else complete(decode_response<Op>(r->status, r->body, r->reason));
+      });
+    });
+  }
+  // A request as given; the reply whatever its status (non-2xx is not an error here).
+  pending<rest_response> raw(rest_request request);
+
+  // Creates a bridge with a pre-assigned id; its bridge actor exists before the request.
+  pending<bridge> create_bridge(std::string type = "mixing", std::string name = {});
+  // Originates with a pre-assigned channelId (params.channelId or a new one) into this
+  // client's first app unless params.app is set; the channel actor exists before the
+  // request, its handler (or the client's) runs at its StasisStart.
+  pending<Channel> originate(channels::originate params, stasis_handler handler = {});
+  pending<Channel> external_media(channels::external_media params, stasis_handler handler = {});
+
+  channel channel_of(std::string id);
+  bridge bridge_of(std::string id);
+  // Runs a detached coroutine in this actor (e.g. from an event callback).
+  void spawn(task<void> body);
+  // A new unique id ("<prefix>-<random>-<n>") for channels, bridges, playbacks.
+  std::string new_id(std::string_view prefix);
+  const std::string& app() const;
+
+ private:
+  detail::actor_core* core_;
+};
+
+class channel {
+ public:
+  channel() = default;
+  channel(detail::actor_core* core, std::string id) : core_(core), id_(std::move(id)) {}
+  const std::string& id() const noexcept { return id_; }
+
+  pending<void> answer();
+  pending<void> hangup(std::string reason = {});
+  pending<void> ring();
+  pending<void> ring_stop();
+  // Plays media (comma-separated list allowed); a playback id is pre-assigned and its
+  // Playback* events are delivered to this actor too (see wait_playback).
+  pending<Playback> play(std::string media, std::string playback_id = {});
+  pending<LiveRecording> record(std::string name, std::string format = "wav", channels::record options = {});
+  pending<void> send_dtmf(std::string digits);
+  pending<void> mute(std::string direction = "both");
+  pending<void> unmute(std::string direction = "both");
+  pending<void> hold();
+  pending<void> unhold();
+  pending<void> start_moh(std::string moh_class = {});
+  pending<void> stop_moh();
+  pending<std::string> get_var(std::string name);
+  pending<void> set_var(std::string name, std::string value);
+  pending<Channel> snoop(std::string spy = "both", std::string whisper = "none", std::string app = {});
+  pending<void> redirect(std::string endpoint);
+  pending<void> continue_in_dialplan(std::string context = {}, std::string extension = {},
+                                     std::optional<std::int64_t> priority = {});
+  pending<Channel> get();
+
+  // Event callbacks of the owning channel actor (run inside it, in event order).
+  void on(event_type type, std::function<void(const event&)> callback);
+  void on_any(std::function<void(const event&)> callback);
+  // The channel left: StasisEnd, ChannelDestroyed, or gone after a reconnect (channel_gone).
+  void on_end(std::function<void(const failure& why)> callback);
+  // Next event of `type` for this actor (channel_gone when the channel ends first, timeout).
+  pending<event_ptr> wait(event_type type, std::chrono::milliseconds timeout = std::chrono::minutes(5));
+  // PlaybackFinished of `playback_id` (already finished => at once).
+  pending<void> wait_playback(std::string playback_id, std::chrono::milliseconds timeout = std::chrono::minutes(5));
+  // False once the owning actor's channel has ended (StasisEnd, ChannelDestroyed, gone).
+  bool active() const;
+  // The StasisStart that started this channel's handler (nullptr before it).
+  const StasisStart* start_event() const;
+
+ private:
+  detail::actor_core* core_ = nullptr;
+  std::string id_;
+};
+
+class bridge {
+ public:
+  bridge() = default;
+  bridge(detail::actor_core* core, std::string id) : core_(core), id_(std::move(id)) {}
+  const std::string& id() const noexcept { return id_; }
+
+  pending<void> add(std::string channel_id, std::optional<std::string> role = {});
+  pending<void> add(std::vector<std::string> channel_ids);
+  pending<void> remove(std::string channel_id);
+  // Playback events of the pre-assigned playback id are delivered to the calling actor too.
+  pending<Playback> play(std::string media, std::string playback_id = {});
+  pending<LiveRecording> record(std::string name, std::string format = "wav", bridges::record options = {});
+  pending<void> start_moh(std::string moh_class = {});
+  pending<void> stop_moh();
+  pending<void> destroy();
+  pending<Bridge> get();
+
+ private:
+  detail::actor_core* core_ = nullptr;
+  std::string id_;
+};
+
+// Hooks for metrics and logs. Every member is optional; each may be called from any
+// Asio or actor thread (implementations must be thread-safe and cheap).
+struct client_hooks {
+  std::function<void(bool connected)> connected;                     // event socket up / down
+  std::function<void(std::string_view type)> event;                  // every event received
+  std::function<void(std::string_view method, int status)> request;  // every REST reply (0 = transport failure)
+  std::function<void(std::size_t channels, std::size_t bridges)> actors;  // live actor counts changed
+  std::function<void(std::string_view queue, std::uint64_t total)> dropped;  // "ari.dispatch", "ari.channel", "ari.bridge", "ari.http"
+  std::function<void(std::string_view app)> application_replaced;    // another client took the app over
+  std::function<void(const failure& why, std::chrono::milliseconds retry_in)> disconnected;
+};
+
+struct client_handlers {
+  stasis_handler on_stasis_start;  // required for channels to do anything but be tracked
+  // Every event of a bridge, inside its bridge actor (optional).
+  std::function<void(bridge b, session& ari, const event& e)> on_bridge_event;
+};
+
+struct client_stats {
+  std::size_t channel_actors = 0;
+  std::size_t bridge_actors = 0;
+  std::uint64_t events = 0;            // frames decoded
+  std::uint64_t decode_errors = 0;
+  std::uint64_t unrouted = 0;          // events for no live actor (e.g. the other leg of a Local channel)
+  std::uint64_t dropped_dispatch = 0;  // socket -> dispatcher bound hit
+  std::uint64_t dropped_actor = 0;     // dispatcher -> actor bound hit
+  std::uint64_t connects = 0;          // successful event socket handshakes
+  std::uint64_t vanished = 0;          // actors stopped by reconciliation
+  bool connected = false;
+  bool rest_over_websocket = false;    // RESTRequest frames in use right now
+  std::vector<std::string> replaced_apps;
+};
+
+class client {
+ public:
+  // Validates the configuration (url, TLS store, apps) and starts connecting. The
+  // io_context must be run by the caller (astra::io_runtime); the actor system outlives
+  // the client.
+  static result<std::unique_ptr<client>> start(caf::actor_system& system, boost::asio::io_context& io,
+                                               client_config config, client_handlers handlers,
+                                               client_hooks hooks = {});
+  ~client();
+  // Closes the socket, stops the dispatcher and every channel/bridge actor. Idempotent.
+  void stop();
+
+  client_stats stats() const;
+  std::size_t channel_actors() const;
+  std::size_t bridge_actors() const;
+  bool connected() const;
+  const client_config& config() const;
+  // REST from outside any actor (status as received); `done` runs on an Asio thread.
+  void send(rest_request request, rest_callback done);
+  // Originates from outside any actor with a pre-assigned channel id (params.channelId or a
+  // new one); the channel actor is spawned before the request. `done` runs on an Asio thread.
+  void originate(channels::originate params, std::function<void(result<Channel>)> done = {},
+                 stasis_handler handler = {});
+
+  // Feeds one event frame exactly as if it had arrived on the event socket (decode, hooks,
+  // bounds, dispatch): replays, benchmarks. False if it was dropped (dispatch bound) or
+  // undecodable. Thread-safe.
+  bool inject_frame(std::string frame);
+  // Frames decoded but not yet routed by the dispatcher (bounded by config.dispatch_queue).
+  std::size_t dispatch_backlog() const;
+
+  struct impl;
+
+ private:
+  explicit client(std::shared_ptr<impl> p);
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace astra::ari

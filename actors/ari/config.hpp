@@ -1,0 +1,74 @@
+#pragma once
+// Configuration of one ARI connection (one Asterisk server): where, who, limits, deadlines.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "actors/common/backoff.hpp"
+#include "protocols/common/result.hpp"
+
+namespace astra::ari {
+
+// Limits and defaults shared by both transports.
+inline constexpr std::size_t default_max_connections = 4;          // keep-alive HTTP connections per server
+inline constexpr std::size_t default_max_pending_requests = 1024;   // queued while all connections are busy
+inline constexpr std::size_t max_response_bytes = 8 * 1024 * 1024;  // a bigger HTTP reply is refused
+inline constexpr std::size_t max_event_frame_bytes = 4 * 1024 * 1024;  // a bigger WebSocket frame closes the socket
+inline constexpr std::size_t max_pending_ws_writes = 1024;          // RESTRequest frames queued for writing
+inline constexpr std::size_t default_channel_queue = 256;           // events in flight to one channel/bridge actor
+inline constexpr std::size_t default_dispatch_queue = 8192;         // frames in flight from the socket to the dispatcher
+
+struct client_config {
+  // http://host:port[/prefix] or https://...; the event socket uses ws:// or wss:// on the
+  // same authority. A prefix (http.conf `prefix=`) is kept: <prefix>/ari/...
+  std::string url = "http://127.0.0.1:8088";
+  std::string user = "asterisk";
+  std::string password;
+  // Send the credentials as ?api_key=user:password instead of an Authorization header
+  // (only when asked: URLs end up in logs).
+  bool use_api_key = false;
+
+  // TLS (https/wss): the peer certificate is verified against the system store (or
+  // ca_file) and the host name, unless verify_tls is explicitly turned off.
+  bool verify_tls = true;
+  std::string ca_file;
+
+  // Event socket: one or more Stasis applications; subscribeAll=true when asked.
+  std::vector<std::string> apps;
+  bool subscribe_all = false;
+
+  // Send REST calls as RESTRequest frames over the event socket (Asterisk 22.4+). Probed at
+  // every connect; plain HTTP is used whenever the socket is down or the probe failed.
+  bool rest_over_websocket = false;
+
+  std::size_t max_connections = default_max_connections;
+  std::size_t max_pending_requests = default_max_pending_requests;
+  std::chrono::milliseconds request_timeout{10'000};   // whole request: queue + connect + write + read
+  std::chrono::milliseconds connect_timeout{5'000};    // TCP + TLS + WebSocket handshake
+  std::chrono::milliseconds idle_connection_max{20'000};  // a pooled connection idle longer is discarded
+  // The event socket is idle-pinged after ping_interval of silence; no frame at all for
+  // dead_peer_timeout closes it as dead (then reconnect).
+  std::chrono::milliseconds dead_peer_timeout{20'000};
+  std::chrono::milliseconds probe_timeout{2'000};      // REST-over-WebSocket support probe
+  backoff_policy reconnect{};                          // between event socket attempts
+
+  std::size_t channel_queue = default_channel_queue;   // per channel/bridge actor
+  std::size_t dispatch_queue = default_dispatch_queue; // socket -> dispatcher
+};
+
+// A parsed client_config::url.
+struct endpoint {
+  bool tls = false;
+  std::string host;
+  std::string port;     // numeric or service name
+  std::string prefix;   // "" or "/something" (no trailing slash)
+  // "/<prefix>/ari/<path>"
+  std::string target(std::string_view relative_path) const;
+  std::string host_header() const;  // "host:port"
+};
+
+result<endpoint> parse_endpoint(std::string_view url);
+
+}  // namespace astra::ari

@@ -1,0 +1,255 @@
+// `astra ari call|watch`: one ARI REST call, or the event stream printed as JSON lines.
+//
+//   astra ari call [--url http://H:8088] [--user U] [--password P | env ASTRA_ARI_PASSWORD]
+//                  METHOD PATH [JSON-BODY]
+//     PATH is relative to /ari: "/ari/channels", "/channels" and "channels" are the same;
+//     a query string may follow ("channels?endpoint=PJSIP/100&app=demo", values may be
+//     percent-encoded). Prints {"status": N, "body": ...} (body: the JSON reply, a string for
+//     a non-JSON reply, null when empty). Exit 0 for 2xx, 1 for an ARI error status (its
+//     message on stderr), 2 for usage or connection errors.
+//   astra ari watch [connection flags] --app APP [--app APP2] [--subscribe-all]
+//                   [--count N] [--duration SECONDS]
+//     One event per line as JSON; exit 0 after N events / the duration, 2 if the socket
+//     cannot be opened (e.g. 401) or is lost.
+// Defaults: --url http://127.0.0.1:8088 (or ASTRA_ARI_URL), --user asterisk (or ASTRA_ARI_USER),
+// password ASTRA_ARI_PASSWORD, else "asterisk" (the sample ari.conf credentials).
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/ari/event_stream.hpp"
+#include "actors/ari/http_pool.hpp"
+#include "actors/common/io_runtime.hpp"
+#include "service/cli/registry.hpp"
+
+namespace {
+
+using namespace astra;
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : std::move(fallback);
+}
+
+struct connection_flags {
+  std::string url = env_or("ASTRA_ARI_URL", "http://127.0.0.1:8088");
+  std::string user = env_or("ASTRA_ARI_USER", "asterisk");
+  std::string password;
+  CLI::Option* password_option = nullptr;
+  bool insecure = false;
+  bool api_key = false;
+  std::string ca_file;
+  double timeout_s = 10.0;
+
+  void add_to(CLI::App& app) {
+    app.add_option("--url", url, "ARI base URL (http[s]://host:port[/prefix]); env ASTRA_ARI_URL");
+    app.add_option("--user", user, "ARI user; env ASTRA_ARI_USER");
+    password_option = app.add_option("--password", password, "ARI password; env ASTRA_ARI_PASSWORD");
+    app.add_flag("--insecure", insecure, "Do not verify the TLS certificate (https only)");
+    app.add_option("--ca-file", ca_file, "CA bundle for TLS verification");
+    app.add_flag("--api-key", api_key, "Send credentials as ?api_key= instead of Basic auth");
+    app.add_option("--timeout", timeout_s, "Deadline in seconds (connect + request)")->check(CLI::PositiveNumber);
+  }
+
+  ari::client_config config() const {
+    ari::client_config cfg;
+    cfg.url = url;
+    cfg.user = user;
+    cfg.password = password_option && password_option->count() ? password : env_or("ASTRA_ARI_PASSWORD", "asterisk");
+    cfg.verify_tls = !insecure;
+    cfg.ca_file = ca_file;
+    cfg.use_api_key = api_key;
+    auto ms = std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
+    cfg.request_timeout = ms;
+    cfg.connect_timeout = ms;
+    return cfg;
+  }
+};
+
+nlohmann::json body_as_json(const ari::rest_response& r) {
+  if (r.body.empty()) return nullptr;
+  auto doc = nlohmann::json::parse(r.body, nullptr, false);
+  if (!doc.is_discarded()) return doc;
+  return r.body;
+}
+
+int run_call(const connection_flags& flags, const std::string& method_in, const std::string& path_in,
+             const std::optional<std::string>& body) {
+  std::string method = method_in;
+  for (auto& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (method != "GET" && method != "POST" && method != "PUT" && method != "DELETE") {
+    std::fprintf(stderr, "astra ari call: METHOD must be GET, POST, PUT or DELETE (got '%s')\n", method_in.c_str());
+    return 2;
+  }
+  std::optional<std::string> json_body;
+  if (body) {
+    auto doc = nlohmann::json::parse(*body, nullptr, false);
+    if (doc.is_discarded()) {
+      std::fprintf(stderr, "astra ari call: JSON-BODY is not valid JSON\n");
+      return 2;
+    }
+    json_body = doc.dump();
+  }
+  auto req = ari::make_raw_request(method, path_in, json_body);
+  auto cfg = flags.config();
+  io_runtime io(1);
+  auto pool = ari::http_pool::create(io.context(), cfg);
+  if (!pool) {
+    std::fprintf(stderr, "astra ari call: %s\n", pool.error().message().c_str());
+    return 2;
+  }
+  std::promise<result<ari::rest_response>> promise;
+  auto future = promise.get_future();
+  (*pool)->send(req, [&promise](result<ari::rest_response> r) { promise.set_value(std::move(r)); });
+  // The pool enforces the deadline; the margin only guards against a lost callback.
+  if (future.wait_for(cfg.request_timeout + std::chrono::seconds(2)) != std::future_status::ready) {
+    std::fprintf(stderr, "astra ari call: no reply within %.1f s\n", flags.timeout_s);
+    (*pool)->stop();
+    io.stop();
+    return 2;
+  }
+  auto r = future.get();
+  (*pool)->stop();
+  io.stop();
+  if (!r) {
+    std::fprintf(stderr, "astra ari call: %s\n", r.error().message().c_str());
+    return 2;
+  }
+  std::printf("{\"status\": %d, \"body\": %s}\n", r->status, body_as_json(*r).dump().c_str());
+  std::fflush(stdout);
+  if (r->ok()) return 0;
+  std::fprintf(stderr, "astra ari call: %d %s\n", r->status, ari::error_message(*r).c_str());
+  return 1;
+}
+
+int run_watch(const connection_flags& flags, const std::vector<std::string>& apps, bool subscribe_all,
+              std::optional<long long> count, std::optional<double> duration_s) {
+  auto cfg = flags.config();
+  cfg.apps = apps;
+  cfg.subscribe_all = subscribe_all;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  int exit_code = 0;
+  long long printed = 0;
+  bool ever_connected = false;
+  auto finish = [&](int code) {  // caller holds mu
+    if (!done) {
+      done = true;
+      exit_code = code;
+      cv.notify_all();
+    }
+  };
+  ari::event_stream_callbacks cb;
+  cb.connected = [&] {
+    std::lock_guard lock(mu);
+    ever_connected = true;
+  };
+  cb.frame = [&](std::string frame) {
+    auto doc = nlohmann::json::parse(frame, nullptr, false);
+    std::string line = doc.is_discarded() ? nlohmann::json(frame).dump() : doc.dump();
+    std::lock_guard lock(mu);
+    if (done) return;
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+    if (!doc.is_discarded() && doc.value("type", "") == "ApplicationReplaced")
+      std::fprintf(stderr, "astra ari watch: application %s was replaced by another client\n",
+                   doc.value("application", "?").c_str());
+    if (count && ++printed >= *count) finish(0);
+  };
+  cb.disconnected = [&](const failure& why, std::chrono::milliseconds) {
+    std::lock_guard lock(mu);
+    std::fprintf(stderr, "astra ari watch: %s\n", why.message().c_str());
+    finish(2);
+  };
+  io_runtime io(1);
+  auto stream = ari::event_stream::create(io.context(), cfg, std::move(cb));
+  if (!stream) {
+    std::fprintf(stderr, "astra ari watch: %s\n", stream.error().message().c_str());
+    return 2;
+  }
+  (*stream)->set_reconnect(false);
+  (*stream)->start();
+  {
+    std::unique_lock lock(mu);
+    if (duration_s) {
+      auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long long>(*duration_s * 1000));
+      if (!cv.wait_until(lock, until, [&] { return done; })) finish(0);
+    } else {
+      cv.wait(lock, [&] { return done; });
+    }
+  }
+  (*stream)->stop();
+  io.stop();
+  return exit_code;
+}
+
+int ari_main(int argc, char** argv) {
+  CLI::App app{"ARI: one REST call, or watch the event stream"};
+  app.require_subcommand(1);
+  connection_flags flags;
+
+  auto* call = app.add_subcommand("call", "One ARI REST call; prints {\"status\": N, \"body\": ...}");
+  flags.add_to(*call);
+  std::string method, path;
+  std::optional<std::string> body;
+  call->add_option("METHOD", method, "GET, POST, PUT or DELETE")->required();
+  call->add_option("PATH", path, "/ari/channels, /channels or channels (a ?query may follow)")->required();
+  call->add_option("JSON-BODY", body, "JSON request body");
+
+  auto* watch = app.add_subcommand("watch", "Print the /ari/events stream, one JSON event per line");
+  connection_flags watch_flags;
+  watch_flags.add_to(*watch);
+  std::vector<std::string> apps;
+  bool subscribe_all = false;
+  std::optional<long long> count;
+  std::optional<double> duration;
+  watch->add_option("--app", apps, "Stasis application (repeatable, or comma-separated)")->required();
+  watch->add_flag("--subscribe-all", subscribe_all, "subscribeAll=true");
+  watch->add_option("--count", count, "Exit 0 after N events")->check(CLI::PositiveNumber);
+  watch->add_option("--duration", duration, "Exit 0 after SECONDS")->check(CLI::PositiveNumber);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  if (call->parsed()) return run_call(flags, method, path, body);
+  std::vector<std::string> split;
+  for (const auto& a : apps) {
+    std::size_t start = 0;
+    while (start <= a.size()) {
+      auto comma = a.find(',', start);
+      auto item = a.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!item.empty()) split.push_back(item);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  if (split.empty()) {
+    std::fprintf(stderr, "astra ari watch: --app is required\n");
+    return 2;
+  }
+  return run_watch(watch_flags, split, subscribe_all, count, duration);
+}
+
+const astra::cli::registration reg{"ari", "ARI: `call METHOD PATH [JSON]` or `watch --app APP`", &ari_main};
+
+}  // namespace
