@@ -211,19 +211,21 @@ def read_fn(m):
     lines.append("  using st = json_reader::status;")
     lines.append("  st s = r.begin_object();")
     lines.append("  if (s != st::ok) return s;")
-    lines.append("  std::uint64_t seen = 0;")
+    lines.append("  member_seen<%d> seen;" % len(m.fields))
     lines.append("  bool first = true;")
     lines.append("  std::string_view key;  // may point into the reader's scratch: not used after reading a value")
     lines.append("  while (r.next_key(first, key)) {")
     by_len = {}
     req_index = 0
     entries = []
-    for pname, t, req, _ in m.fields:
+    if len(m.fields) > 64:
+        raise SystemExit("model %s has more than 64 members (member_seen holds 64 bits)" % m.name)
+    for index, (pname, t, req, _) in enumerate(m.fields):
         if req:
-            entries.append((pname, "if (!read_required(r, x.%s, %s, x.extra, seen, %duLL << %d)) return st::error;" % (ident(pname), cstr(pname), 1, req_index)))
+            entries.append((pname, "if (!read_required(r, x.%s, seen, %d, 1uLL << %d)) return st::error;" % (ident(pname), index, req_index)))
             req_index += 1
         else:
-            entries.append((pname, "if (!read_optional(r, x.%s, %s, x.extra)) return st::error;" % (ident(pname), cstr(pname))))
+            entries.append((pname, "if (!read_optional(r, x.%s, seen, %d)) return st::error;" % (ident(pname), index)))
     if m.omit_type:
         entries.append(("type", "if (!expect_type(r, %s)) return st::error;" % cstr(cstr(m.name))))
     for pname, code in entries:
@@ -239,8 +241,10 @@ def read_fn(m):
     lines.append("    if (!keep_unknown(r, key, x.extra)) return st::error;")
     lines.append("  }")
     lines.append("  if (r.failed()) return st::error;")
-    lines.append("  close_extra(x.extra);")
-    lines.append("  x.missing_required = 0x%xuLL & ~seen;" % ((1 << req_index) - 1))
+    names = ", ".join("std::string_view(%s)" % cstr(p) for p, _, _, _ in m.fields)
+    lines.append("  static constexpr std::array<std::string_view, %d> names{%s};" % (len(m.fields), names))
+    lines.append("  finish_extra(x.extra, seen, names);")
+    lines.append("  x.missing_required = 0x%xuLL & ~seen.required;" % ((1 << req_index) - 1))
     lines.append("  return st::ok;")
     lines.append("}")
     return "\n".join(lines)
@@ -280,7 +284,8 @@ def gen_models(ms, out_dir):
          "// Typed ARI models. Members carry the JSON names; required -> T, optional -> std::optional<T>;",
          "// string/Date -> std::string, int/long -> std::int64_t, object -> raw_json, List[X] -> std::vector<X>.",
          "// decode() is lenient about absent required members (recorded in missing_required) and keeps members",
-         "// the spec does not know in `extra`, so encode(decode(x)) reproduces x (member order aside).",
+         "// the spec does not know in `extra`, so encode(decode(x)) reproduces x (member order aside; for a",
+         "// duplicated known member only the last occurrence is kept). Input must be UTF-8 (else invalid_json).",
          "#include <cstdint>", "#include <optional>", "#include <string>", "#include <string_view>", "#include <vector>",
          "", "#include \"protocols/ari/boxed.hpp\"", "#include \"protocols/ari/errors.hpp\"", "#include \"protocols/ari/json.hpp\"",
          "#include \"protocols/common/result.hpp\"", "", "namespace astra::ari {", "",
@@ -301,7 +306,7 @@ def gen_models(ms, out_dir):
     # codec_detail.hpp (internal to the library)
     d = [HEADER, "#pragma once",
          "// Internal: per-model JSON readers/writers shared by the generated .cpp files.",
-         "#include \"generated/ari/models.hpp\"", "", "namespace astra::ari::detail {", "",
+         "#include <array>", "#include <bit>", "", "#include \"generated/ari/models.hpp\"", "", "namespace astra::ari::detail {", "",
          "using status = json_reader::status;",
          "inline status read_value(json_reader& r, std::string& v) { return r.read(v); }",
          "inline status read_value(json_reader& r, std::int64_t& v) { return r.read(v); }",
@@ -347,28 +352,70 @@ def gen_models(ms, out_dir):
           "  w.end_array();",
           "}",
           "",
-          "// Appends `\"key\":<raw value>` to the object text in `extra` (opened lazily, closed by close_extra).",
+          "// Appends `\"key\":<raw value>` to the object text in `extra` (opened lazily, closed by finish_extra).",
           "bool keep_unknown(json_reader& r, std::string_view key, std::string& extra);",
-          "inline void close_extra(std::string& extra) { if (!extra.empty()) extra += '}'; }",
+          "void append_member(std::string& extra, std::string_view key, std::string_view raw);",
           "// The discriminator of a concrete event: must equal `quoted_name` (a JSON string literal).",
           "bool expect_type(json_reader& r, std::string_view quoted_name);",
           "",
-          "template <class T>",
-          "bool read_required(json_reader& r, T& dst, std::string_view key, std::string& extra, std::uint64_t& seen,",
-          "                   std::uint64_t bit) {",
+          "// Duplicate keys (RFC 8259 4: behaviour unspecified). Rule: for a member the spec knows, the LAST",
+          "// occurrence wins completely: an earlier value is reset (nested models are not merged) and an earlier",
+          "// wrong-typed occurrence is forgotten, so a known name is never both a member and in `extra`.",
+          "// Members the spec does not know are kept verbatim in `extra`, in input order, duplicates included;",
+          "// known members of the wrong JSON type follow them, in spec order (added by finish_extra).",
+          "// Either way encode(decode(x)) decodes to the same value and re-encodes byte-identically, in linear time.",
+          "template <std::size_t N>",
+          "struct member_seen {",
+          "  static_assert(N <= 64, \"one bit per member\");",
+          "  std::uint64_t present = 0;   // bit j: known member j (spec order) occurred",
+          "  std::uint64_t kept = 0;      // bit j: its last occurrence had the wrong JSON type: kept_raw[j] holds it",
+          "  std::uint64_t required = 0;  // bit i: required member i decoded with the right type",
+          "  struct raw_ref { const char* data; std::size_t size; };  // points into the reader's input",
+          "  std::array<raw_ref, N> kept_raw;  // valid where `kept` is set (left uninitialized on purpose)",
+          "};",
+          "",
+          "// A wrong-typed value: remembered (not decoded) until the end of the object.",
+          "template <std::size_t N>",
+          "bool keep_wrong_type(json_reader& r, member_seen<N>& seen, unsigned index) {",
+          "  std::string_view raw;",
+          "  if (!r.skip(&raw)) return false;",
+          "  seen.kept |= 1uLL << index;",
+          "  seen.kept_raw[index] = {raw.data(), raw.size()};",
+          "  return true;",
+          "}",
+          "template <class T, std::size_t N>",
+          "bool read_required(json_reader& r, T& dst, member_seen<N>& seen, unsigned index, std::uint64_t required_bit) {",
+          "  const std::uint64_t bit = 1uLL << index;",
+          "  if (seen.present & bit) {  // duplicate: forget the earlier occurrence",
+          "    dst = T{};",
+          "    seen.required &= ~required_bit;",
+          "    seen.kept &= ~bit;",
+          "  }",
+          "  seen.present |= bit;",
           "  status s = read_value(r, dst);",
-          "  if (s == status::ok) { seen |= bit; return true; }",
+          "  if (s == status::ok) { seen.required |= required_bit; return true; }",
           "  if (s == status::error) return false;",
           "  dst = T{};",
-          "  return keep_unknown(r, key, extra);",
+          "  return keep_wrong_type(r, seen, index);",
           "}",
-          "template <class Optional>  // std::optional<T> or boxed<T>",
-          "bool read_optional(json_reader& r, Optional& dst, std::string_view key, std::string& extra) {",
+          "template <class Optional, std::size_t N>  // std::optional<T> or boxed<T>; emplace() starts from a fresh value",
+          "bool read_optional(json_reader& r, Optional& dst, member_seen<N>& seen, unsigned index) {",
+          "  seen.kept &= ~(1uLL << index);  // a duplicate forgets an earlier wrong-typed occurrence",
+          "  seen.present |= 1uLL << index;",
           "  status s = read_value(r, dst.emplace());",
           "  if (s == status::ok) return true;",
           "  dst.reset();",
           "  if (s == status::error) return false;",
-          "  return keep_unknown(r, key, extra);",
+          "  return keep_wrong_type(r, seen, index);",
+          "}",
+          "// Appends the wrong-typed known members (spec order) and closes the object text in `extra`.",
+          "template <std::size_t N>",
+          "void finish_extra(std::string& extra, const member_seen<N>& seen, const std::array<std::string_view, N>& names) {",
+          "  for (std::uint64_t k = seen.kept; k != 0; k &= k - 1) {",
+          "    const unsigned j = static_cast<unsigned>(std::countr_zero(k));",
+          "    append_member(extra, names[j], std::string_view(seen.kept_raw[j].data, seen.kept_raw[j].size));",
+          "  }",
+          "  if (!extra.empty()) extra += '}';",
           "}",
           "",
           "// A reader failure (or trailing bytes) as a codec error value.",
@@ -504,7 +551,11 @@ struct event {
 };
 
 // Decodes one event frame. An unknown "type" gives unknown_event (the JSON kept); errors:
-// codec_errc::invalid_json / json_too_deep / type_mismatch (not an object) / missing_event_type.
+// codec_errc::invalid_json (bad syntax, or any string that is not well-formed UTF-8 / has a lone
+// surrogate escape) / json_too_deep / type_mismatch (not an object, or a repeated "type" that differs
+// from the first) / missing_event_type. Duplicate member names: the last one wins for members the spec
+// knows; unknown ones are kept verbatim in `extra` (see codec_detail.hpp). encode_event(decode_event(x))
+// always decodes again, and re-encoding that is byte-identical.
 result<event> decode_event(std::string_view json);
 std::string encode_event(const event& e);
 void encode_event_to(std::string& out, const event& e);
@@ -602,6 +653,7 @@ result<event> decode_event(std::string_view json) {
   st s = r.begin_object();
   if (s == st::mismatch) return failure{make_error_code(codec_errc::type_mismatch), "event is not a JSON object"};
   if (s == st::error) return detail::reader_failure(r, "event");
+  const std::size_t open = r.mark() - 1;  // the '{'
   // Find "type" (first member in Asterisk's frames; anywhere is accepted).
   std::string type;
   bool found = false;
@@ -619,19 +671,26 @@ result<event> decode_event(std::string_view json) {
   }
   if (r.failed()) return detail::reader_failure(r, "event");
   if (!found) return failure{make_error_code(codec_errc::missing_event_type), {}};
-  r.rewind(0);
   auto it = std::lower_bound(detail::type_table.begin(), detail::type_table.end(), std::string_view(type),
                              [](const detail::type_entry& e, std::string_view n) { return e.name < n; });
   if (it == detail::type_table.end() || it->name != type) {
-    std::string_view raw;
-    if (!r.skip(&raw) || !r.at_end()) {
+    // Kept verbatim, after validating the rest; a repeated "type" must agree (as for typed events).
+    std::string quoted;
+    append_json_string(quoted, type);
+    while (r.next_key(first, key)) {
+      if (key == "type" ? !detail::expect_type(r, quoted) : !r.skip()) break;
+    }
+    if (r.failed()) return detail::reader_failure(r, "event");
+    const std::size_t end = r.mark();
+    if (!r.at_end()) {
       r.fail(json_reader::error_kind::syntax);
       return detail::reader_failure(r, "event");
     }
     event e;
-    e.value.emplace<unknown_event>(unknown_event{std::move(type), raw_json{std::string(raw)}});
+    e.value.emplace<unknown_event>(unknown_event{std::move(type), raw_json{std::string(json.substr(open, end - open))}});
     return e;
   }
+  r.rewind(0);  // typed events decode the whole object again
   switch (it->type) {""")
     for n in order:
         c.append("    case event_type::%s: return decode_as<%s>(r, json);" % (n, n))

@@ -3,13 +3,17 @@
 
 namespace astra::ari::detail {
 
-bool keep_unknown(json_reader& r, std::string_view key, std::string& extra) {
-  std::string_view raw;
-  if (!r.skip(&raw)) return false;
+void append_member(std::string& extra, std::string_view key, std::string_view raw) {
   extra += extra.empty() ? '{' : ',';
   append_json_string(extra, key);
   extra += ':';
   extra.append(raw.data(), raw.size());
+}
+
+bool keep_unknown(json_reader& r, std::string_view key, std::string& extra) {
+  std::string_view raw;
+  if (!r.skip(&raw)) return false;
+  append_member(extra, key, raw);
   return true;
 }
 

@@ -45,13 +45,44 @@ void append_utf8(std::string& out, unsigned cp) {
 
 }  // namespace
 
+std::size_t utf8_sequence_length(const char* p, std::size_t n) noexcept {
+  // Well-formed byte sequences, Unicode 15 table 3-7 (no overlongs, no surrogates, <= U+10FFFF).
+  const auto b = [p](std::size_t i) noexcept { return static_cast<unsigned char>(p[i]); };
+  const auto cont = [&b](std::size_t i) noexcept { return (b(i) & 0xC0) == 0x80; };
+  const unsigned char c = b(0);
+  if (c < 0x80) return n ? 1 : 0;
+  if (c < 0xC2) return 0;  // continuation byte or overlong 2-byte lead
+  if (c < 0xE0) return (n >= 2 && cont(1)) ? 2 : 0;
+  if (c < 0xF0) {
+    if (n < 3 || !cont(1) || !cont(2)) return 0;
+    if (c == 0xE0 && b(1) < 0xA0) return 0;   // overlong
+    if (c == 0xED && b(1) >= 0xA0) return 0;  // UTF-16 surrogate
+    return 3;
+  }
+  if (c < 0xF5) {
+    if (n < 4 || !cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xF0 && b(1) < 0x90) return 0;   // overlong
+    if (c == 0xF4 && b(1) >= 0x90) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out += '"';
   std::size_t run = 0;  // start of the pending run of bytes that need no escaping
   for (std::size_t i = 0; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') continue;
+    if (c >= 0x80) {
+      std::size_t len = utf8_sequence_length(s.data() + i, s.size() - i);
+      if (len != 0) { i += len - 1; continue; }
+      out.append(s.data() + run, i - run);  // ill-formed byte: U+FFFD, so the output stays UTF-8
+      run = i + 1;
+      out += "\xEF\xBF\xBD";
+      continue;
+    }
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
@@ -155,6 +186,12 @@ bool json_reader::scan_string(bool& has_escape) noexcept {
     unsigned char c = static_cast<unsigned char>(data[pos_]);
     if (c == '"') { ++pos_; return true; }
     if (c < 0x20) { fail(error_kind::syntax); return false; }
+    if (c >= 0x80) {  // slow path only for non-ASCII: must be well-formed UTF-8
+      std::size_t len = utf8_sequence_length(data + pos_, n - pos_);
+      if (len == 0) { fail(error_kind::syntax); return false; }
+      pos_ += len;
+      continue;
+    }
     if (c == '\\') {
       has_escape = true;
       if (pos_ + 1 >= n) break;
@@ -162,6 +199,17 @@ bool json_reader::scan_string(bool& has_escape) noexcept {
       if (e == 'u') {
         unsigned cp;
         if (!read_hex4(in_, pos_ + 2, cp)) { fail(error_kind::syntax); return false; }
+        if (cp >= 0xDC00 && cp <= 0xDFFF) { fail(error_kind::syntax); return false; }  // lone low surrogate
+        if (cp >= 0xD800 && cp <= 0xDBFF) {  // must be followed by an escaped low surrogate
+          unsigned low;
+          if (pos_ + 12 > n || data[pos_ + 6] != '\\' || data[pos_ + 7] != 'u' || !read_hex4(in_, pos_ + 8, low) ||
+              low < 0xDC00 || low > 0xDFFF) {
+            fail(error_kind::syntax);
+            return false;
+          }
+          pos_ += 12;
+          continue;
+        }
         pos_ += 6;
         continue;
       }

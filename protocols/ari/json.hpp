@@ -7,8 +7,13 @@
 //    max_depth; bad input sets a sticky error (failed()) and every later call returns false.
 //  - Typed reads return status::mismatch (and consume nothing) when the next value is
 //    well-formed JSON of another type; callers keep such values verbatim (see raw_json).
+//  - JSON text must be UTF-8 (RFC 8259 8.1): every string (keys, values, and strings inside
+//    skipped/raw values) must be well-formed UTF-8 and its \u escapes must not encode a lone
+//    surrogate; otherwise the reader fails with error_kind::syntax (codec_errc::invalid_json).
+//    Non-ASCII bytes take a slow path; pure-ASCII text is checked at no extra cost.
 //  - Strings are unescaped to UTF-8 (surrogate pairs joined); other bytes pass through.
-//  - json_writer appends compact JSON to a caller-owned std::string.
+//  - json_writer appends compact JSON to a caller-owned std::string; append_json_string writes
+//    each ill-formed UTF-8 byte of its input as U+FFFD, so the output is always valid JSON.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -29,8 +34,13 @@ struct raw_json {
 // {"k":"v",...} from string pairs, in the given order (e.g. channel variables for a body).
 raw_json make_string_map(const std::vector<std::pair<std::string, std::string>>& pairs);
 
-// Appends `s` as a JSON string literal (quotes included), escaping '"', '\\' and control bytes.
+// Appends `s` as a JSON string literal (quotes included), escaping '"', '\\' and control bytes;
+// an ill-formed UTF-8 byte becomes U+FFFD (well-formed text is copied unchanged).
 void append_json_string(std::string& out, std::string_view s);
+
+// Length (1..4) of the well-formed UTF-8 sequence at p[0..n), 0 if ill-formed or n == 0
+// (Unicode table 3-7: no overlongs, no surrogates, nothing above U+10FFFF).
+std::size_t utf8_sequence_length(const char* p, std::size_t n) noexcept;
 
 class json_reader {
  public:
