@@ -59,7 +59,15 @@ astra::task<astra::result<void>> ivr_menu(agi::call& call) {
   if (!caller) co_return stop(caller.error());
   const std::string number = caller->value_or("");
   if (auto r = co_await call.set_variable("ASTRA_CALLER", number); !r) co_return stop(r.error());
-  if (auto r = co_await call.stream_file("beep", ""); !r) co_return stop(r.error());
+  if (auto r = co_await call.stream_file("beep", ""); !r) {
+    // `200 result=-1` comes before Asterisk's HANGUP line when the caller hangs up during
+    // playback; CHANNEL STATUS (refused with 511 on a dead channel) tells it from a failure.
+    if (r.code() == agi::agi_errc::command_failed) {
+      auto status = co_await call.channel_status();
+      if (!status && status.code() == agi::agi_errc::hung_up) co_return astra::result<void>{};
+    }
+    co_return stop(r.error());
+  }
   if (auto r = co_await call.hangup(); !r) co_return stop(r.error());
   co_return astra::result<void>{};
 }
