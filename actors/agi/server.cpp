@@ -566,6 +566,10 @@ void connection::spawn_call(environment env, call::identity id) {
   const auto call_id = id.id;
   auto seed = std::make_shared<call_seed>(call_seed{srv_, shared_from_this(), std::move(env), std::move(id)});
   auto actor = srv_->system.spawn(call_actor, std::move(seed));
+  // CAF 0.17's spawn() pins the system's logger in a thread_local of the calling thread
+  // (CAF_SET_LOGGER_SYS); ~actor_system waits until every such reference is gone. This is an
+  // Asio thread that may outlive the actor system: drop the reference at once.
+  caf::logger::set_current_actor_system(nullptr);
   srv_->register_call(call_id, actor);
   actor_ = std::move(actor);
 }

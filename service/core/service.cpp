@@ -489,19 +489,15 @@ int run(const config::config& cfg) {
   root = nullptr;
   admin_owner.reset();
   system.await_all_actors_done();  // every actor terminated (bounded by the watchdog)
+  servers.clear();
+  io_owner.reset();      // joins the Asio threads (no handler may touch an actor afterwards)
+  system_owner.reset();  // ~actor_system: CAF's threads; returns once no thread pins its logger
   torn_down = true;
   watchdog.join();
   signals.stop();
   spdlog::info(log_fields("astra stopped", summary_members));
   spdlog::default_logger()->flush();
   std::fflush(stdout);
-  // The actor system is deliberately not destroyed: CAF 0.17.6's ~actor_system can block
-  // forever on its detached-thread count (observed after FastAGI calls even though every
-  // actor has terminated). Every actor is done and every socket closed at this point, so
-  // the process ends here without running the remaining destructors.
-  (void)system_owner.release();
-  (void)io_owner.release();
-  std::_Exit(0);
   return 0;
 }
 
