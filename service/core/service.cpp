@@ -27,6 +27,7 @@
 #include "service/core/agi_handlers.hpp"
 #include "service/core/logging.hpp"
 #include "service/core/status_board.hpp"
+#include "service/core/supervision.hpp"
 #include "service/core/upstreams.hpp"
 #include "service/metrics/astra_metrics.hpp"
 
@@ -324,6 +325,11 @@ std::string agi_detail_json(const agi::server_stats& s) {
 
 }  // namespace
 
+caf::actor spawn_root_supervisor(caf::actor_system& system, std::vector<std::shared_ptr<server_runtime>> servers,
+                                 backoff_policy restart_policy) {
+  return system.spawn(root_supervisor, std::move(servers), restart_policy);
+}
+
 int run(const config::config& cfg) {
   signal_waiter signals;  // blocks SIGTERM/SIGINT before any thread starts
   setup_logging(cfg.log.format == config::log_format::json ? log_style::json : log_style::text, cfg.log.level);
@@ -414,9 +420,9 @@ int run(const config::config& cfg) {
   spdlog::info(log_fields("admin HTTP listening", "\"host\":" + json_quote(cfg.admin.listen.host) + ",\"port\":" +
                                                       std::to_string(admin_server.local_port())));
 
-  auto root = system.spawn(root_supervisor, servers,
-                           astra::backoff_policy{cfg.backoff.initial, cfg.backoff.max, cfg.backoff.multiplier,
-                                                 cfg.backoff.jitter});
+  auto root = spawn_root_supervisor(system, servers,
+                                    astra::backoff_policy{cfg.backoff.initial, cfg.backoff.max, cfg.backoff.multiplier,
+                                                          cfg.backoff.jitter});
   {
     std::string names;
     for (const auto& s : cfg.servers) names += (names.empty() ? "" : ",") + json_quote(s.name);

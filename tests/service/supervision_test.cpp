@@ -1,0 +1,281 @@
+// Supervision tree (issue 6): a crashed child is restarted after capped exponential backoff
+// with jitter, the restart is counted in astra_actor_restarts_total{actor}, and the crash
+// never takes down the parent. The tree is the real one (spawn_root_supervisor) driving the
+// real server runtime (make_server_runtime: metrics, logs); only the AMI session factory is
+// replaced by a child the test can crash.
+#include <catch2/catch.hpp>
+
+#include <utility>
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "actors/ami/session.hpp"
+#include "actors/common/io_runtime.hpp"
+#include "service/config/config.hpp"
+#include "service/core/status_board.hpp"
+#include "service/core/supervision.hpp"
+#include "service/core/upstreams.hpp"
+#include "service/metrics/astra_metrics.hpp"
+
+using namespace std::chrono_literals;
+using namespace astra;
+using namespace astra::service;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using crash_atom = caf::atom_constant<caf::atom("crash")>;
+
+// Short backoff so the test runs in about a second: delays ~100, ~200, then capped at 400 ms.
+constexpr auto initial_delay = 100ms;
+constexpr auto max_delay = 400ms;
+constexpr double multiplier = 2.0;
+constexpr double jitter = 0.1;
+constexpr auto timer_slack = 2ms;        // ms truncation of the recorded delay vs. the clock
+constexpr auto wait_deadline = 5s;       // every wait below gives up after this
+
+// Stand-in for an AMI session: accepts the supervisor's subscription (no reply, like a
+// session that delivers no events), answers status polls with an error (drop: the supervisor
+// ignores failed polls) and exits with an error on `crash`.
+caf::behavior crashing_child(caf::event_based_actor* self) {
+  self->set_default_handler(caf::drop);
+  return {
+      [](ami::subscribe_request&) {},
+      [self](crash_atom) { self->quit(caf::make_error(caf::sec::runtime_error, "test crash")); },
+  };
+}
+
+struct restart_record {
+  std::string kind;
+  std::string reason;
+  std::chrono::milliseconds delay;
+  clock_type::time_point at;
+};
+
+struct spawn_record {
+  caf::actor child;
+  clock_type::time_point at;
+};
+
+// The real runtime, except that spawn_ami_session builds a crashing_child; records every
+// factory call and every reported restart before delegating.
+class crash_runtime final : public server_runtime {
+ public:
+  crash_runtime(caf::actor_system& sys, std::shared_ptr<server_runtime> inner) : sys_(sys), inner_(std::move(inner)) {}
+
+  const std::string& name() const override { return inner_->name(); }
+  bool has_ami() const override { return inner_->has_ami(); }
+  caf::actor spawn_ami_session() override {
+    auto child = sys_.spawn(crashing_child);
+    std::lock_guard lock(mutex_);
+    spawns_.push_back({child, clock_type::now()});
+    return child;
+  }
+  void publish_ami(caf::actor session) override { inner_->publish_ami(std::move(session)); }
+  std::size_t subscriber_capacity() const override { return inner_->subscriber_capacity(); }
+  void ami_link_event(const ami::link_event& ev) override { inner_->ami_link_event(ev); }
+  void events_consumed(std::size_t n) override { inner_->events_consumed(n); }
+  void logged_off(const std::string& error) override { inner_->logged_off(error); }
+  void ami_status(const ami::session_status& status) override { inner_->ami_status(status); }
+  void start_ari() override { inner_->start_ari(); }
+  void stop_ari() override { inner_->stop_ari(); }
+  backoff_policy restart_policy() const override { return inner_->restart_policy(); }
+  void actor_restarted(const std::string& kind, const std::string& reason, std::chrono::milliseconds delay) override {
+    {
+      std::lock_guard lock(mutex_);
+      restarts_.push_back({kind, reason, delay, clock_type::now()});
+    }
+    inner_->actor_restarted(kind, reason, delay);
+  }
+  void set_supervisor(caf::actor sup) override { inner_->set_supervisor(std::move(sup)); }
+  caf::actor supervisor() const override { return inner_->supervisor(); }
+  void poll_status(std::map<std::string, std::int64_t>& actors, std::vector<queue_view>& queues) override {
+    inner_->poll_status(actors, queues);
+  }
+  void shutdown() override { inner_->shutdown(); }
+
+  std::vector<spawn_record> spawns() const {
+    std::lock_guard lock(mutex_);
+    return spawns_;
+  }
+  std::vector<restart_record> restarts() const {
+    std::lock_guard lock(mutex_);
+    return restarts_;
+  }
+
+ private:
+  caf::actor_system& sys_;
+  std::shared_ptr<server_runtime> inner_;
+  mutable std::mutex mutex_;
+  std::vector<spawn_record> spawns_;
+  std::vector<restart_record> restarts_;
+};
+
+// Polls `pred` every 5 ms until it holds or the deadline passes; returns the last value.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds deadline = wait_deadline) {
+  auto until = clock_type::now() + deadline;
+  while (!pred()) {
+    if (clock_type::now() >= until) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+// Collects the down messages that arrive within `window` (sources only).
+void collect_downs(caf::scoped_actor& self, std::set<caf::actor_addr>& downs, std::chrono::milliseconds window) {
+  auto until = clock_type::now() + window;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock_type::now());
+    if (left <= 0ms) return;
+    bool timed_out = false;
+    self->receive([&](caf::down_msg& m) { downs.insert(m.source); }, caf::after(left) >> [&] { timed_out = true; });
+    if (timed_out) return;
+  }
+}
+
+bool down_within(caf::scoped_actor& self, std::set<caf::actor_addr>& downs, const caf::actor_addr& who,
+                 std::chrono::milliseconds deadline = wait_deadline) {
+  auto until = clock_type::now() + deadline;
+  while (downs.count(who) == 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock_type::now());
+    if (left <= 0ms) return false;
+    collect_downs(self, downs, std::min<std::chrono::milliseconds>(left, 50ms));
+  }
+  return true;
+}
+
+double restarts_of(metrics::astra_metrics& m, const char* kind) { return m.actor_restarts.with({kind}).value(); }
+
+}  // namespace
+
+TEST_CASE("supervision: crashed children are restarted with capped backoff, parents survive", "[service][supervision]") {
+  config::config cfg;
+  cfg.backoff.initial = initial_delay;
+  cfg.backoff.max = max_delay;
+  cfg.backoff.multiplier = multiplier;
+  cfg.backoff.jitter = jitter;
+  config::server_config server;
+  server.name = "pbx-sup";
+  server.ami = config::ami_config{};  // never dialled: the factory is replaced
+
+  metrics::registry registry;
+  metrics::astra_metrics m(registry);
+  for (const char* a : {"ami_session", "ari_client", "server_supervisor"}) m.add_actor_kind(a);
+  status_board board;
+
+  caf::actor_system_config caf_cfg;
+  caf::actor_system sys{caf_cfg};
+  io_runtime io(1);
+  auto rt = std::make_shared<crash_runtime>(sys, make_server_runtime(sys, io, cfg, server, m, board));
+
+  {
+    caf::scoped_actor self{sys};
+    std::set<caf::actor_addr> downs;
+
+    auto root = spawn_root_supervisor(sys, {rt}, rt->restart_policy());
+    self->monitor(root);
+    REQUIRE(wait_until([&] { return rt->spawns().size() == 1 && rt->supervisor() != nullptr; }));
+    const caf::actor sup = rt->supervisor();
+    self->monitor(sup);
+
+    SECTION("AMI session crashes: restarted with growing, capped delays; supervisor unaffected") {
+      // Four crashes: abnormal exits forced from outside (unhandled_exception, as a throwing
+      // handler ends), and one error exit of the child itself. Not exit_reason::kill: CAF 0.17
+      // treats kill as fatal even for exit-trapping linked actors, so it is not a crash the
+      // supervisors can observe.
+      for (std::size_t i = 0; i < 4; ++i) {
+        auto child = rt->spawns().at(i).child;
+        self->monitor(child);
+        if (i == 1)
+          self->send(child, crash_atom::value);
+        else
+          self->send_exit(child, caf::exit_reason::unhandled_exception);
+        REQUIRE(down_within(self, downs, child.address()));
+        INFO("crash " << i);
+        REQUIRE(wait_until([&] { return rt->spawns().size() == i + 2; }));  // a second factory call
+        CHECK(restarts_of(m, "ami_session") == Approx(double(i + 1)));
+      }
+
+      auto restarts = rt->restarts();
+      auto spawns = rt->spawns();
+      REQUIRE(restarts.size() == 4);
+      REQUIRE(spawns.size() == 5);
+      for (const auto& r : restarts) CHECK(r.kind == "ami_session");
+      CHECK(restarts[0].reason.find("unhandled_exception") != std::string::npos);
+      CHECK(restarts[1].reason.find("runtime_error") != std::string::npos);
+
+      // Backoff: initial*2^k with +/-10% jitter, never above the cap.
+      auto ms = [](double v) { return std::chrono::milliseconds(static_cast<std::int64_t>(v)); };
+      CHECK(restarts[0].delay >= ms(100 * (1 - jitter)));
+      CHECK(restarts[0].delay <= ms(100 * (1 + jitter)));
+      CHECK(restarts[1].delay >= ms(200 * (1 - jitter)));
+      CHECK(restarts[1].delay <= ms(200 * (1 + jitter)));
+      CHECK(restarts[1].delay > restarts[0].delay);  // second restart waits longer than the first
+      CHECK(restarts[2].delay >= ms(400 * (1 - jitter)));
+      CHECK(restarts[3].delay >= ms(400 * (1 - jitter)));
+      for (const auto& r : restarts) CHECK(r.delay <= max_delay);
+      // The restart really waited its delay (lower bound only: no timing upper bounds in tests).
+      for (std::size_t i = 0; i < 4; ++i) {
+        INFO("restart " << i);
+        CHECK(spawns[i + 1].at - restarts[i].at >= restarts[i].delay - timer_slack);
+        CHECK(spawns[i + 1].child.address() != spawns[i].child.address());
+      }
+
+      // The parent survived every crash: same supervisor, not restarted, no down message.
+      collect_downs(self, downs, 50ms);
+      CHECK(rt->supervisor() == sup);
+      CHECK(downs.count(sup.address()) == 0);
+      CHECK(downs.count(root.address()) == 0);
+      CHECK(restarts_of(m, "server_supervisor") == Approx(0.0));
+      // The latest child is alive.
+      self->monitor(spawns[4].child);
+      collect_downs(self, downs, 50ms);
+      CHECK(downs.count(spawns[4].child.address()) == 0);
+    }
+
+    SECTION("server supervisor crash: root restarts it (and a fresh AMI session); root survives") {
+      auto old_child = rt->spawns().at(0).child;
+      self->monitor(old_child);
+      self->send_exit(sup, caf::exit_reason::unhandled_exception);
+      REQUIRE(down_within(self, downs, sup.address()));
+      REQUIRE(down_within(self, downs, old_child.address()));  // linked child goes with it: no leak
+      REQUIRE(wait_until([&] {
+        auto s = rt->supervisor();
+        return s != nullptr && s != sup && rt->spawns().size() == 2;
+      }));
+      auto restarts = rt->restarts();
+      REQUIRE(restarts.size() == 1);
+      CHECK(restarts[0].kind == "server_supervisor");
+      CHECK(restarts[0].reason.find("unhandled_exception") != std::string::npos);
+      CHECK(restarts[0].delay >= std::chrono::milliseconds(static_cast<std::int64_t>(100 * (1 - jitter))));
+      CHECK(restarts[0].delay <= max_delay);
+      CHECK(rt->spawns().at(1).at - restarts[0].at >= restarts[0].delay - timer_slack);
+      CHECK(restarts_of(m, "server_supervisor") == Approx(1.0));
+      CHECK(restarts_of(m, "ami_session") == Approx(0.0));  // the session died with its parent, not on its own
+      collect_downs(self, downs, 50ms);
+      CHECK(downs.count(root.address()) == 0);
+
+      // The restarted supervisor supervises again: its child's crash is restarted.
+      auto child = rt->spawns().at(1).child;
+      self->send(child, crash_atom::value);
+      REQUIRE(wait_until([&] { return rt->spawns().size() == 3; }));
+      CHECK(restarts_of(m, "ami_session") == Approx(1.0));
+    }
+
+    // Shutdown: an exit request to the root stops the whole tree.
+    self->send_exit(root, caf::exit_reason::user_shutdown);
+    REQUIRE(down_within(self, downs, root.address()));
+    auto last = rt->spawns().back().child;
+    self->monitor(last);
+    CHECK(down_within(self, downs, last.address()));
+  }
+  rt->shutdown();
+}
