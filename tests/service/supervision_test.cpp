@@ -44,8 +44,10 @@ constexpr auto wait_deadline = 5s;       // every wait below gives up after this
 
 // Stand-in for an AMI session: accepts the supervisor's subscription (no reply, like a
 // session that delivers no events), answers status polls with an error (drop: the supervisor
-// ignores failed polls) and exits with an error on `crash`.
-caf::behavior crashing_child(caf::event_based_actor* self) {
+// ignores failed polls) and exits with an error on `crash`. The unused generation argument
+// exists because CAF 0.17 dereferences a null argument tuple when a function actor is
+// spawned without arguments (UBSan reports it).
+caf::behavior crashing_child(caf::event_based_actor* self, int /*generation*/) {
   self->set_default_handler(caf::drop);
   return {
       [](ami::subscribe_request&) {},
@@ -74,8 +76,8 @@ class crash_runtime final : public server_runtime {
   const std::string& name() const override { return inner_->name(); }
   bool has_ami() const override { return inner_->has_ami(); }
   caf::actor spawn_ami_session() override {
-    auto child = sys_.spawn(crashing_child);
     std::lock_guard lock(mutex_);
+    auto child = sys_.spawn(crashing_child, static_cast<int>(spawns_.size()));
     spawns_.push_back({child, clock_type::now()});
     return child;
   }
