@@ -33,8 +33,8 @@ milliseconds own(std::optional<milliseconds> t) { return t ? (t->count() < 0 ? m
 }  // namespace
 
 call::call(detail::core_settings settings, std::shared_ptr<detail::call_transport> transport,
-           const server_hooks* hooks, const environment& env, identity id)
-    : core_(settings, std::move(transport), hooks), env_(env), id_(std::move(id)) {}
+           const server_hooks* hooks, call_environment env, identity id)
+    : core_(settings, std::move(transport), hooks), env_(std::move(env)), id_(std::move(id)) {}
 
 std::string_view call::route_pattern() const noexcept { return id_.target ? std::string_view(id_.target->pattern) : std::string_view{}; }
 

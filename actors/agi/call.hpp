@@ -81,7 +81,7 @@ class call {
   };
 
   call(detail::core_settings settings, std::shared_ptr<detail::call_transport> transport,
-       const server_hooks* hooks, const environment& env, identity id);
+       const server_hooks* hooks, call_environment env, identity id);
   call(const call&) = delete;
   call& operator=(const call&) = delete;
 

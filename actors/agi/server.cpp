@@ -2,12 +2,14 @@
 
 #include "actors/agi/server.hpp"
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
+#include <variant>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -27,11 +29,20 @@ struct peer_closed {
 struct peer_garbled {
   failure what;  // the reply stream could not be parsed
 };
+struct wake_up {};  // the call's wake-up instant passed
+// Everything the connection tells its call actor travels as one message type, so the call's
+// behavior has two cases (a smaller actor per call).
+struct connection_news {
+  std::variant<reply_event, wake_up, peer_closed, peer_garbled> what;
+};
+// From the call itself (`done`: the handler finished) or from server::shutdown (`cut`).
+struct call_control {
+  bool cut = false;
+};
 }  // namespace astra::agi::detail
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::reply_event)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::peer_closed)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::peer_garbled)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::connection_news)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::call_control)
 
 namespace astra::agi {
 
@@ -46,9 +57,6 @@ using strand_type = asio::io_context::strand;
 using socket_type = asio::basic_stream_socket<tcp, strand_type>;
 using timer_type = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, strand_type>;
 
-using tick_atom = caf::atom_constant<caf::atom("agitick")>;
-using done_atom = caf::atom_constant<caf::atom("agidone")>;
-using cut_atom = caf::atom_constant<caf::atom("agicut")>;
 
 const char* to_string(call_outcome o) noexcept {
   switch (o) {
@@ -77,6 +85,9 @@ namespace {
 
 // Bytes read per readiness notification before yielding to other connections.
 constexpr std::size_t read_chunk_bytes = 4096;
+// Inline receive buffer per connection: holds a typical reply line ("200 result=1 (value)\n");
+// a fuller read is followed by reads into the thread's read_chunk_bytes buffer.
+constexpr std::size_t inbox_bytes = 64;
 constexpr int max_reads_per_wakeup = 4;
 // Delay before accepting again after the process ran out of descriptors (EMFILE/ENFILE).
 constexpr std::chrono::milliseconds accept_retry_delay{20};
@@ -104,9 +115,17 @@ peer_address to_peer(const tcp::endpoint& ep) {
 
 class connection;
 
+enum class outbound_kind : std::uint8_t { write, arm, close };
+struct outbound {
+  std::shared_ptr<connection> conn;
+  std::string line;                 // write: the command line
+  clock::time_point wake_at{};      // write/arm: wake-up instant (max(): none)
+  outbound_kind kind = outbound_kind::write;
+};
+
 struct server::impl : std::enable_shared_from_this<server::impl> {
   impl(caf::actor_system& sys, asio::io_context& ctx, router r, server_config c)
-      : system(sys), io(ctx), routes(std::move(r)), config(std::move(c)), acceptor(ctx), accept_retry(ctx) {
+      : system(sys), io(ctx), routes(std::move(r)), config(std::move(c)), acceptor(ctx), accept_retry(ctx), deadline_timer(ctx) {
     core.command_timeout = config.command_timeout;
     core.timeout_margin = config.timeout_margin;
     core.long_command_timeout = config.long_command_timeout;
@@ -122,6 +141,26 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   detail::core_settings core;
   tcp::acceptor acceptor;        // touched on the io_context only (after start)
   asio::steady_timer accept_retry;
+
+  // One wake-up timer for every connection (instead of an Asio timer + pending wait per call):
+  // a binary min-heap of connections ordered by their wake-up instant. Each connection is in it
+  // at most once (connection::deadline_index_). Guarded by deadline_mutex (any io thread).
+  std::mutex deadline_mutex;
+  std::vector<connection*> deadlines;
+  asio::steady_timer deadline_timer;
+  clock::time_point deadline_armed = clock::time_point::max();  // instant deadline_timer waits for
+
+  // Sets (or moves) `c`'s wake-up instant; the connection gets on_deadline() on its strand at or after it.
+  void schedule(connection& c, clock::time_point at);
+  // Removes `c` from the heap (no-op if absent). Safe from the connection's destructor.
+  void unschedule(connection& c);
+  void on_deadline_timer();
+  // Heap helpers (deadline_mutex held).
+  void heap_swap(std::size_t a, std::size_t b);
+  void heap_up(std::size_t i);
+  void heap_down(std::size_t i);
+  void heap_remove(std::size_t i);
+  void rearm_deadline_timer();
 
   std::atomic<bool> draining{false};
   std::atomic<std::uint16_t> port{0};
@@ -141,6 +180,15 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 
   void accept_next();
   void on_accepted(socket_type socket);
+
+  // Requests from call actors to their connections, drained by one posted handler per batch
+  // (instead of a post per command). Bounded by the number of live calls: each call has at
+  // most one command line in flight plus a timer update and a close.
+  std::mutex outbox_mutex;
+  std::vector<outbound> outbox;        // guarded by outbox_mutex
+  bool outbox_drain_posted = false;    // guarded by outbox_mutex
+  void push_outbound(outbound entry);
+  void drain_outbox();
 
   void refuse(refusal why, const peer_address& peer, std::string_view detail) {
     switch (why) {
@@ -191,77 +239,101 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 class connection final : public detail::call_transport, public std::enable_shared_from_this<connection> {
  public:
   connection(std::shared_ptr<server::impl> srv, socket_type socket, peer_address peer)
-      : srv_(std::move(srv)), socket_(std::move(socket)), timer_(socket_.get_executor()), peer_(peer) {}
+      : srv_(std::move(srv)), socket_(std::move(socket)), peer_(peer) {}
 
   ~connection() override {
+    srv_->unschedule(*this);
     if (!admitted_) srv_->pending.fetch_sub(1);
+  }
+
+  // The shared deadline timer reached this connection's wake-up instant (on the strand).
+  void on_deadline() {
+    if (closed_) return;
+    if (!admitted_) {
+      srv_->refuse(refusal::env_timeout, peer_, "");
+      close_now();
+      return;
+    }
+    if (actor_) caf::anon_send(actor_, detail::connection_news{detail::wake_up{}});
   }
 
   // Starts the agi_* block phase (called on the strand).
   void start() {
-    env_ = std::make_unique<environment_parser>();
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
     socket_.set_option(tcp::no_delay(true), ec);
-    timer_.expires_after(srv_->config.env_timeout);
-    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (ec || self->closed_ || self->admitted_) return;
-      self->srv_->refuse(refusal::env_timeout, self->peer_, "");
-      self->close_now();
-    });
+    srv_->schedule(*this, clock::now() + srv_->config.env_timeout);
     wait_readable();
   }
 
-  // call_transport (called from the call actor)
+  // call_transport (called from the call actor): queued in the server's outbox, which the io
+  // thread drains in batches, in order, onto each connection's strand.
   void write(std::string line, clock::time_point wake_at) override {
-    asio::post(socket_.get_executor(), [self = shared_from_this(), line = std::move(line), wake_at]() mutable {
-      if (self->closed_) return;
-      self->send(std::move(line));
-      if (wake_at != clock::time_point::max()) self->start_timer(wake_at);
-    });
+    srv_->push_outbound({shared_from_this(), std::move(line), wake_at, outbound_kind::write});
   }
   void arm(clock::time_point wake_at) override {
-    asio::post(socket_.get_executor(), [self = shared_from_this(), wake_at] {
-      if (!self->closed_) self->start_timer(wake_at);
-    });
+    srv_->push_outbound({shared_from_this(), {}, wake_at, outbound_kind::arm});
   }
-  void close() override {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close_now(); });
+  void close() override { srv_->push_outbound({shared_from_this(), {}, {}, outbound_kind::close}); }
+
+  // Runs one outbox entry (on the strand).
+  void perform(outbound_kind kind, std::string& line, clock::time_point wake_at) {
+    if (closed_) return;
+    switch (kind) {
+      case outbound_kind::write:
+        send(std::move(line));
+        if (wake_at != clock::time_point::max() && !closed_) start_timer(wake_at);
+        return;
+      case outbound_kind::arm:
+        start_timer(wake_at);
+        return;
+      case outbound_kind::close:
+        close_now();
+        return;
+    }
   }
 
   strand_type executor() { return socket_.get_executor(); }
 
  private:
+  // A receive into the connection's small inline buffer: Asio then reads inside its reactor
+  // without re-arming epoll per wait (an async_wait costs an EPOLL_CTL_MOD each time).
   void wait_readable() {
-    socket_.async_wait(socket_type::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
-      self->on_readable(ec);
+    socket_.async_read_some(asio::buffer(inbox_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+      self->on_received(ec, n);
     });
   }
 
-  void on_readable(const boost::system::error_code& ec) {
+  void on_received(const boost::system::error_code& ec, std::size_t n) {
     if (closed_) return;
     if (ec) {
-      peer_gone(ec);
+      peer_gone(ec == asio::error::eof ? boost::system::error_code{} : ec);
       return;
     }
-    thread_local char buffer[read_chunk_bytes];
-    for (int round = 0; round < max_reads_per_wakeup; ++round) {
-      boost::system::error_code rec;
-      const std::size_t n = socket_.read_some(asio::buffer(buffer, sizeof buffer), rec);
-      if (rec == asio::error::would_block || rec == asio::error::try_again) break;
-      if (rec) {
-        peer_gone(rec == asio::error::eof ? boost::system::error_code{} : rec);
-        return;
+    if (!consume(std::string_view(inbox_.data(), n))) return;
+    if (n == inbox_.size()) {
+      // More may be waiting (the agi_* block, a long reply): drain it at once.
+      thread_local char buffer[read_chunk_bytes];
+      for (int round = 0; round < max_reads_per_wakeup; ++round) {
+        boost::system::error_code rec;
+        const std::size_t got = socket_.read_some(asio::buffer(buffer, sizeof buffer), rec);
+        if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+        if (rec) {
+          peer_gone(rec == asio::error::eof ? boost::system::error_code{} : rec);
+          return;
+        }
+        if (!consume(std::string_view(buffer, got))) return;
+        if (got < sizeof buffer) break;
       }
-      if (!consume(std::string_view(buffer, n))) return;
-      if (n < sizeof buffer) break;
     }
-    wait_readable();  // re-arms the edge (EPOLL_CTL_MOD), so nothing that arrived meanwhile is lost
+    wait_readable();
   }
 
   // Returns false when reading must stop (closed or handed over).
   bool consume(std::string_view bytes) {
-    if (env_) {
+    if (!admitted_) {
+      // The parser exists only once bytes arrive (a burst of connects costs no parsers).
+      if (!env_) env_ = std::make_unique<environment_parser>();
       const auto used = env_->feed(bytes);
       if (auto ec = env_->error()) {
         srv_->refuse(refusal::bad_environment, peer_, ec.message());
@@ -280,11 +352,11 @@ class connection final : public detail::call_transport, public std::enable_share
       bytes.remove_prefix(replies_->feed(bytes));
       while (auto event = replies_->next()) {
         if (!*event) {
-          if (actor_) caf::anon_send(actor_, detail::peer_garbled{event->error()});
+          if (actor_) caf::anon_send(actor_, detail::connection_news{detail::peer_garbled{event->error()}});
           close_now();
           return false;
         }
-        if (actor_) caf::anon_send(actor_, std::move(event->value()));
+        if (actor_) caf::anon_send(actor_, detail::connection_news{std::move(event->value())});
       }
     }
     // A parser holding no partial reply is dropped: an idle call keeps no parse buffers.
@@ -294,7 +366,7 @@ class connection final : public detail::call_transport, public std::enable_share
 
   bool admit(environment env) {
     auto& srv = *srv_;
-    timer_.cancel();
+    srv.unschedule(*this);
     if (srv.draining.load()) {
       srv.refuse(refusal::shutting_down, peer_, "");
       close_now();
@@ -372,11 +444,7 @@ class connection final : public detail::call_transport, public std::enable_share
   }
 
   void start_timer(clock::time_point wake_at) {
-    timer_.expires_at(wake_at);
-    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (ec || self->closed_ || !self->actor_) return;
-      caf::anon_send(self->actor_, tick_atom::value);
-    });
+    if (actor_) srv_->schedule(*this, wake_at);
   }
 
   void peer_gone(const boost::system::error_code& ec) {
@@ -384,7 +452,8 @@ class connection final : public detail::call_transport, public std::enable_share
     if (!admitted_) {
       srv_->refuse(refusal::closed_early, peer_, ec ? ec.message() : "");
     } else if (actor_) {
-      caf::anon_send(actor_, detail::peer_closed{ec ? std::error_code(ec.value(), std::system_category()) : std::error_code{}});
+      caf::anon_send(actor_, detail::connection_news{detail::peer_closed{
+                                 ec ? std::error_code(ec.value(), std::system_category()) : std::error_code{}}});
     }
     close_now();
   }
@@ -393,7 +462,7 @@ class connection final : public detail::call_transport, public std::enable_share
     if (closed_) return;
     closed_ = true;
     boost::system::error_code ignored;
-    timer_.cancel();
+    srv_->unschedule(*this);
     socket_.shutdown(socket_type::shutdown_both, ignored);
     socket_.close(ignored);
     actor_ = nullptr;  // breaks the actor <-> connection cycle
@@ -404,7 +473,6 @@ class connection final : public detail::call_transport, public std::enable_share
 
   std::shared_ptr<server::impl> srv_;
   socket_type socket_;
-  timer_type timer_;
   std::unique_ptr<environment_parser> env_;  // during the agi_* block only
   std::unique_ptr<reply_parser> replies_;    // while a reply is partially received
   caf::actor actor_;                         // the call, once admitted and until closed
@@ -413,11 +481,150 @@ class connection final : public detail::call_transport, public std::enable_share
     std::string queued;  // lines that arrived meanwhile
   };
   std::unique_ptr<write_backlog> backlog_;   // only while the socket buffer is full (rare)
+  std::array<char, inbox_bytes> inbox_;      // target of the pending receive
   peer_address peer_;
   bool closed_ = false;
   bool writing_ = false;
   bool admitted_ = false;
+
+  friend struct server::impl;
+  static constexpr std::size_t not_scheduled = static_cast<std::size_t>(-1);
+  std::size_t deadline_index_ = not_scheduled;  // position in srv_->deadlines (under deadline_mutex)
+  clock::time_point wake_at_{};                 // valid while scheduled
 };
+
+// ------------------------------------------------------------------ shared deadline timer
+
+void server::impl::heap_swap(std::size_t a, std::size_t b) {
+  std::swap(deadlines[a], deadlines[b]);
+  deadlines[a]->deadline_index_ = a;
+  deadlines[b]->deadline_index_ = b;
+}
+
+void server::impl::heap_up(std::size_t i) {
+  while (i > 0) {
+    const std::size_t parent = (i - 1) / 2;
+    if (!(deadlines[i]->wake_at_ < deadlines[parent]->wake_at_)) break;
+    heap_swap(i, parent);
+    i = parent;
+  }
+}
+
+void server::impl::heap_down(std::size_t i) {
+  const std::size_t n = deadlines.size();
+  for (;;) {
+    std::size_t smallest = i;
+    const std::size_t l = 2 * i + 1, r = 2 * i + 2;
+    if (l < n && deadlines[l]->wake_at_ < deadlines[smallest]->wake_at_) smallest = l;
+    if (r < n && deadlines[r]->wake_at_ < deadlines[smallest]->wake_at_) smallest = r;
+    if (smallest == i) return;
+    heap_swap(i, smallest);
+    i = smallest;
+  }
+}
+
+void server::impl::heap_remove(std::size_t i) {
+  const std::size_t last = deadlines.size() - 1;
+  deadlines[i]->deadline_index_ = connection::not_scheduled;
+  if (i != last) {
+    deadlines[i] = deadlines[last];
+    deadlines[i]->deadline_index_ = i;
+  }
+  deadlines.pop_back();
+  if (i < deadlines.size()) {
+    heap_up(i);
+    heap_down(deadlines[i]->deadline_index_);
+  }
+}
+
+void server::impl::rearm_deadline_timer() {
+  if (deadlines.empty()) {
+    if (deadline_armed != clock::time_point::max()) {
+      deadline_armed = clock::time_point::max();
+      deadline_timer.cancel();
+    }
+    return;
+  }
+  const auto earliest = deadlines.front()->wake_at_;
+  if (earliest == deadline_armed) return;
+  deadline_armed = earliest;
+  deadline_timer.expires_at(earliest);
+  deadline_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->on_deadline_timer();
+  });
+}
+
+void server::impl::schedule(connection& c, clock::time_point at) {
+  std::lock_guard<std::mutex> lock(deadline_mutex);
+  c.wake_at_ = at;
+  if (c.deadline_index_ == connection::not_scheduled) {
+    c.deadline_index_ = deadlines.size();
+    deadlines.push_back(&c);
+    heap_up(c.deadline_index_);
+  } else {
+    const auto i = c.deadline_index_;
+    heap_up(i);
+    heap_down(c.deadline_index_);
+  }
+  rearm_deadline_timer();
+}
+
+void server::impl::unschedule(connection& c) {
+  std::lock_guard<std::mutex> lock(deadline_mutex);
+  if (c.deadline_index_ == connection::not_scheduled) return;
+  heap_remove(c.deadline_index_);
+  rearm_deadline_timer();
+}
+
+void server::impl::on_deadline_timer() {
+  std::vector<std::shared_ptr<connection>> due;
+  {
+    std::lock_guard<std::mutex> lock(deadline_mutex);
+    deadline_armed = clock::time_point::max();
+    const auto now = clock::now();
+    while (!deadlines.empty() && deadlines.front()->wake_at_ <= now) {
+      // A connection being destroyed waits in unschedule() for this mutex: lock() fails then.
+      if (auto c = deadlines.front()->weak_from_this().lock()) due.push_back(std::move(c));
+      heap_remove(0);
+    }
+    rearm_deadline_timer();
+  }
+  for (auto& c : due) {
+    auto ex = c->executor();
+    asio::post(ex, [c = std::move(c)] { c->on_deadline(); });
+  }
+}
+
+// ------------------------------------------------------------------ outbox
+
+void server::impl::push_outbound(outbound entry) {
+  bool post_drain = false;
+  {
+    std::lock_guard<std::mutex> lock(outbox_mutex);
+    outbox.push_back(std::move(entry));
+    post_drain = !std::exchange(outbox_drain_posted, true);
+  }
+  if (post_drain) asio::post(io, [self = shared_from_this()] { self->drain_outbox(); });
+}
+
+void server::impl::drain_outbox() {
+  thread_local std::vector<outbound> batch;
+  {
+    std::lock_guard<std::mutex> lock(outbox_mutex);
+    batch.swap(outbox);
+    outbox_drain_posted = false;
+  }
+  for (auto& entry : batch) {
+    auto* conn = entry.conn.get();
+    asio::dispatch(conn->executor(), [entry = std::move(entry)]() mutable {
+      entry.conn->perform(entry.kind, entry.line, entry.wake_at);
+    });
+  }
+  batch.clear();
+  // Keep the capacity that bursts needed, but not without bound.
+  if (batch.capacity() > 4096) batch.shrink_to_fit();
+}
 
 // ------------------------------------------------------------------ call actor
 
@@ -426,7 +633,7 @@ namespace {
 struct call_seed {
   std::shared_ptr<server::impl> srv;
   std::shared_ptr<connection> conn;
-  environment env;
+  call_environment env;  // compacted on the io thread: moved, never copied, into the call
   call::identity id;
 };
 
@@ -439,7 +646,7 @@ struct call_state {
   bool finished = false;  // the handler returned or threw
   bool cut = false;
   bool reported = false;
-  failure result_error;  // what a result_handler returned (code empty: success)
+  std::unique_ptr<failure> result_error;  // what a result_handler returned (null: success)
 
   call_state() = default;
   call_state(const call_state&) = delete;
@@ -448,27 +655,41 @@ struct call_state {
     root = astra::root_task{};  // destroys a still-suspended handler frame chain
     if (the_call) the_call->core().shutdown(agi_errc::shutting_down);  // closes the socket if still open
     finish_report();
+    const auto call_id = id();
     the_call.reset();
-    if (srv) srv->call_ended(id, outcome);
+    if (srv) srv->call_ended(call_id, outcome);
   }
 
-  std::uint64_t id = 0;
-  std::string_view route;  // the route's pattern: the router outlives every call
+  std::uint64_t id() const noexcept { return the_call ? the_call->id() : 0; }
+  // The route's pattern (the router outlives every call).
+  std::string_view route() const noexcept { return the_call ? the_call->route_pattern() : std::string_view{}; }
 
   void finish_report() {
     if (reported || !srv) return;
     reported = true;
     if (!finished && !cut) outcome = call_outcome::cut;  // ended without its handler finishing
     const auto duration = clock::now() - started;
-    spdlog::debug("agi: call {} route {} ended: {} after {} ms", id, route, to_string(outcome),
+    spdlog::debug("agi: call {} route {} ended: {} after {} ms", id(), route(), to_string(outcome),
                   std::chrono::duration_cast<std::chrono::milliseconds>(duration).count());
-    if (srv->config.hooks.call_ended) srv->config.hooks.call_ended(route, id, outcome, duration);
+    if (srv->config.hooks.call_ended) srv->config.hooks.call_ended(route(), id(), outcome, duration);
   }
 };
 
-astra::task<void> run_result_handler(const result_handler& body, call& c, failure* out) {
+astra::task<void> run_result_handler(const result_handler& body, call& c, std::unique_ptr<failure>* out) {
   auto r = co_await body(c);
-  if (!r) *out = r.error();
+  if (!r) *out = std::make_unique<failure>(r.error());
+}
+
+// Handlers capture only `self` (a smaller behavior per call actor).
+void check_runaway(caf::stateful_actor<call_state>* self) {
+  auto& s = self->state;
+  if (!s.finished && s.the_call->core().runaway()) {
+    spdlog::error("agi: call {} route {}: handler kept issuing commands after the call closed; ending it",
+                  s.id(), s.route());
+    s.outcome = call_outcome::failed;
+    s.finished = true;
+    self->quit();
+  }
 }
 
 void handler_done(caf::stateful_actor<call_state>* self, std::exception_ptr error) {
@@ -484,76 +705,65 @@ void handler_done(caf::stateful_actor<call_state>* self, std::exception_ptr erro
         what = e.what();
       } catch (...) {
       }
-      spdlog::error("agi: call {} route {} (channel {}): handler threw: {}", st.id, st.route,
+      spdlog::error("agi: call {} route {} (channel {}): handler threw: {}", st.id(), st.route(),
                     st.the_call->env().channel(), what);
-    } else if (st.result_error.code) {
+    } else if (st.result_error && st.result_error->code) {
       st.outcome = call_outcome::failed;
-      spdlog::warn("agi: call {} route {} (channel {}): handler failed: {}", st.id, st.route,
-                   st.the_call->env().channel(), st.result_error.message());
+      spdlog::warn("agi: call {} route {} (channel {}): handler failed: {}", st.id(), st.route(),
+                   st.the_call->env().channel(), st.result_error->message());
     }
   }
   st.the_call->core().shutdown(agi_errc::disconnected);
   // The root's frame is still on the stack here: end the actor from a fresh message.
-  self->send(self, done_atom::value);
+  self->send(self, detail::call_control{false});
 }
 
 caf::behavior call_actor(caf::stateful_actor<call_state>* self, std::shared_ptr<call_seed> seed) {
   auto& st = self->state;
   st.srv = seed->srv;
-  st.id = seed->id.id;
-  st.route = seed->id.target->pattern;
   st.started = clock::now();
   const route& target = *seed->id.target;
   const auto& srv = *seed->srv;
-  st.the_call.emplace(srv.core, seed->conn, &srv.config.hooks, seed->env, std::move(seed->id));
+  st.the_call.emplace(srv.core, seed->conn, &srv.config.hooks, std::move(seed->env), std::move(seed->id));
   seed.reset();
-  if (srv.config.hooks.call_started) srv.config.hooks.call_started(st.route, st.id);
-  spdlog::debug("agi: call {} route {} started (channel {})", st.id, st.route, st.the_call->env().channel());
+  if (srv.config.hooks.call_started) srv.config.hooks.call_started(st.route(), st.id());
+  spdlog::debug("agi: call {} route {} started (channel {})", st.id(), st.route(), st.the_call->env().channel());
 
   if (target.result_body) {
     st.root = astra::root_task(run_result_handler(target.result_body, *st.the_call, &st.result_error));
   } else {
     st.root = astra::root_task(target.body(*st.the_call));
   }
-  auto check_runaway = [self] {
-    auto& s = self->state;
-    if (!s.finished && s.the_call->core().runaway()) {
-      spdlog::error("agi: call {} route {}: handler kept issuing commands after the call closed; ending it",
-                    s.id, s.route);
-      s.outcome = call_outcome::failed;
-      s.finished = true;
-      self->quit();
-    }
-  };
   st.root.start([self](std::exception_ptr error) { handler_done(self, error); });
-  check_runaway();
+  check_runaway(self);
 
   return {
-      [self, check_runaway](reply_event& event) {
-        self->state.the_call->core().on_event(std::move(event));
-        check_runaway();
+      [self](detail::connection_news& news) {
+        auto& core = self->state.the_call->core();
+        switch (news.what.index()) {
+          case 0: core.on_event(std::move(std::get<reply_event>(news.what))); break;
+          case 1: core.on_tick(clock::now()); break;
+          case 2: core.on_disconnected(std::get<detail::peer_closed>(news.what).ec); break;
+          case 3: {
+            auto& garbled = std::get<detail::peer_garbled>(news.what);
+            spdlog::warn("agi: call {} route {}: unreadable reply stream: {}", self->state.id(), self->state.route(),
+                         garbled.what.message());
+            core.on_protocol_error(std::move(garbled.what));
+            break;
+          }
+        }
+        check_runaway(self);
       },
-      [self, check_runaway](tick_atom) {
-        self->state.the_call->core().on_tick(clock::now());
-        check_runaway();
-      },
-      [self, check_runaway](detail::peer_closed& closed) {
-        self->state.the_call->core().on_disconnected(closed.ec);
-        check_runaway();
-      },
-      [self, check_runaway](detail::peer_garbled& garbled) {
-        spdlog::warn("agi: call {} route {}: unreadable reply stream: {}", self->state.id, self->state.route,
-                     garbled.what.message());
-        self->state.the_call->core().on_protocol_error(std::move(garbled.what));
-        check_runaway();
-      },
-      [self](done_atom) { self->quit(); },
-      [self](cut_atom) {
+      [self](detail::call_control control) {
         auto& s = self->state;
+        if (!control.cut) {
+          self->quit();
+          return;
+        }
         if (s.finished) return;
         s.cut = true;
         s.outcome = call_outcome::cut;
-        spdlog::info("agi: call {} route {}: cut by shutdown", s.id, s.route);
+        spdlog::info("agi: call {} route {}: cut by shutdown", s.id(), s.route());
         // The handler is not resumed: ~call_state destroys its frames, then closes the socket.
         self->quit();
       },
@@ -564,7 +774,8 @@ caf::behavior call_actor(caf::stateful_actor<call_state>* self, std::shared_ptr<
 
 void connection::spawn_call(environment env, call::identity id) {
   const auto call_id = id.id;
-  auto seed = std::make_shared<call_seed>(call_seed{srv_, shared_from_this(), std::move(env), std::move(id)});
+  auto seed = std::make_shared<call_seed>(call_seed{srv_, shared_from_this(), call_environment(env), std::move(id)});
+  env = environment{};  // the parsed block is freed here, on this thread, before the actor exists
   auto actor = srv_->system.spawn(call_actor, std::move(seed));
   // CAF 0.17's spawn() pins the system's logger in a thread_local of the calling thread
   // (CAF_SET_LOGGER_SYS); ~actor_system waits until every such reference is gone. This is an
@@ -708,7 +919,7 @@ shutdown_report server::shutdown(std::chrono::milliseconds drain) {
     d.changed.wait_for(lock, drain, [&] { return d.live.load() == 0; });
     for (auto& [id, actor] : d.calls) to_cut.push_back(actor);
   }
-  for (auto& actor : to_cut) caf::anon_send(actor, cut_atom::value);
+  for (auto& actor : to_cut) caf::anon_send(actor, detail::call_control{true});
   {
     std::unique_lock<std::mutex> lock(d.mutex);
     d.changed.wait_for(lock, cut_grace, [&] { return d.live.load() == 0; });

@@ -363,6 +363,8 @@ astra::task<void> bench_handler(agi::call& call) {
 }
 
 std::size_t heap_in_use() { return mallinfo2().uordblks; }
+// Bytes malloc holds free inside its arenas (freed, not returned to the kernel).
+std::size_t heap_free_held() { return mallinfo2().fordblks; }
 
 std::size_t rss_bytes() {
   long pages_total = 0, pages_resident = 0;
@@ -434,8 +436,11 @@ int main(int argc, char** argv) {
   // sent from non-CAF threads (Asio): the sharing policy wakes a worker per message.
   const char* policy = std::getenv("ASTRA_CAF_POLICY");
   caf_config.set("scheduler.policy", caf::atom_from_string(policy ? policy : "sharing"));
+  if (const char* threads = std::getenv("ASTRA_CAF_THREADS"))
+    caf_config.set("scheduler.max-threads", static_cast<std::size_t>(std::strtoul(threads, nullptr, 10)));
   caf::actor_system system{caf_config};
-  astra::io_runtime io{1};
+  const char* io_threads = std::getenv("ASTRA_IO_THREADS");
+  astra::io_runtime io{io_threads ? static_cast<unsigned>(std::strtoul(io_threads, nullptr, 10)) : 1u};
   agi::router routes;
   routes.add("/bench", &bench_handler);
   agi::server_config config;
@@ -465,10 +470,11 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(200ms);
   const auto idle_rss = rss_bytes();
   const auto idle_heap = heap_in_use();
+  const auto idle_free = heap_free_held();
 
   // 2. hold N concurrent calls, then run their scripts
   record.store(true);
-  std::size_t peak_rss = 0, live_at_peak = 0, peak_heap = 0;
+  std::size_t peak_rss = 0, live_at_peak = 0, peak_heap = 0, peak_free = 0;
   double server_cpu_at_go = 0;
   auto held = link.run({calls, calls, commands, 1, port, 0}, [&] {
     for (int i = 0; i < 2000 && server.live_calls() < calls; ++i) std::this_thread::sleep_for(1ms);
@@ -476,6 +482,7 @@ int main(int argc, char** argv) {
     live_at_peak = server.live_calls();
     peak_rss = rss_bytes();
     peak_heap = heap_in_use();
+    peak_free = heap_free_held();
     server_cpu_at_go = cpu_seconds_now(RUSAGE_SELF);
   });
   const double server_cpu_hold = cpu_seconds_now(RUSAGE_SELF) - server_cpu_at_go;
@@ -505,8 +512,9 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(held.connect_errors));
   std::printf("  RSS idle %.1f MB, with %zu live calls %.1f MB -> %.0f bytes per call above idle\n", idle_rss / 1e6,
               live_at_peak, peak_rss / 1e6, rss_per_call);
-  std::printf("  heap in use (malloc): %.0f bytes per call above idle; sizeof(call) %zu\n",
+  std::printf("  heap in use (malloc): %.0f bytes per call above idle; free but held by malloc %.0f bytes per call; sizeof(call) %zu\n",
               live_at_peak ? static_cast<double>(peak_heap - idle_heap) / static_cast<double>(live_at_peak) : 0.0,
+              live_at_peak ? (static_cast<double>(peak_free) - static_cast<double>(idle_free)) / static_cast<double>(live_at_peak) : 0.0,
               sizeof(agi::call));
   std::printf("  hold phase: %llu command round trips in %.3f s -> %.0f round trips/s\n",
               static_cast<unsigned long long>(script_round_trips), held.script_seconds, round_trips_per_s);
