@@ -394,11 +394,195 @@ struct child_link {
   }
 };
 
+
+// ------------------------------------------------------------------ floor: no astra at all
+
+// A bare single-threaded epoll FastAGI responder speaking the same script as bench_handler
+// (VERBOSE, then M commands, one at a time): what the kernel's loopback TCP costs on this
+// machine with this load generator, the ceiling any FastAGI server could reach here.
+const char* floor_command(long i) {
+  switch (i % 5) {
+    case 0: return "ANSWER\n";
+    case 1: return "GET VARIABLE CALLERID(num)\n";
+    case 2: return "SET VARIABLE BENCH_STEP \"x y\"\n";
+    case 3: return "STREAM FILE beep \"\"\n";
+    default: return "NOOP\n";
+  }
+}
+
+struct floor_responder {
+  struct conn {
+    int fd = -1;
+    bool in_env = true;
+    long next = -1;     // -1: VERBOSE next; 0..M-1: script; M: close
+    long commands = 20;
+    std::string partial;
+  };
+  int listen_fd = -1, ep = -1, wake[2] = {-1, -1};
+  std::uint16_t port = 0;
+  std::atomic<std::size_t> live{0};
+  std::thread worker;
+
+  bool start() {
+    listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd, 65535) != 0) return false;
+    socklen_t len = sizeof a;
+    ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    ep = ::epoll_create1(EPOLL_CLOEXEC);
+    if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) return false;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
+    ev.data.ptr = &wake;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, wake[0], &ev);
+    worker = std::thread([this] { run(); });
+    return true;
+  }
+  void stop() {
+    char b = 'q';
+    (void)::write(wake[1], &b, 1);
+    worker.join();
+    ::close(listen_fd);
+    ::close(ep);
+  }
+  void send_next(conn& c) {
+    if (c.next >= c.commands) {
+      ::close(c.fd);
+      live.fetch_sub(1);
+      delete &c;
+      return;
+    }
+    const char* line = c.next < 0 ? "VERBOSE hold 1\n" : floor_command(c.next);
+    ++c.next;
+    (void)::send(c.fd, line, std::strlen(line), MSG_NOSIGNAL);
+  }
+  void run() {
+    std::vector<epoll_event> events(1024);
+    char buf[16384];
+    for (;;) {
+      int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), -1);
+      for (int i = 0; i < n; ++i) {
+        if (events[i].data.ptr == &wake) return;
+        if (events[i].data.ptr == nullptr) {
+          for (;;) {
+            int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) break;
+            int one = 1;
+            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            auto* c = new conn;
+            c->fd = fd;
+            live.fetch_add(1);
+            epoll_event ev{};
+            ev.events = EPOLLIN | EPOLLET;
+            ev.data.ptr = c;
+            ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+          }
+          continue;
+        }
+        auto& c = *static_cast<conn*>(events[i].data.ptr);
+        bool gone = false;
+        std::size_t lines = 0;
+        for (;;) {
+          auto r = ::recv(c.fd, buf, sizeof buf, 0);
+          if (r > 0) {
+            std::string_view in(buf, static_cast<std::size_t>(r));
+            if (c.in_env) {
+              c.partial.append(in);
+              auto end = c.partial.find("\n\n");
+              if (end == std::string::npos) continue;
+              if (auto m = c.partial.find("?m="); m != std::string::npos) c.commands = std::strtol(c.partial.c_str() + m + 3, nullptr, 10);
+              c.in_env = false;
+              c.partial.clear();
+              ++lines;  // the block asks for the first command
+            } else {
+              for (char ch : in) lines += ch == '\n';
+            }
+            if (static_cast<std::size_t>(r) < sizeof buf) break;
+            continue;
+          }
+          if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) gone = true;
+          break;
+        }
+        if (gone) {
+          ::close(c.fd);
+          live.fetch_sub(1);
+          delete &c;
+          continue;
+        }
+        // One reply line per command: each completed line lets the next command go.
+        for (std::size_t k = 0; k < lines; ++k) {
+          const bool closing = c.next >= c.commands;
+          send_next(c);
+          if (closing) break;
+        }
+      }
+    }
+  }
+};
+
+int run_floor(child_link& link, pid_t child, std::uint32_t calls, std::uint32_t commands, std::uint32_t churn_calls,
+              std::uint32_t churn_concurrency) {
+  floor_responder responder;
+  if (!responder.start()) {
+    std::fprintf(stderr, "cannot listen\n");
+    return 1;
+  }
+  auto wait_idle = [&] {
+    for (int i = 0; i < 5000 && responder.live.load() > 0; ++i) std::this_thread::sleep_for(1ms);
+  };
+  link.run({200, 100, 4, 0, responder.port, 0});
+  wait_idle();
+  double cpu_at_go = 0;
+  auto held = link.run({calls, calls, commands, 1, responder.port, 0}, [&] { cpu_at_go = cpu_seconds_now(RUSAGE_SELF); });
+  const double server_cpu = cpu_seconds_now(RUSAGE_SELF) - cpu_at_go;
+  wait_idle();
+  auto churn = link.run({churn_calls, churn_concurrency, 2, 0, responder.port, 0});
+  wait_idle();
+  phase_request quit;
+  quit.quit = 1;
+  write_all(link.to_child, &quit, sizeof quit);
+  ::waitpid(child, nullptr, 0);
+  responder.stop();
+  const auto rts = held.round_trips - std::min<std::uint64_t>(held.round_trips, held.calls_done);
+  const double rt_per_s = held.script_seconds > 0 ? static_cast<double>(rts) / held.script_seconds : 0;
+  const double server_us = rts ? server_cpu * 1e6 / static_cast<double>(rts) : 0;
+  const double generator_us = rts ? held.cpu_seconds * 1e6 / static_cast<double>(rts) : 0;
+  const double calls_per_s = churn.script_seconds > 0 ? static_cast<double>(churn.calls_done) / churn.script_seconds : 0;
+  std::printf("agi_load --floor: bare epoll responder (no astra), %u concurrent calls x %u commands, same load generator\n", calls, commands);
+  std::printf("  hold phase: %llu command round trips in %.3f s -> %.0f round trips/s\n", static_cast<unsigned long long>(rts),
+              held.script_seconds, rt_per_s);
+  std::printf("  CPU per round trip: responder %.1f us + load generator %.1f us -> %.0f round trips/s per 2 dedicated cores\n",
+              server_us, generator_us, server_us + generator_us > 0 ? 2e6 / (server_us + generator_us) : 0.0);
+  std::printf("  churn: %llu calls in %.3f s -> %.0f calls/s; connect errors %llu\n", static_cast<unsigned long long>(churn.calls_done),
+              churn.script_seconds, calls_per_s, static_cast<unsigned long long>(held.connect_errors + churn.connect_errors));
+  std::printf("{\"bench\":\"agi_load_floor\",\"concurrent_calls\":%u,\"commands_per_call\":%u,\"round_trips\":%llu,"
+              "\"round_trips_per_s\":%.0f,\"calls_per_s\":%.0f,\"server_cpu_us_per_round_trip\":%.1f,"
+              "\"total_cpu_us_per_round_trip\":%.1f,\"connect_errors\":%llu}\n",
+              calls, commands, static_cast<unsigned long long>(rts), rt_per_s, calls_per_s, server_us, server_us + generator_us,
+              static_cast<unsigned long long>(held.connect_errors + churn.connect_errors));
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   std::uint32_t calls = 10000, commands = 20, churn_calls = 20000, churn_concurrency = 256;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool floor_mode = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--floor") {
+      floor_mode = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "usage: bench_agi_load [--calls N] [--commands M] [--churn-calls K] [--churn-concurrency C] [--floor]\n");
+      return 2;
+    }
     std::string flag = argv[i];
     auto value = static_cast<std::uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
     if (flag == "--calls") calls = value;
@@ -406,9 +590,10 @@ int main(int argc, char** argv) {
     else if (flag == "--churn-calls") churn_calls = value;
     else if (flag == "--churn-concurrency") churn_concurrency = value;
     else {
-      std::fprintf(stderr, "usage: bench_agi_load [--calls N] [--commands M] [--churn-calls K] [--churn-concurrency C]\n");
+      std::fprintf(stderr, "usage: bench_agi_load [--calls N] [--commands M] [--churn-calls K] [--churn-concurrency C] [--floor]\n");
       return 2;
     }
+    ++i;
   }
   if (commands == 0) commands = 1;
   raise_fd_limit();
@@ -430,6 +615,7 @@ int main(int argc, char** argv) {
   ::close(down[0]);
   ::close(up[1]);
   child_link link{down[1], up[0]};
+  if (floor_mode) return run_floor(link, child, calls, commands, churn_calls, churn_concurrency);
 
   caf::actor_system_config caf_config;
   // CAF 0.17's work-stealing workers sleep up to 10 ms when idle and are not woken by messages
