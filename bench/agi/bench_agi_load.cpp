@@ -1,7 +1,12 @@
 // bench_agi_load: N simulated Asterisk connections (loopback) each running a script of M
 // commands against a FastAGI handler.
 //
-//   bench_agi_load [--calls N] [--commands M] [--churn-calls K] [--churn-concurrency C]
+//   bench_agi_load [--calls N] [--commands M] [--churn-calls K] [--churn-concurrency C] [--floor]
+//
+// Environment: ASTRA_CAF_POLICY (sharing|stealing, default sharing), ASTRA_CAF_THREADS (CAF
+// workers, default 1), ASTRA_IO_THREADS (Asio threads, default 1).
+// --floor runs the same generator against a bare epoll responder instead of astra: the
+// loopback TCP ceiling of this machine, to read astra's figures against.
 //
 // The load generator runs in a forked child process (single-threaded epoll client), so the
 // server process's RSS is the server's alone. Phases:
@@ -622,8 +627,10 @@ int main(int argc, char** argv) {
   // sent from non-CAF threads (Asio): the sharing policy wakes a worker per message.
   const char* policy = std::getenv("ASTRA_CAF_POLICY");
   caf_config.set("scheduler.policy", caf::atom_from_string(policy ? policy : "sharing"));
-  if (const char* threads = std::getenv("ASTRA_CAF_THREADS"))
-    caf_config.set("scheduler.max-threads", static_cast<std::size_t>(std::strtoul(threads, nullptr, 10)));
+  // One CAF worker and one io thread by default: the load generator takes the machine's other
+  // core (2 cores here); more threads than cores only add context switches.
+  const char* threads = std::getenv("ASTRA_CAF_THREADS");
+  caf_config.set("scheduler.max-threads", static_cast<std::size_t>(threads ? std::strtoul(threads, nullptr, 10) : 1));
   caf::actor_system system{caf_config};
   const char* io_threads = std::getenv("ASTRA_IO_THREADS");
   astra::io_runtime io{io_threads ? static_cast<unsigned>(std::strtoul(io_threads, nullptr, 10)) : 1u};
