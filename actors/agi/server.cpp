@@ -839,7 +839,15 @@ server::server(caf::actor_system& system, asio::io_context& io, router routes, s
 }
 
 server::~server() {
-  if (impl_ && !impl_->draining.load()) shutdown(std::chrono::milliseconds{0});
+  if (!impl_) return;
+  if (!impl_->draining.load()) shutdown(std::chrono::milliseconds{0});
+  // Entries the io thread never drained (its context stopped first) hold their connections,
+  // which hold the server: drop them so neither outlives this object.
+  std::vector<outbound> undrained;
+  {
+    std::lock_guard<std::mutex> lock(impl_->outbox_mutex);
+    undrained.swap(impl_->outbox);
+  }
 }
 
 std::error_code server::start() {
