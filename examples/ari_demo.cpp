@@ -99,9 +99,11 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Declared before the actor system: actors' states hold Asio objects, so the io_context
+  // must outlive ~actor_system (which waits for every actor).
+  astra::io_runtime io(2);
   caf::actor_system_config caf_cfg;
   caf::actor_system system{caf_cfg};
-  astra::io_runtime io(2);
   ari::client_handlers handlers;
   handlers.on_stasis_start = handle_call;
   ari::client_hooks hooks;

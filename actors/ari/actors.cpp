@@ -292,6 +292,7 @@ class actor_core {
     if (ended_) return;
     ended_ = true;
     for (auto& fn : end_) fn(why);
+    if (kind_ == kind::bridge && sh_->handlers.on_bridge_end) sh_->handlers.on_bridge_end(bridge(this, id_), api_, why);
     auto waiters = std::move(waiters_);
     waiters_.clear();
     for (auto& w : waiters) w.done(why);

@@ -205,6 +205,10 @@ struct client_handlers {
   stasis_handler on_stasis_start;  // required for channels to do anything but be tracked
   // Every event of a bridge, inside its bridge actor (optional).
   std::function<void(bridge b, session& ari, const event& e)> on_bridge_event;
+  // A bridge actor's bridge ended (BridgeDestroyed, or gone after a reconnect: channel_gone
+  // with the reason), inside its bridge actor, once, before it stops; not called when the
+  // client itself is stopped (optional).
+  std::function<void(bridge b, session& ari, const failure& why)> on_bridge_end;
 };
 
 struct client_stats {

@@ -7,8 +7,12 @@
 //  - Each request has one deadline (the timeout argument or config.request_timeout) covering
 //    queueing, connect, TLS, write and read; past it => ari_errc::timeout.
 //  - Basic auth header on every request (api_key query instead only if use_api_key).
-//  - A request that fails on a reused keep-alive connection before any reply byte arrived
-//    (the server closed an idle socket) is retried once on a fresh connection.
+//  - Stale keep-alive (Asterisk drops idle HTTP sessions): an idle pooled socket the server
+//    already closed or reset is discarded before use. A request that then fails on a reused
+//    socket (closed, reset) before any reply byte arrived is retried once on a fresh
+//    connection if nothing of it was sent or its method is idempotent (GET, HEAD, PUT,
+//    DELETE, OPTIONS). A POST that was written is never replayed (the server may have
+//    acted on it): it fails with ari_errc::disconnected.
 //  - The reply is delivered whatever its status; use check_status() to map non-2xx.
 //  - Callbacks run on an Asio thread of the io_context passed in.
 #include <cstdint>

@@ -2,7 +2,10 @@
 // The only translation unit of astra_actors_ari that includes Beast.
 #include <utility>  // before Asio: awaitable.hpp uses std::exchange
 
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -47,7 +50,8 @@ failure map_error(const beast::error_code& ec, ari_errc fallback) {
   if (ec == http::error::body_limit || ec == websocket::error::message_too_big)
     return {ari_errc::response_too_large, ec.message()};
   if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
-      ec == net::error::broken_pipe || ec == http::error::partial_message || ec == websocket::error::closed)
+      ec == net::error::broken_pipe || ec == http::error::partial_message || ec == websocket::error::closed ||
+      ec == ssl::error::stream_truncated)  // TLS peer gone without close_notify
     return {ari_errc::disconnected, ec.message()};
   if (ec.category() == net::error::get_ssl_category() || ec.category() == net::ssl::error::get_stream_category())
     return {ari_errc::tls_failed, ec.message()};
@@ -58,7 +62,47 @@ failure map_error(const beast::error_code& ec, ari_errc fallback) {
 
 bool stale_keepalive_error(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
-         ec == net::error::broken_pipe;
+         ec == net::error::broken_pipe || ec == ssl::error::stream_truncated;
+}
+
+// Methods a server may receive twice with the effect of once (RFC 9110 9.2.2). ARI's POSTs
+// (originate, answer, play, create a bridge, ...) are not: a POST is never re-sent once
+// any byte of it was written.
+bool idempotent(http::verb v) {
+  return v == http::verb::get || v == http::verb::head || v == http::verb::put || v == http::verb::delete_ ||
+         v == http::verb::options;
+}
+
+// False if the peer already closed (FIN) or reset (RST) an idle pooled connection, or sent
+// anything while it was idle (an HTTP server sends nothing unsolicited; for TLS that is a
+// close_notify): such a connection is discarded before a request is written on it.
+// Non-blocking peek; the socket must have no operation pending.
+bool idle_socket_usable(tcp::socket& s) {
+  char byte;
+  auto n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+}
+
+// Checks the peer's certificate names `host` (IP address or DNS name) during verification,
+// with OpenSSL's own matcher so that a mismatch is reported as such by the verifier.
+bool expect_peer_name(SSL* ssl, const std::string& host) {
+  beast::error_code ec;
+  (void)net::ip::make_address(host, ec);
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  if (!ec) return X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) == 1;
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  return SSL_set1_host(ssl, host.c_str()) == 1;
+}
+
+// A failed TLS handshake: the TLS error plus, when verifying, the verifier's reason
+// ("unable to get local issuer certificate", "IP address mismatch", ...).
+failure tls_handshake_failure(const beast::error_code& ec, SSL* ssl, bool verifying) {
+  std::string detail = ec.message();
+  if (verifying) {
+    long v = SSL_get_verify_result(ssl);
+    if (v != X509_V_OK) detail += std::string(": ") + X509_verify_cert_error_string(v);
+  }
+  return {ari_errc::tls_failed, detail};
 }
 
 result<std::shared_ptr<ssl::context>> make_tls_context(const client_config& cfg) {
@@ -168,7 +212,8 @@ struct http_pool::impl : std::enable_shared_from_this<http_pool::impl> {
       c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *tls_ctx);
       if (!SSL_set_tlsext_host_name(c->tls->native_handle(), ep.host.c_str()))
         co_return failure{ari_errc::tls_failed, "cannot set SNI host name"};
-      if (cfg.verify_tls) c->tls->set_verify_callback(ssl::host_name_verification(ep.host));
+      if (cfg.verify_tls && !expect_peer_name(c->tls->native_handle(), ep.host))
+        co_return failure{ari_errc::tls_failed, "cannot set the expected peer name " + ep.host};
     } else {
       c->plain = std::make_unique<beast::tcp_stream>(ex);
     }
@@ -179,15 +224,18 @@ struct http_pool::impl : std::enable_shared_from_this<http_pool::impl> {
     c->lowest().socket().set_option(tcp::no_delay(true), ec);
     if (c->tls) {
       co_await c->tls->async_handshake(ssl::stream_base::client, net::redirect_error(net::use_awaitable, ec));
-      if (ec) co_return failure{ari_errc::tls_failed, ec.message()};
+      if (ec) co_return tls_handshake_failure(ec, c->tls->native_handle(), cfg.verify_tls);
     }
     co_return std::move(c);
   }
 
+  // nothing_sent: the write failed before any byte of the request left.
   template <class Stream>
   static awaitable<void> exchange(Stream& stream, beast::flat_buffer& buffer, http::request<http::string_body>& req,
-                                  http::response_parser<http::string_body>& parser, beast::error_code& ec) {
-    co_await http::async_write(stream, req, net::redirect_error(net::use_awaitable, ec));
+                                  http::response_parser<http::string_body>& parser, beast::error_code& ec,
+                                  bool& nothing_sent) {
+    auto written = co_await http::async_write(stream, req, net::redirect_error(net::use_awaitable, ec));
+    nothing_sent = ec && written == 0;
     if (ec) co_return;
     co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
   }
@@ -204,6 +252,9 @@ struct http_pool::impl : std::enable_shared_from_this<http_pool::impl> {
 
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (steady::now() >= job.deadline) co_return failure{ari_errc::timeout, job.request.method + " " + target};
+      // A pooled socket the server closed while it was idle (Asterisk drops idle HTTP
+      // sessions) is discarded before use: nothing is sent on it.
+      if (conn && !idle_socket_usable(conn->lowest().socket())) conn.reset();
       bool reused = conn != nullptr;
       if (!conn) {
         auto c = co_await connect(job.deadline);
@@ -224,12 +275,22 @@ struct http_pool::impl : std::enable_shared_from_this<http_pool::impl> {
       http::response_parser<http::string_body> parser;
       parser.body_limit(max_response_bytes);
       beast::error_code ec;
+      bool nothing_sent = false;
       conn->lowest().expires_at(job.deadline);
-      if (conn->tls) co_await exchange(*conn->tls, conn->buffer, req, parser, ec);
-      else co_await exchange(*conn->plain, conn->buffer, req, parser, ec);
+      if (conn->tls) co_await exchange(*conn->tls, conn->buffer, req, parser, ec, nothing_sent);
+      else co_await exchange(*conn->plain, conn->buffer, req, parser, ec, nothing_sent);
       if (ec) {
         conn.reset();
-        if (reused && attempt == 0 && stale_keepalive_error(ec)) continue;
+        // Retry policy for a reused keep-alive connection that turned out dead (closed or
+        // reset by the server): one more attempt on a fresh connection if no byte of the
+        // reply arrived and either nothing of the request was sent or the method is
+        // idempotent. A POST that was written may have been received and acted on (the
+        // server can process it and then drop the socket), so it is not replayed: it fails
+        // with ari_errc::disconnected and the caller decides. A fresh connection is never
+        // retried.
+        if (reused && attempt == 0 && stale_keepalive_error(ec) && !parser.got_some() &&
+            (nothing_sent || idempotent(verb)))
+          continue;
         auto f = map_error(ec, ari_errc::bad_response);
         if (steady::now() >= job.deadline) f.code = make_error_code(ari_errc::timeout);  // expiry aborts the op
         f.detail = job.request.method + " " + ep.target(job.request.path) + ": " + f.detail;
@@ -619,12 +680,13 @@ struct event_stream::impl : std::enable_shared_from_this<event_stream::impl> {
       tls_ws ws(strand, *tls_ctx);
       if (!SSL_set_tlsext_host_name(ws.next_layer().native_handle(), ep.host.c_str()))
         co_return failure{ari_errc::tls_failed, "cannot set SNI host name"};
-      if (cfg.verify_tls) ws.next_layer().set_verify_callback(ssl::host_name_verification(ep.host));
+      if (cfg.verify_tls && !expect_peer_name(ws.next_layer().native_handle(), ep.host))
+        co_return failure{ari_errc::tls_failed, "cannot set the expected peer name " + ep.host};
       beast::get_lowest_layer(ws).expires_at(deadline);
       co_await beast::get_lowest_layer(ws).async_connect(*resolved, net::redirect_error(net::use_awaitable, ec));
       if (ec) co_return map_error(ec, ari_errc::connect_failed);
       co_await ws.next_layer().async_handshake(ssl::stream_base::client, net::redirect_error(net::use_awaitable, ec));
-      if (ec) co_return failure{ari_errc::tls_failed, ec.message()};
+      if (ec) co_return tls_handshake_failure(ec, ws.next_layer().native_handle(), cfg.verify_tls);
       co_return co_await handshake_and_read(ws, deadline);
     }
     plain_ws ws(strand);
