@@ -33,219 +33,14 @@
 
 namespace astra::service {
 
-// Asks the root supervisor to stop every upstream; `done` is fulfilled once they stopped.
-// The main thread waits on it with a deadline: a blocking (scoped) actor is not used because
-// a pending request timeout held by CAF's clock keeps it alive past the actor system's
-// shutdown (~actor_system then never returns).
-struct drain_request {
-  std::shared_ptr<std::promise<void>> done;
-};
-
-}  // namespace astra::service
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::service::drain_request)
-
-namespace astra::service {
-
 namespace {
 
 using namespace std::chrono_literals;
 
 // Bounds of the shutdown sequence (beyond drain_timeout).
-constexpr auto logoff_timeout = 1500ms;        // AMI Logoff round trip per session
 constexpr auto upstream_stop_timeout = 5s;     // supervisors: logoff + stop of every upstream
 constexpr auto teardown_timeout = 10s;         // actor system + io threads after the drain
 constexpr auto status_poll_period = 1s;        // refresh of /v1/status snapshots
-constexpr auto status_query_timeout = 500ms;   // one component status query
-
-using drain_atom = caf::atom_constant<caf::atom("drain")>;
-using done_atom = caf::atom_constant<caf::atom("done")>;
-using restart_atom = caf::atom_constant<caf::atom("restart")>;
-using poll_atom = caf::atom_constant<caf::atom("poll")>;
-
-using drain_done = std::shared_ptr<std::promise<void>>;
-
-std::string reason_text(const caf::error& e) { return e ? caf::to_string(e) : std::string("normal exit"); }
-
-// ---------------------------------------------------------------------------------------
-// Supervision tree
-
-struct server_sup_state {
-  std::shared_ptr<server_runtime> rt;
-  caf::actor ami;
-  astra::backoff ami_restarts;
-  bool stopping = false;
-  std::vector<caf::response_promise> drain_waiters;
-  static inline const char* name = "astra.server_supervisor";
-};
-
-void finish_if_stopped(caf::stateful_actor<server_sup_state>* self) {
-  auto& st = self->state;
-  if (!st.stopping || st.ami) return;
-  for (auto& rp : st.drain_waiters) rp.deliver(done_atom::value);
-  st.drain_waiters.clear();
-  self->quit();
-}
-
-void start_ami(caf::stateful_actor<server_sup_state>* self) {
-  auto& st = self->state;
-  st.ami = st.rt->spawn_ami_session();
-  if (!st.ami) return;
-  st.rt->publish_ami(st.ami);
-  self->link_to(st.ami);
-  // The supervisor is the service's own event subscriber: it learns link changes (with the
-  // outage length) and keeps the ami_subscriber queue exercised and bounded.
-  ami::subscribe_request sub;
-  sub.filter = ami::event_filter::all();
-  sub.capacity = st.rt->subscriber_capacity();
-  sub.name = "service";
-  self->send(st.ami, std::move(sub));
-}
-
-caf::behavior server_supervisor(caf::stateful_actor<server_sup_state>* self, std::shared_ptr<server_runtime> rt) {
-  self->state.rt = rt;
-  self->state.ami_restarts = astra::backoff(rt->restart_policy());
-  self->set_exit_handler([self](caf::exit_msg& msg) {
-    auto& st = self->state;
-    if (st.ami && msg.source == st.ami.address()) {
-      st.ami = nullptr;
-      st.rt->publish_ami(nullptr);
-      if (st.stopping) return finish_if_stopped(self);
-      auto delay = st.ami_restarts.next();
-      st.rt->actor_restarted("ami_session", reason_text(msg.reason), delay);
-      self->delayed_send(self, delay, restart_atom::value);
-      return;
-    }
-    // Anything else linked to us (the root) going away abnormally takes us down with it.
-    if (msg.reason) self->quit(msg.reason);
-  });
-  if (rt->has_ami()) start_ami(self);
-  rt->start_ari();
-  self->delayed_send(self, status_poll_period, poll_atom::value);
-  return {
-      [self](poll_atom) {
-        auto& st = self->state;
-        if (st.stopping) return;
-        if (st.ami) {
-          auto rt = st.rt;
-          self->request(st.ami, status_query_timeout, ami::status_query{})
-              .then([rt](ami::session_status& status) { rt->ami_status(status); }, [](caf::error&) {});
-        }
-        self->delayed_send(self, status_poll_period, poll_atom::value);
-      },
-      [self](restart_atom) {
-        auto& st = self->state;
-        if (!st.stopping && !st.ami && st.rt->has_ami()) start_ami(self);
-      },
-      [self](ami::event_batch& batch) {
-        // Consumed here; the batch's credit returns to the bound when `batch` is destroyed.
-        self->state.rt->events_consumed(batch.events.size());
-      },
-      [self](ami::link_event& ev) { self->state.rt->ami_link_event(ev); },
-      [self](drain_atom) -> caf::result<done_atom> {
-        auto& st = self->state;
-        auto rp = self->make_response_promise();
-        st.drain_waiters.push_back(rp);
-        if (!st.stopping) {
-          st.stopping = true;
-          st.rt->stop_ari();
-          if (st.ami) {
-            auto session = st.ami;
-            auto rt = st.rt;
-            self->request(session, logoff_timeout, ami::request{ami::actions::logoff(), logoff_timeout - 250ms})
-                .then(
-                    [self, session, rt](ami::reply& r) {
-                      rt->logged_off(r.ok() ? std::string() : r.error.message());
-                      self->send(session, ami::stop_request{});
-                    },
-                    [self, session, rt](caf::error& e) {
-                      rt->logged_off(caf::to_string(e));
-                      self->send(session, ami::stop_request{});
-                    });
-          }
-        }
-        finish_if_stopped(self);
-        return rp;
-      },
-  };
-}
-
-struct root_state {
-  std::map<caf::actor_addr, std::shared_ptr<server_runtime>> children;  // live supervisors
-  std::map<std::string, astra::backoff> restarts;
-  std::vector<std::shared_ptr<server_runtime>> all;
-  bool stopping = false;
-  std::size_t pending_drains = 0;
-  drain_done done;
-  static inline const char* name = "astra.root_supervisor";
-};
-
-void spawn_server_supervisor(caf::stateful_actor<root_state>* self, std::shared_ptr<server_runtime> rt) {
-  auto sup = self->spawn<caf::linked>(server_supervisor, rt);
-  self->state.children.emplace(sup.address(), rt);
-  rt->set_supervisor(sup);
-}
-
-caf::behavior root_supervisor(caf::stateful_actor<root_state>* self, std::vector<std::shared_ptr<server_runtime>> servers,
-                              astra::backoff_policy restart_policy) {
-  self->state.all = servers;
-  for (auto& rt : servers) {
-    self->state.restarts.emplace(rt->name(), astra::backoff(restart_policy));
-    spawn_server_supervisor(self, rt);
-  }
-  self->set_exit_handler([self](caf::exit_msg& msg) {
-    auto& st = self->state;
-    auto it = st.children.find(msg.source);
-    if (it == st.children.end()) {
-      // Not a supervised child: an exit request (shutdown) for the root itself.
-      self->quit(msg.reason);
-      return;
-    }
-    auto rt = it->second;
-    st.children.erase(it);
-    rt->set_supervisor(caf::actor{});
-    if (st.stopping) {
-      if (st.pending_drains > 0 && --st.pending_drains == 0) {
-        st.done->set_value();
-        self->quit();
-      }
-      return;
-    }
-    auto delay = st.restarts.at(rt->name()).next();
-    rt->actor_restarted("server_supervisor", reason_text(msg.reason), delay);
-    self->delayed_send(self, delay, restart_atom::value, rt->name());
-  });
-  return {
-      [self](restart_atom, const std::string& server) {
-        auto& st = self->state;
-        if (st.stopping) return;
-        for (auto& rt : st.all)
-          if (rt->name() == server) {
-            bool alive = false;
-            for (auto& [_, c] : st.children) alive |= c == rt;
-            if (!alive) spawn_server_supervisor(self, rt);
-          }
-      },
-      [self](drain_request& req) {
-        auto& st = self->state;
-        if (st.stopping) return;
-        st.stopping = true;
-        st.done = std::move(req.done);
-        st.pending_drains = st.children.size();
-        if (st.pending_drains == 0) {
-          st.done->set_value();
-          self->quit();
-          return;
-        }
-        // Each supervisor stops its upstreams, then exits (exit_msg above).
-        for (auto& [addr, rt] : st.children) {
-          auto sup = rt->supervisor();
-          if (sup) self->send(sup, drain_atom::value);
-        }
-      },
-      [](done_atom) {},
-  };
-}
 
 // ---------------------------------------------------------------------------------------
 // Signals: a dedicated thread waits for SIGTERM/SIGINT (blocked in every other thread).
@@ -324,11 +119,6 @@ std::string agi_detail_json(const agi::server_stats& s) {
 }
 
 }  // namespace
-
-caf::actor spawn_root_supervisor(caf::actor_system& system, std::vector<std::shared_ptr<server_runtime>> servers,
-                                 backoff_policy restart_policy) {
-  return system.spawn(root_supervisor, std::move(servers), restart_policy);
-}
 
 int run(const config::config& cfg) {
   signal_waiter signals;  // blocks SIGTERM/SIGINT before any thread starts
@@ -461,7 +251,7 @@ int run(const config::config& cfg) {
   }
   auto done = std::make_shared<std::promise<void>>();
   auto upstreams = done->get_future();
-  caf::anon_send(root, drain_request{done});
+  request_drain(root, done);
   const bool upstreams_stopped = upstreams.wait_for(upstream_stop_timeout) == std::future_status::ready;
   if (!upstreams_stopped)
     spdlog::warn(log_fields("upstreams did not stop in time",

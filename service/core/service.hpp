@@ -8,9 +8,11 @@
 //   FastAGI server ─── one call actor per call
 //   admin HTTP (/metrics /healthz /readyz /v1/status)
 //
-// Supervisors are linked to their children and trap exits: a child that dies (crash,
+// Supervisors monitor their children (no links: even exit_reason::kill never reaches a
+// parent) and stop them when they terminate themselves: a child that dies (crash, kill,
 // unexpected stop) is restarted after a capped exponential backoff with jitter; every
 // restart is logged with its reason and counted in astra_actor_restarts_total{actor}.
+// Details: service/core/supervision.hpp.
 //
 // Shutdown: the first SIGTERM/SIGINT turns /readyz to 503, stops the FastAGI accept loop,
 // lets running calls finish until drain_timeout (then cuts the rest), logs the AMI sessions
