@@ -32,7 +32,7 @@ milliseconds own(std::optional<milliseconds> t) { return t ? (t->count() < 0 ? m
 
 }  // namespace
 
-call::call(detail::core_settings settings, std::shared_ptr<detail::call_transport> transport,
+call::call(const detail::core_settings& settings, std::shared_ptr<detail::call_transport> transport,
            const server_hooks* hooks, call_environment env, identity id)
     : core_(settings, std::move(transport), hooks), env_(std::move(env)), id_(std::move(id)) {}
 
@@ -78,7 +78,7 @@ command<stream_result> call::control_stream_file(std::string_view file, std::str
                                                  std::optional<milliseconds> offset) {
   ASTRA_AGI_MAKE(stream_result, "control stream file",
                  cmd::control_stream_file(file, escape_digits, skip, ff_char, rew_char, pause_char, offset),
-                 &decode_control_stream_file);
+                 &decode_control_stream_file, slot.minus_one_ambiguous = true);
 }
 command<bool> call::database_del(std::string_view family, std::string_view key) {
   ASTRA_AGI_MAKE(bool, "database del", cmd::database_del(family, key), &decode_flag);
@@ -111,7 +111,7 @@ command<std::optional<std::string>> call::get_full_variable(std::string_view exp
 command<stream_result> call::get_option(std::string_view file, std::string_view escape_digits,
                                         std::optional<milliseconds> timeout) {
   ASTRA_AGI_MAKE(stream_result, "get option", cmd::get_option(file, escape_digits, timeout), &decode_get_option,
-                 slot.own_timeout = own(timeout));
+                 slot.own_timeout = own(timeout), slot.minus_one_ambiguous = true);
 }
 command<std::optional<std::string>> call::get_variable(std::string_view name) {
   ASTRA_AGI_MAKE(std::optional<std::string>, "get variable", cmd::get_variable(name), &decode_get_variable);
@@ -141,29 +141,33 @@ command<record_result> call::record_file(std::string_view file, std::string_view
                  &decode_record_file, slot.own_timeout = own(timeout));
 }
 command<std::optional<char>> call::say_alpha(std::string_view text, std::string_view escape_digits) {
-  ASTRA_AGI_MAKE(std::optional<char>, "say alpha", cmd::say_alpha(text, escape_digits), &decode_say);
+  ASTRA_AGI_MAKE(std::optional<char>, "say alpha", cmd::say_alpha(text, escape_digits), &decode_say, slot.minus_one_ambiguous = true);
 }
 command<std::optional<char>> call::say_digits(std::string_view digits, std::string_view escape_digits) {
-  ASTRA_AGI_MAKE(std::optional<char>, "say digits", cmd::say_digits(digits, escape_digits), &decode_say);
+  ASTRA_AGI_MAKE(std::optional<char>, "say digits", cmd::say_digits(digits, escape_digits), &decode_say, slot.minus_one_ambiguous = true);
 }
 command<std::optional<char>> call::say_number(std::string_view number, std::string_view escape_digits,
                                               std::optional<std::string_view> gender) {
-  ASTRA_AGI_MAKE(std::optional<char>, "say number", cmd::say_number(number, escape_digits, gender), &decode_say);
+  ASTRA_AGI_MAKE(std::optional<char>, "say number", cmd::say_number(number, escape_digits, gender), &decode_say,
+                 slot.minus_one_ambiguous = true);
 }
 command<std::optional<char>> call::say_phonetic(std::string_view text, std::string_view escape_digits) {
-  ASTRA_AGI_MAKE(std::optional<char>, "say phonetic", cmd::say_phonetic(text, escape_digits), &decode_say);
+  ASTRA_AGI_MAKE(std::optional<char>, "say phonetic", cmd::say_phonetic(text, escape_digits), &decode_say,
+                 slot.minus_one_ambiguous = true);
 }
 command<std::optional<char>> call::say_date(long epoch_seconds, std::string_view escape_digits) {
-  ASTRA_AGI_MAKE(std::optional<char>, "say date", cmd::say_date(epoch_seconds, escape_digits), &decode_say);
+  ASTRA_AGI_MAKE(std::optional<char>, "say date", cmd::say_date(epoch_seconds, escape_digits), &decode_say,
+                 slot.minus_one_ambiguous = true);
 }
 command<std::optional<char>> call::say_time(long epoch_seconds, std::string_view escape_digits) {
-  ASTRA_AGI_MAKE(std::optional<char>, "say time", cmd::say_time(epoch_seconds, escape_digits), &decode_say);
+  ASTRA_AGI_MAKE(std::optional<char>, "say time", cmd::say_time(epoch_seconds, escape_digits), &decode_say,
+                 slot.minus_one_ambiguous = true);
 }
 command<std::optional<char>> call::say_datetime(long epoch_seconds, std::string_view escape_digits,
                                                 std::optional<std::string_view> format,
                                                 std::optional<std::string_view> timezone) {
   ASTRA_AGI_MAKE(std::optional<char>, "say datetime", cmd::say_datetime(epoch_seconds, escape_digits, format, timezone),
-                 &decode_say);
+                 &decode_say, slot.minus_one_ambiguous = true);
 }
 command<void> call::send_image(std::string_view image) {
   ASTRA_AGI_MAKE(void, "send image", cmd::send_image(image), &decode_void);
@@ -194,7 +198,8 @@ command<void> call::set_variable(std::string_view name, std::string_view value) 
 }
 command<stream_result> call::stream_file(std::string_view file, std::string_view escape_digits,
                                          std::optional<long> sample_offset) {
-  ASTRA_AGI_MAKE(stream_result, "stream file", cmd::stream_file(file, escape_digits, sample_offset), &decode_stream_file);
+  ASTRA_AGI_MAKE(stream_result, "stream file", cmd::stream_file(file, escape_digits, sample_offset), &decode_stream_file,
+                 slot.minus_one_ambiguous = true);
 }
 command<bool> call::tdd_mode(std::string_view mode) {
   ASTRA_AGI_MAKE(bool, "tdd mode", cmd::tdd_mode(mode), &decode_flag);

@@ -80,7 +80,8 @@ class call {
     peer_address peer;
   };
 
-  call(detail::core_settings settings, std::shared_ptr<detail::call_transport> transport,
+  // `settings` must outlive the call (the server's, shared by all its calls).
+  call(const detail::core_settings& settings, std::shared_ptr<detail::call_transport> transport,
        const server_hooks* hooks, call_environment env, identity id);
   call(const call&) = delete;
   call& operator=(const call&) = delete;
@@ -101,8 +102,8 @@ class call {
   bool hung_up() const noexcept { return core_.hung_up(); }     // HANGUP or 511 seen
   bool connected() const noexcept { return core_.connected(); }
   // Default deadline of later commands (never below a command's own timeout + margin).
-  void set_command_timeout(std::chrono::milliseconds timeout) noexcept { core_.settings().command_timeout = timeout; }
-  std::chrono::milliseconds command_timeout() const noexcept { return core_.settings().command_timeout; }
+  void set_command_timeout(std::chrono::milliseconds timeout) noexcept { core_.set_command_timeout(timeout); }
+  std::chrono::milliseconds command_timeout() const noexcept { return core_.command_timeout(); }
 
   // ------------------------------------------------------------ any command
   // Sends `verb args...` (each argument quoted as needed); yields the reply after check_reply

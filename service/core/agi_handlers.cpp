@@ -18,21 +18,12 @@ astra::result<void> end_with(const std::error_code& ec, std::string detail = {})
   return astra::failure{ec, std::move(detail)};
 }
 
-// Asterisk answers a STREAM FILE interrupted by the caller's hang-up with `200 result=-1`
-// and sends the HANGUP line only after it, so command_failed is ambiguous (missing file or
-// hang-up). CHANNEL STATUS is not allowed on a dead channel (511 => hung_up): it settles it.
-astra::task<astra::result<void>> end_with_probe(call& c, astra::failure f) {
-  if (f.code == agi_errc::command_failed) {
-    auto status = co_await c.channel_status();
-    if (!status && status.code() == agi_errc::hung_up) co_return astra::result<void>{};
-  }
-  co_return end_with(f.code, std::move(f.detail));
-}
-
-#define ASTRA_AGI_TRY(expr)                                                  \
-  do {                                                                       \
-    auto astra_r_ = co_await (expr);                                         \
-    if (!astra_r_) co_return co_await end_with_probe(c, astra_r_.error());   \
+// A playback cut by the caller's hang-up (`200 result=-1` before Asterisk's HANGUP line) is
+// settled by the call layer (actors/agi call_core: minus_one_ambiguous): it arrives as hung_up.
+#define ASTRA_AGI_TRY(expr)                                                          \
+  do {                                                                               \
+    auto astra_r_ = co_await (expr);                                                 \
+    if (!astra_r_) co_return end_with(astra_r_.code(), astra_r_.error().detail);     \
   } while (0)
 
 astra::task<astra::result<void>> set_route_variables(call& c, const config::agi_route_config& r) {

@@ -11,6 +11,15 @@
 // or completed early with hung_up because HANGUP arrived during a live-channel command) leaves an
 // "orphan": its late final reply is swallowed before the next queued command is written. An
 // orphan left by HANGUP is waited for at most settings::hangup_reply_grace.
+//
+// Ambiguous -1 (command_slot::minus_one_ambiguous): Asterisk answers a playback interrupted by
+// the caller's hang-up with `200 result=-1` and writes its HANGUP line only after that reply, and
+// the same -1 also means "could not be played". Unless the channel is already known hung up, or
+// the reply itself shows the file never played (see call_core.cpp), the core keeps the command
+// in flight and writes its own `CHANNEL STATUS` probe (not visible to the handler, deadline
+// settings::command_timeout, ahead of any queued command): HANGUP, 511 or `200 result=-1`
+// complete the command with hung_up, any other reply with its original -1 reply. Hooks see the
+// command once (command_completed at its -1 reply); the probe's reply counts in reply_received.
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
@@ -28,6 +37,9 @@
 namespace astra::agi::detail {
 
 using clock = std::chrono::steady_clock;
+// The core's source of "now" (steady clock in production, a virtual clock in tests). A plain
+// function pointer: no state, no allocation, 8 bytes in core_settings.
+using time_source = clock::time_point (*)() noexcept;
 
 // Implemented by the Asio connection. Calls return at once (they post to the socket's strand).
 class call_transport {
@@ -49,12 +61,23 @@ class call_core;
 struct command_slot {
   std::string line;                 // command line, LF included; moved to the transport when written.
                                     // When `preset` is set: the reason the command could not be built.
+                                    // While the core probes an ambiguous -1: that reply's bytes.
   std::error_code preset;           // set when the command could not be built: it completes at once
   std::string_view name = "raw";    // catalog name for hooks/logs (static storage)
   std::chrono::milliseconds own_timeout{0};  // the command's own timeout argument; 0: none, <0: unbounded
   bool dead_ok = false;             // Asterisk runs it on a dead channel
   bool minus_one_is_hangup = false; // "200 result=-1" means the channel went away
   bool long_running = false;        // EXEC/GOSUB: runs dialplan, unbounded by nature
+  // "200 result=-1" means failure or hang-up: settle it with a CHANNEL STATUS probe (file
+  // comment). Set for (res_agi.c, Asterisk 22 docs "-1 on error or if the channel was
+  // disconnected" / "-1 on error/hangup"): STREAM FILE, CONTROL STREAM FILE, GET OPTION (the same
+  // playback path as STREAM FILE, then a digit wait) and SAY ALPHA/DIGITS/NUMBER/PHONETIC/DATE/
+  // TIME/DATETIME (-1 from a missing sound file or a hang-up). Not set for: GET DATA and WAIT
+  // FOR DIGIT (minus_one_is_hangup: their -1 only comes from a hang-up), RECORD FILE (its -1
+  // carries a reason: "(hangup)" is decoded as a record_result that keeps endpos, the others
+  // are local failures), RECEIVE CHAR/TEXT (-1 "(hangup)" also on a live channel without text
+  // support), EXEC (-1 is the application's own result, handed to the handler).
+  bool minus_one_ambiguous = false;
 
   // Managed by the core.
   std::coroutine_handle<> waiter;
@@ -73,6 +96,7 @@ struct core_settings {
   // Commands accepted after the call closed (each fails at once) before the core stops
   // completing them and reports runaway(): the actor then ends the call.
   std::uint32_t max_commands_after_close = 256;
+  time_source now = &clock::now;  // every instant the core reads (deadlines, grace, wake-ups); never null
 };
 
 struct core_counters {
@@ -80,11 +104,14 @@ struct core_counters {
   std::uint32_t timeouts = 0;
   std::uint32_t orphan_replies = 0;     // late replies swallowed
   std::uint32_t unexpected_replies = 0; // final replies with no command outstanding
+  std::uint32_t probes = 0;             // CHANNEL STATUS probes written to settle an ambiguous -1
 };
 
 class call_core {
  public:
-  call_core(core_settings settings, std::shared_ptr<call_transport> transport, const server_hooks* hooks);
+  // `settings` is shared by every call of a server and must outlive the core (the server owns
+  // it); only the default command deadline can be changed per call (set_command_timeout).
+  call_core(const core_settings& settings, std::shared_ptr<call_transport> transport, const server_hooks* hooks);
   ~call_core();
   call_core(const call_core&) = delete;
   call_core& operator=(const call_core&) = delete;
@@ -110,12 +137,17 @@ class call_core {
   bool hung_up() const noexcept { return hung_up_; }
   bool connected() const noexcept { return !closed_; }
   bool idle() const noexcept { return inflight_ == nullptr && head_ == nullptr; }
+  // The in-flight command answered an ambiguous -1 and the core's CHANNEL STATUS probe is on the
+  // wire (the command completes when the probe is answered).
+  bool probing() const noexcept { return probing_; }
   // The handler kept issuing commands on a closed call: it is suspended for good and the owner
   // must end the call.
   bool runaway() const noexcept { return runaway_; }
   const core_counters& counters() const noexcept { return counters_; }
-  core_settings& settings() noexcept { return settings_; }
-  const core_settings& settings() const noexcept { return settings_; }
+  const core_settings& settings() const noexcept { return *settings_; }
+  // This call's default command deadline (starts at settings().command_timeout).
+  std::chrono::milliseconds command_timeout() const noexcept { return command_timeout_; }
+  void set_command_timeout(std::chrono::milliseconds timeout) noexcept { command_timeout_ = timeout; }
 
  private:
   std::chrono::milliseconds timeout_for(const command_slot& slot) const;
@@ -123,12 +155,16 @@ class call_core {
   command_slot* pop_front() noexcept;
   bool unlink(command_slot& slot) noexcept;
   void pump();
+  void send(std::string line, clock::time_point deadline, clock::time_point now);
+  void start_probe(command_slot& slot, reply&& minus_one, clock::time_point now);
+  void finish_probe(const reply& answer);
   void rearm();
   void report(const command_slot& slot, int code, clock::time_point now);
   void complete(command_slot& slot, astra::result<reply> outcome);
   void fail_all(agi_errc code, const std::string& detail);
 
-  core_settings settings_;
+  const core_settings* settings_;
+  std::chrono::milliseconds command_timeout_;
   std::shared_ptr<call_transport> transport_;
   const server_hooks* hooks_;
   command_slot* inflight_ = nullptr;
@@ -141,6 +177,7 @@ class call_core {
   bool hung_up_ = false;
   bool closed_ = false;
   bool runaway_ = false;
+  bool probing_ = false;                    // inflight_ waits for the reply of the core's probe
   std::uint32_t after_close_ = 0;
   agi_errc closed_reason_ = agi_errc::disconnected;
   core_counters counters_;
