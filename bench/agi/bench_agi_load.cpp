@@ -16,8 +16,11 @@
 //      -> admission time of the burst, RSS per concurrent call above idle, round trips/s.
 //   3. churn: K calls of 2 commands, C at a time -> calls/s (connect, agi_* block, route,
 //      actor spawn, commands, close).
+//   4. light load: 2,000 calls of 20 commands, 16 at a time -> command latency without queueing.
 // Command latency (server side: write -> final reply, via the command_completed hook) is
-// reported as p50/p99 over phases 2 and 3. Ends with one JSON line {"bench":"agi_load",...}.
+// reported as p50/p99 over phases 2 and 3 (under load: with N calls in flight it is mostly
+// queueing, N / round trips per second) and over phase 4 alone. Ends with one JSON line
+// {"bench":"agi_load",...}.
 #include <utility>
 
 #include <arpa/inet.h>
@@ -690,6 +693,16 @@ int main(int argc, char** argv) {
   wait_idle();
   const double calls_per_s = churn.script_seconds > 0 ? static_cast<double>(churn.calls_done) / churn.script_seconds : 0;
   record.store(false);
+  const double p50 = g_latency.quantile_us(0.50), p99 = g_latency.quantile_us(0.99);
+  const auto loaded_commands = g_latency.total();
+
+  // 4. light load
+  g_latency.reset();
+  record.store(true);
+  auto light = link.run({2000, 16, 20, 0, port, 0});
+  wait_idle();
+  record.store(false);
+  const double light_p50 = g_latency.quantile_us(0.50), light_p99 = g_latency.quantile_us(0.99);
 
   phase_request quit;
   quit.quit = 1;
@@ -699,7 +712,6 @@ int main(int argc, char** argv) {
   auto stats = server.stats();
   io.stop();
 
-  const double p50 = g_latency.quantile_us(0.50), p99 = g_latency.quantile_us(0.99);
   std::printf("agi_load: %u concurrent calls x %u commands (loopback, load generator in a child process)\n", calls, commands);
   std::printf("  burst admission: %u calls live after %.3f s (connect errors %llu)\n", calls, held.admit_seconds,
               static_cast<unsigned long long>(held.connect_errors));
@@ -717,8 +729,10 @@ int main(int argc, char** argv) {
               server_cpu_us_per_rt, cpu_us_per_rt - server_cpu_us_per_rt, cpu_us_per_rt > 0 ? 2e6 / cpu_us_per_rt : 0.0);
   std::printf("  churn: %llu calls (2 commands each, %u at a time) in %.3f s -> %.0f calls/s\n",
               static_cast<unsigned long long>(churn.calls_done), churn_concurrency, churn.script_seconds, calls_per_s);
-  std::printf("  command latency (server: write -> reply): p50 %.1f us, p99 %.1f us over %llu commands\n", p50, p99,
-              static_cast<unsigned long long>(g_latency.total()));
+  std::printf("  command latency under load (server: write -> reply): p50 %.1f us, p99 %.1f us over %llu commands\n",
+              p50, p99, static_cast<unsigned long long>(loaded_commands));
+  std::printf("  command latency at light load (16 calls at a time): p50 %.1f us, p99 %.1f us over %llu commands\n",
+              light_p50, light_p99, static_cast<unsigned long long>(g_latency.total()));
   std::printf("  errors: %llu command errors, %llu calls failed, %llu refused; shutdown drained %zu cut %zu\n",
               static_cast<unsigned long long>(g_command_errors.load()), static_cast<unsigned long long>(stats.calls_failed),
               static_cast<unsigned long long>(stats.refused_capacity), report.drained, report.cut);
@@ -726,12 +740,13 @@ int main(int argc, char** argv) {
       "{\"bench\":\"agi_load\",\"concurrent_calls\":%zu,\"commands_per_call\":%u,\"admit_seconds\":%.3f,"
       "\"rss_idle_bytes\":%zu,\"rss_peak_bytes\":%zu,\"rss_per_call_bytes\":%.0f,\"round_trips\":%llu,"
       "\"round_trips_per_s\":%.0f,\"calls_per_s\":%.0f,\"latency_p50_us\":%.1f,\"latency_p99_us\":%.1f,"
+      "\"light_latency_p50_us\":%.1f,\"light_latency_p99_us\":%.1f,"
       "\"server_cpu_us_per_round_trip\":%.1f,\"total_cpu_us_per_round_trip\":%.1f,"
       "\"command_errors\":%llu,\"connect_errors\":%llu}\n",
       live_at_peak, commands, held.admit_seconds, idle_rss, peak_rss, rss_per_call,
       static_cast<unsigned long long>(script_round_trips), round_trips_per_s, calls_per_s, p50, p99,
-      server_cpu_us_per_rt, cpu_us_per_rt,
+      light_p50, light_p99, server_cpu_us_per_rt, cpu_us_per_rt,
       static_cast<unsigned long long>(g_command_errors.load()),
-      static_cast<unsigned long long>(held.connect_errors + churn.connect_errors));
+      static_cast<unsigned long long>(held.connect_errors + churn.connect_errors + light.connect_errors));
   return 0;
 }
