@@ -15,7 +15,10 @@
 // here run on that actor's context only. A call and the objects it hands out must not be used
 // from other threads or after the handler returned.
 //
-// Errors (agi_errc): hung_up (511, or HANGUP seen during / -1 from a live-channel command),
+// Errors (agi_errc): hung_up (511, or HANGUP seen during / -1 from a live-channel command;
+// a -1 from STREAM FILE, CONTROL STREAM FILE, GET OPTION or SAY *, which Asterisk also uses for
+// "could not play", is settled by the call itself with a CHANNEL STATUS probe before the
+// handler sees it: hung_up if the channel is gone, command_failed otherwise),
 // timeout (the command's deadline expired), disconnected (the peer closed), invalid_command
 // (510), usage_error (520), command_failed (result=-1), application_not_found (EXEC -2),
 // invalid_argument / line_too_long / too_many_arguments (the command could not be written;
