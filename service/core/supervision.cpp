@@ -4,6 +4,8 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -30,6 +32,7 @@ using namespace std::chrono_literals;
 constexpr auto ami_logoff_timeout = 1500ms;  // AMI Logoff round trip per session (drain)
 constexpr auto status_poll_period = 1s;       // AMI session status poll (for /v1/status)
 constexpr auto status_query_timeout = 500ms;  // one status poll
+constexpr std::chrono::milliseconds min_stable_period = 30s;  // floor of default_stable_period()
 
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
@@ -77,6 +80,8 @@ struct server_sup_state {
   std::shared_ptr<owned_actors> owned;  // the live AMI session, for the root's stop functor
   caf::actor ami;                       // current session; null while a restart is pending
   astra::backoff ami_restarts;
+  std::chrono::milliseconds stable_period{0};     // uptime that resets ami_restarts
+  std::chrono::steady_clock::time_point ami_started;  // spawn time of `ami`
   bool stopping = false;
   std::vector<caf::response_promise> drain_waiters;
   static inline const char* name = "astra.server_supervisor";
@@ -96,6 +101,7 @@ void start_ami(server_sup* self) {
   auto& st = self->state;
   st.ami = st.rt->spawn_ami_session();
   if (!st.ami) return;
+  st.ami_started = std::chrono::steady_clock::now();
   st.owned->add(st.ami.address());
   st.rt->publish_ami(st.ami);
   self->monitor(st.ami);  // a session that is already dead yields its down_msg at once
@@ -109,10 +115,11 @@ void start_ami(server_sup* self) {
 }
 
 caf::behavior server_supervisor(server_sup* self, std::shared_ptr<server_runtime> rt,
-                                std::shared_ptr<owned_actors> owned) {
+                                std::shared_ptr<owned_actors> owned, std::chrono::milliseconds stable_period) {
   self->state.rt = rt;
   self->state.owned = std::move(owned);
   self->state.ami_restarts = astra::backoff(rt->restart_policy());
+  self->state.stable_period = stable_period;
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     if (!st.ami || msg.source != st.ami.address()) return;  // not the current session
@@ -120,6 +127,7 @@ caf::behavior server_supervisor(server_sup* self, std::shared_ptr<server_runtime
     st.ami = nullptr;
     st.rt->publish_ami(nullptr);
     if (st.stopping) return finish_if_stopped(self);
+    if (std::chrono::steady_clock::now() - st.ami_started >= st.stable_period) st.ami_restarts.reset();
     auto delay = st.ami_restarts.next();
     st.rt->actor_restarted("ami_session", reason_text(msg.reason), delay);
     self->delayed_send(self, delay, restart_atom::value);
@@ -182,6 +190,8 @@ struct root_state {
   std::map<caf::actor_addr, std::shared_ptr<server_runtime>> children;  // live supervisors
   std::shared_ptr<owned_actors> owned;  // the live supervisors, for the root's stop functor
   std::map<std::string, astra::backoff> restarts;
+  std::map<std::string, std::chrono::steady_clock::time_point> started;  // spawn time per server
+  std::chrono::milliseconds stable_period{0};  // uptime that resets a server's backoff
   std::vector<std::shared_ptr<server_runtime>> all;
   bool stopping = false;
   std::size_t pending_drains = 0;
@@ -193,7 +203,8 @@ using root_sup = caf::stateful_actor<root_state>;
 
 void spawn_server_supervisor(root_sup* self, std::shared_ptr<server_runtime> rt) {
   auto session = std::make_shared<owned_actors>();
-  auto sup = self->spawn<caf::monitored>(server_supervisor, rt, session);
+  auto sup = self->spawn<caf::monitored>(server_supervisor, rt, session, self->state.stable_period);
+  self->state.started[rt->name()] = std::chrono::steady_clock::now();
   // Attached after the monitor: CAF runs attachables newest first, so this runs on the
   // supervisor's termination BEFORE the root's down_msg is sent; the restart that the down_msg
   // schedules therefore always finds the old session told to stop and the ARI client stopped.
@@ -208,7 +219,8 @@ void spawn_server_supervisor(root_sup* self, std::shared_ptr<server_runtime> rt)
 }
 
 caf::behavior root_supervisor(root_sup* self, std::vector<std::shared_ptr<server_runtime>> servers,
-                              astra::backoff_policy restart_policy) {
+                              astra::backoff_policy restart_policy, std::chrono::milliseconds stable_period) {
+  self->state.stable_period = stable_period;
   auto owned = std::make_shared<owned_actors>();
   self->state.owned = owned;
   self->attach_functor([owned](const caf::error&) { owned->stop_all(); });
@@ -232,7 +244,9 @@ caf::behavior root_supervisor(root_sup* self, std::vector<std::shared_ptr<server
       }
       return;
     }
-    auto delay = st.restarts.at(rt->name()).next();
+    auto& restarts = st.restarts.at(rt->name());
+    if (std::chrono::steady_clock::now() - st.started.at(rt->name()) >= st.stable_period) restarts.reset();
+    auto delay = restarts.next();
     rt->actor_restarted("server_supervisor", reason_text(msg.reason), delay);
     self->delayed_send(self, delay, restart_atom::value, rt->name());
   });
@@ -270,9 +284,18 @@ caf::behavior root_supervisor(root_sup* self, std::vector<std::shared_ptr<server
 
 }  // namespace
 
+std::chrono::milliseconds default_stable_period(const backoff_policy& restart_policy) {
+  return std::max(restart_policy.max, min_stable_period);
+}
+
 caf::actor spawn_root_supervisor(caf::actor_system& system, std::vector<std::shared_ptr<server_runtime>> servers,
                                  backoff_policy restart_policy) {
-  return system.spawn(root_supervisor, std::move(servers), restart_policy);
+  return spawn_root_supervisor(system, std::move(servers), restart_policy, default_stable_period(restart_policy));
+}
+
+caf::actor spawn_root_supervisor(caf::actor_system& system, std::vector<std::shared_ptr<server_runtime>> servers,
+                                 backoff_policy restart_policy, std::chrono::milliseconds stable_period) {
+  return system.spawn(root_supervisor, std::move(servers), restart_policy, stable_period);
 }
 
 void request_drain(const caf::actor& root, std::shared_ptr<std::promise<void>> done) {

@@ -9,7 +9,10 @@
 // exit of a child, not even the untrappable exit_reason::kill, can travel up to its parent.
 // Restart: a child that goes down while its supervisor is not draining is restarted after the
 // next delay of its supervisor's own astra::backoff(restart_policy) (capped exponential with
-// jitter; one backoff per AMI session slot and one per server, never reset). Children are
+// jitter; one backoff per AMI session slot and one per server). A child that stayed up for at
+// least the tree's stable period (measured on steady_clock from its spawn to its down_msg) has
+// recovered: its slot's backoff is reset before the delay is drawn, so that restart waits the
+// initial delay again; a child that died sooner keeps the grown delay. Children are
 // permanent: a normal exit is restarted too, because outside a drain it still means a lost
 // upstream (issue 6: "a lost upstream is restarted"). Every restart is reported through
 // rt->actor_restarted(kind, reason, delay) with kind "ami_session" or "server_supervisor" and
@@ -26,6 +29,7 @@
 // Shutdown: request_drain() stops the tree gracefully (AMI Logoff, ARI stop, then every
 // supervisor and the root exit normally); an exit message to the root, e.g.
 // anon_send_exit(root, user_shutdown), stops it at once, and with it the whole tree.
+#include <chrono>
 #include <future>
 #include <memory>
 #include <vector>
@@ -38,8 +42,18 @@
 
 namespace astra::service {
 
+// The stable period used when none is given: max(policy.max, 30 s). At least the cap, so a
+// child crashing every cap-or-less (e.g. a login rejected right after each reconnect) keeps
+// hitting the cap instead of reconnecting at the initial rate; at least 30 s, so with a small
+// cap a child that merely survived a few seconds is not yet taken for recovered.
+std::chrono::milliseconds default_stable_period(const backoff_policy& restart_policy);
+
+// The root of the tree; `stable_period` (> 0) is the uptime after which a child's restart
+// backoff is reset (see above). The three-argument form uses default_stable_period().
 caf::actor spawn_root_supervisor(caf::actor_system& system, std::vector<std::shared_ptr<server_runtime>> servers,
                                  backoff_policy restart_policy);
+caf::actor spawn_root_supervisor(caf::actor_system& system, std::vector<std::shared_ptr<server_runtime>> servers,
+                                 backoff_policy restart_policy, std::chrono::milliseconds stable_period);
 
 // Asks the root to drain: every server supervisor stops its ARI client, logs its AMI session
 // off (bounded by 1.5 s) and stops it, then exits normally; `done` is fulfilled once the

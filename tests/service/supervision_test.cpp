@@ -1,7 +1,7 @@
 // Supervision tree (issue 6): a crashed child is restarted after capped exponential backoff
-// with jitter, the restart is counted in astra_actor_restarts_total{actor}, and the crash
-// never takes down the parent, not even an untrappable exit_reason::kill (supervisors monitor,
-// they do not link). Children never outlive their supervisor, and stopping the root (exit
+// with jitter (reset once the child stayed up for the stable period), the restart is counted
+// in astra_actor_restarts_total{actor}, and the crash never takes down the parent, not even an
+// untrappable exit_reason::kill (supervisors monitor, they do not link). Children never outlive their supervisor, and stopping the root (exit
 // message or drain) stops every actor of the tree: the actor system's running count returns
 // to its baseline. The tree is the real one (spawn_root_supervisor / request_drain) driving
 // the real server runtime (make_server_runtime: metrics, logs); only the AMI session factory
@@ -44,6 +44,9 @@ constexpr auto initial_delay = 100ms;
 constexpr auto max_delay = 400ms;
 constexpr double multiplier = 2.0;
 constexpr double jitter = 0.1;
+// Uptime after which a child's backoff resets. Far above how long a child lives in the sections
+// that crash it right after its spawn (a few ms), so their delays keep growing.
+constexpr auto stable_period = 1000ms;
 constexpr auto timer_slack = 2ms;        // ms truncation of the recorded delay vs. the clock
 constexpr auto wait_deadline = 5s;       // every wait below gives up after this
 constexpr auto quiet_window = 50ms;      // "nothing else went down" is checked over this window
@@ -236,7 +239,7 @@ TEST_CASE("supervision: restarts with capped backoff, parents survive kills, no 
     // The tree at rest: root, one server supervisor, one AMI session.
     const std::size_t tree_size = 3;
 
-    auto root = spawn_root_supervisor(sys, {rt}, rt->restart_policy());
+    auto root = spawn_root_supervisor(sys, {rt}, rt->restart_policy(), stable_period);
     self->monitor(root);
     REQUIRE(wait_until([&] { return rt->spawns().size() == 1 && rt->supervisor() != nullptr; }));
     const caf::actor sup = rt->supervisor();
@@ -295,6 +298,48 @@ TEST_CASE("supervision: restarts with capped backoff, parents survive kills, no 
       self->monitor(spawns[4].child);
       collect_downs(self, downs, quiet_window);
       CHECK(downs.count(spawns[4].child.address()) == 0);
+      CHECK(wait_until([&] { return running() == baseline + tree_size; }));
+    }
+
+    SECTION("AMI session backoff resets after the stable period, not before") {
+      auto ms = [](double v) { return std::chrono::milliseconds(static_cast<std::int64_t>(v)); };
+      // Crashes child `i` once it has been up for `uptime` (from its recorded spawn) and waits
+      // for its successor; returns the delay the supervisor reported for that restart.
+      auto crash_after = [&](std::size_t i, std::chrono::milliseconds uptime) {
+        auto s = rt->spawns().at(i);
+        std::this_thread::sleep_until(s.at + uptime);
+        self->send_exit(s.child, caf::exit_reason::unhandled_exception);
+        REQUIRE(wait_until([&] { return rt->spawns().size() == i + 2; }));
+        auto restarts = rt->restarts();
+        REQUIRE(restarts.size() == i + 1);
+        return restarts[i].delay;
+      };
+      // Three quick crashes: ~100, ~200, then the 400 ms cap.
+      CHECK(crash_after(0, 0ms) <= ms(100 * (1 + jitter)));
+      CHECK(crash_after(1, 0ms) >= ms(200 * (1 - jitter)));
+      CHECK(crash_after(2, 0ms) >= ms(400 * (1 - jitter)));
+      // Up for a quarter of the stable period only: the grown delay stays (the cap).
+      CHECK(crash_after(3, stable_period / 4) >= ms(400 * (1 - jitter)));
+      // Up past the stable period: back at the initial delay, within the jitter bounds...
+      auto after_stable = crash_after(4, stable_period + 100ms);
+      CHECK(after_stable >= ms(100 * (1 - jitter)));
+      CHECK(after_stable <= ms(100 * (1 + jitter)));
+      // ...and growing again from there, not from the old cap.
+      auto next = crash_after(5, 0ms);
+      CHECK(next >= ms(200 * (1 - jitter)));
+      CHECK(next <= ms(200 * (1 + jitter)));
+      // The reset changes the delay only: every restart is still counted and really waited.
+      CHECK(restarts_of(m, "ami_session") == Approx(6.0));
+      auto restarts = rt->restarts();
+      auto spawns = rt->spawns();
+      for (std::size_t i = 0; i < restarts.size(); ++i) {
+        INFO("restart " << i);
+        CHECK(restarts[i].kind == "ami_session");
+        CHECK(spawns[i + 1].at - restarts[i].at >= restarts[i].delay - timer_slack);
+      }
+      collect_downs(self, downs, quiet_window);
+      CHECK(downs.count(sup.address()) == 0);
+      CHECK(rt->supervisor() == sup);
       CHECK(wait_until([&] { return running() == baseline + tree_size; }));
     }
 
