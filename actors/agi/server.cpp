@@ -13,6 +13,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -125,7 +126,7 @@ struct outbound {
 
 struct server::impl : std::enable_shared_from_this<server::impl> {
   impl(caf::actor_system& sys, asio::io_context& ctx, router r, server_config c)
-      : system(sys), io(ctx), routes(std::move(r)), config(std::move(c)), acceptor(ctx), accept_retry(ctx), deadline_timer(ctx) {
+      : system(sys), io(ctx), routes(std::move(r)), config(std::move(c)), acceptor(ctx), accept_retry(ctx), accept_strand(ctx), deadline_timer(ctx) {
     core.command_timeout = config.command_timeout;
     core.timeout_margin = config.timeout_margin;
     core.long_command_timeout = config.long_command_timeout;
@@ -141,6 +142,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   detail::core_settings core;
   tcp::acceptor acceptor;        // touched on the io_context only (after start)
   asio::steady_timer accept_retry;
+  strand_type accept_strand;     // acceptor and accept_retry are touched on it only (after start)
 
   // One wake-up timer for every connection (instead of an Asio timer + pending wait per call):
   // a binary min-heap of connections ordered by their wake-up instant. Each connection is in it
@@ -210,9 +212,16 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     if (config.hooks.connection_refused) config.hooks.connection_refused(why, peer);
   }
 
-  void register_call(std::uint64_t id, caf::actor actor) {
+  bool cutting = false;  // guarded by mutex: shutdown() has taken its snapshot of calls to cut
+
+  // Called by the call actor itself before its handler starts (so a call that ends at once
+  // is registered before call_ended erases it). Returns false when shutdown() is already
+  // cutting: the call must cut itself (no cut message will reach it).
+  bool register_call(std::uint64_t id, caf::actor actor) {
     std::lock_guard<std::mutex> lock(mutex);
+    if (cutting) return false;
     calls.emplace(id, std::move(actor));
+    return true;
   }
 
   void call_ended(std::uint64_t id, call_outcome outcome) {
@@ -609,21 +618,33 @@ void server::impl::push_outbound(outbound entry) {
 }
 
 void server::impl::drain_outbox() {
+  // One drainer at a time (outbox_drain_posted stays set until the outbox is seen empty), so
+  // entries for one connection reach its strand in the order they were pushed.
   thread_local std::vector<outbound> batch;
-  {
-    std::lock_guard<std::mutex> lock(outbox_mutex);
-    batch.swap(outbox);
-    outbox_drain_posted = false;
+  struct clear_on_exit {
+    std::vector<outbound>& v;
+    ~clear_on_exit() {
+      v.clear();
+      if (v.capacity() > 4096) v.shrink_to_fit();  // keep what bursts need, not without bound
+    }
+  };
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(outbox_mutex);
+      if (outbox.empty()) {
+        outbox_drain_posted = false;
+        return;
+      }
+      batch.swap(outbox);
+    }
+    clear_on_exit guard{batch};
+    for (auto& entry : batch) {
+      auto* conn = entry.conn.get();
+      asio::dispatch(conn->executor(), [entry = std::move(entry)]() mutable {
+        entry.conn->perform(entry.kind, entry.line, entry.wake_at);
+      });
+    }
   }
-  for (auto& entry : batch) {
-    auto* conn = entry.conn.get();
-    asio::dispatch(conn->executor(), [entry = std::move(entry)]() mutable {
-      entry.conn->perform(entry.kind, entry.line, entry.wake_at);
-    });
-  }
-  batch.clear();
-  // Keep the capacity that bursts needed, but not without bound.
-  if (batch.capacity() > 4096) batch.shrink_to_fit();
 }
 
 // ------------------------------------------------------------------ call actor
@@ -734,8 +755,12 @@ caf::behavior call_actor(caf::stateful_actor<call_state>* self, std::shared_ptr<
   } else {
     st.root = astra::root_task(target.body(*st.the_call));
   }
-  st.root.start([self](std::exception_ptr error) { handler_done(self, error); });
-  check_runaway(self);
+  if (st.srv->register_call(st.id(), caf::actor_cast<caf::actor>(self))) {
+    st.root.start([self](std::exception_ptr error) { handler_done(self, error); });
+    check_runaway(self);
+  } else {
+    self->send(self, detail::call_control{true});  // shutdown is cutting: never start the handler
+  }
 
   return {
       [self](detail::connection_news& news) {
@@ -773,7 +798,6 @@ caf::behavior call_actor(caf::stateful_actor<call_state>* self, std::shared_ptr<
 }  // namespace
 
 void connection::spawn_call(environment env, call::identity id) {
-  const auto call_id = id.id;
   auto seed = std::make_shared<call_seed>(call_seed{srv_, shared_from_this(), call_environment(env), std::move(id)});
   env = environment{};  // the parsed block is freed here, on this thread, before the actor exists
   auto actor = srv_->system.spawn(call_actor, std::move(seed));
@@ -781,23 +805,22 @@ void connection::spawn_call(environment env, call::identity id) {
   // (CAF_SET_LOGGER_SYS); ~actor_system waits until every such reference is gone. This is an
   // Asio thread that may outlive the actor system: drop the reference at once.
   caf::logger::set_current_actor_system(nullptr);
-  srv_->register_call(call_id, actor);
   actor_ = std::move(actor);
 }
 
 // ------------------------------------------------------------------ acceptor
 
 void server::impl::accept_next() {
-  acceptor.async_accept(strand_type(io), [self = shared_from_this()](const boost::system::error_code& ec, socket_type socket) {
+  acceptor.async_accept(strand_type(io), asio::bind_executor(accept_strand, [self = shared_from_this()](const boost::system::error_code& ec, socket_type socket) {
     if (!self->acceptor.is_open() || ec == asio::error::operation_aborted) return;
     if (ec) {
       spdlog::warn("agi: accept failed: {}", ec.message());
       if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
           ec == asio::error::no_memory) {
         self->accept_retry.expires_after(accept_retry_delay);
-        self->accept_retry.async_wait([self](const boost::system::error_code& wec) {
+        self->accept_retry.async_wait(asio::bind_executor(self->accept_strand, [self](const boost::system::error_code& wec) {
           if (!wec && self->acceptor.is_open()) self->accept_next();
-        });
+        }));
         return;
       }
       self->accept_next();
@@ -805,7 +828,7 @@ void server::impl::accept_next() {
     }
     self->on_accepted(std::move(socket));
     self->accept_next();
-  });
+  }));
 }
 
 void server::impl::on_accepted(socket_type socket) {
@@ -841,13 +864,15 @@ server::server(caf::actor_system& system, asio::io_context& io, router routes, s
 server::~server() {
   if (!impl_) return;
   if (!impl_->draining.load()) shutdown(std::chrono::milliseconds{0});
-  // Entries the io thread never drained (its context stopped first) hold their connections,
-  // which hold the server: drop them so neither outlives this object.
-  std::vector<outbound> undrained;
+  // Requests still in the outbox (closes of calls just cut) are handed to their strands now:
+  // they run if the io_context runs, or are freed with it (which also breaks the
+  // connection -> server reference) if it was stopped.
+  bool drain_now = false;
   {
     std::lock_guard<std::mutex> lock(impl_->outbox_mutex);
-    undrained.swap(impl_->outbox);
+    drain_now = !impl_->outbox.empty() && !std::exchange(impl_->outbox_drain_posted, true);
   }
+  if (drain_now) impl_->drain_outbox();
 }
 
 std::error_code server::start() {
@@ -867,7 +892,7 @@ std::error_code server::start() {
   }
   d.port = d.acceptor.local_endpoint().port();
   spdlog::info("agi: listening on {}:{}", d.config.host, d.port.load());
-  asio::post(d.io, [self = impl_] { self->accept_next(); });
+  asio::post(d.accept_strand, [self = impl_] { self->accept_next(); });
   return {};
 }
 
@@ -899,21 +924,25 @@ shutdown_report server::shutdown(std::chrono::milliseconds drain) {
   auto& d = *impl_;
   if (d.draining.exchange(true)) return {};
   {
-    // Close the listening socket on its own context; wait so that no accept runs afterwards.
-    std::mutex m;
-    std::condition_variable cv;
-    bool done = false;
-    asio::post(d.io, [&] {
+    // Close the listening socket on the acceptor's strand; wait so that no accept runs
+    // afterwards. The closure owns what it touches: it may run after this wait gave up.
+    struct close_wait {
+      std::mutex m;
+      std::condition_variable cv;
+      bool done = false;
+    };
+    auto wait = std::make_shared<close_wait>();
+    asio::post(d.accept_strand, [self = impl_, wait] {
       boost::system::error_code ignored;
-      d.acceptor.close(ignored);
-      d.accept_retry.cancel();
-      std::lock_guard<std::mutex> lock(m);
-      done = true;
-      cv.notify_all();
+      self->acceptor.close(ignored);
+      self->accept_retry.cancel();
+      std::lock_guard<std::mutex> lock(wait->m);
+      wait->done = true;
+      wait->cv.notify_all();
     });
-    std::unique_lock<std::mutex> lock(m);
+    std::unique_lock<std::mutex> lock(wait->m);
     // The io_context may not be running (embedding error or already stopped): do not hang.
-    if (!cv.wait_for(lock, std::chrono::seconds(2), [&] { return done; })) {
+    if (!wait->cv.wait_for(lock, std::chrono::seconds(2), [&] { return wait->done; })) {
       spdlog::warn("agi: io_context did not run the acceptor close within 2 s");
     }
   }
@@ -925,6 +954,7 @@ shutdown_report server::shutdown(std::chrono::milliseconds drain) {
   {
     std::unique_lock<std::mutex> lock(d.mutex);
     d.changed.wait_for(lock, drain, [&] { return d.live.load() == 0; });
+    d.cutting = true;  // calls registering from now on cut themselves
     for (auto& [id, actor] : d.calls) to_cut.push_back(actor);
   }
   for (auto& actor : to_cut) caf::anon_send(actor, detail::call_control{true});

@@ -3,6 +3,7 @@
 // concurrency cap, early closes and env timeouts, handler failures, runaway handlers, and the
 // graceful drain. After each, the number of live call actors returns to zero.
 #include <catch2/catch.hpp>
+#include <caf/all.hpp>
 
 #include <atomic>
 #include <future>
@@ -10,6 +11,7 @@
 
 #include "actors/agi/call.hpp"
 #include "actors/agi/server.hpp"
+#include "actors/common/io_runtime.hpp"
 #include "tests/agi/fake_asterisk.hpp"
 
 using namespace std::chrono_literals;
@@ -444,4 +446,32 @@ TEST_CASE("graceful shutdown drains running calls, then cuts the rest", "[agi][s
   CHECK(server.server().live_calls() == 0);
   CHECK(server.server().stats().calls_cut == 1);
   CHECK(book.snapshot() == std::vector<std::string>{"noop ok"});  // the cut handler never resumed
+}
+
+TEST_CASE("destroying the server closes every live call's socket at once", "[agi][server][fault][drain]") {
+  // ~server cuts the live calls; the closes they request must still reach the sockets (the
+  // io_context keeps running: it is shared with other components).
+  caf::actor_system_config caf_config;
+  caf::actor_system system{caf_config};
+  astra::io_runtime io{2};
+  int not_closed = 0, rounds = 10;
+  for (int round = 0; round < rounds; ++round) {
+    astra::agi::router routes;
+    routes.add("/wait", [](call& c) -> astra::task<void> { (void)co_await c.wait_for_digit(30s); });
+    astra::agi::server_config config;
+    config.host = "127.0.0.1";
+    config.port = 0;
+    auto srv = std::make_unique<astra::agi::server>(system, io.context(), std::move(routes), config);
+    REQUIRE(!srv->start());
+    std::vector<std::unique_ptr<fake_asterisk>> peers;
+    for (int i = 0; i < 4; ++i) {
+      peers.push_back(std::make_unique<fake_asterisk>(srv->local_port()));
+      peers.back()->send(make_environment("wait"));
+      REQUIRE(peers.back()->read_line(io_timeout) == "WAIT FOR DIGIT 30000\n");
+    }
+    srv.reset();
+    for (auto& peer : peers)
+      if (!peer->wait_closed(1500ms)) ++not_closed;
+  }
+  CHECK(not_closed == 0);
 }
