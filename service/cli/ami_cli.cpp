@@ -8,6 +8,10 @@
 //   astra ami watch [connection flags] [--event NAME ...] [--count N] [--duration SECONDS]
 //       prints one JSON object per event per line; exit 0 when --count/--duration is reached,
 //       2 on connection/login errors or when the link is lost.
+// Output is always valid JSON in valid UTF-8, whatever bytes Asterisk sends: header keys and
+// values are written by json_text::write_json_string (protocols/common/json_string.hpp):
+// valid UTF-8 is kept, each byte of an invalid sequence becomes U+00XX (read as Latin-1, so a
+// Latin-1 CallerIDName "Jos\xE9" prints as "José"), controls are escaped (\n \r \t, else \u00XX).
 #include <unistd.h>
 
 #include <atomic>
@@ -31,6 +35,7 @@
 
 #include "actors/ami/client.hpp"
 #include "actors/common/io_runtime.hpp"
+#include "protocols/common/json_string.hpp"
 #include "service/cli/registry.hpp"
 
 namespace astra::cli {
@@ -60,7 +65,10 @@ const char* usage_text =
     "  --timeout SECONDS connect, login and action deadline (default 10)\n"
     "  --event NAME      watch: only these events (repeatable, case-insensitive)\n"
     "  --count N         watch: stop after N events\n"
-    "  --duration SECONDS watch: stop after this long\n";
+    "  --duration SECONDS watch: stop after this long\n"
+    "Output: JSON in UTF-8. AMI values are raw bytes: valid UTF-8 is kept as is; each byte of an\n"
+    "invalid sequence is read as Latin-1 (byte 0xXX -> U+00XX, e.g. \"Jos\\xE9\" -> \"Jos\xC3\xA9\");\n"
+    "control characters are escaped.\n";
 
 struct options {
   std::string mode;
@@ -206,63 +214,7 @@ class out_buffer {
   std::size_t size_ = 0;
 };
 
-struct escape_table {
-  bool special[256];
-  constexpr escape_table() : special() {
-    for (int c = 0; c < 256; ++c) special[c] = c < 0x20 || c == '"' || c == '\\' || c == 0x7f;
-  }
-};
-constexpr escape_table escapes{};
-
-// True if any of the 8 bytes in w is < 0x20, '"', '\\' or 0x7f (SWAR).
-inline bool has_special_byte(std::uint64_t w) {
-  constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-  auto zero_byte = [&](std::uint64_t v) { return (v - ones) & ~v & highs; };
-  std::uint64_t below_space = (w - ones * 0x20) & ~w & highs;
-  return (below_space | zero_byte(w ^ (ones * '"')) | zero_byte(w ^ (ones * '\\')) | zero_byte(w ^ (ones * 0x7f))) != 0;
-}
-
-// Writes "s" JSON-escaped at p; needs up to 6 * s.size() + 2 bytes. Bytes >= 0x80 pass
-// through (AMI text is UTF-8).
-char* write_json_string(char* p, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  *p++ = '"';
-  const char* in = s.data();
-  const char* end = in + s.size();
-  while (in < end) {
-    if (end - in >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, in, 8);
-      if (!has_special_byte(w)) {
-        std::memcpy(p, in, 8);
-        p += 8, in += 8;
-        continue;
-      }
-    }
-    const char* stop = end - in >= 8 ? in + 8 : end;
-    for (; in < stop; ++in) {
-      auto c = static_cast<unsigned char>(*in);
-      if (!escapes.special[c]) {
-        *p++ = *in;
-        continue;
-      }
-      *p++ = '\\';
-      switch (c) {
-        case '"': *p++ = '"'; break;
-        case '\\': *p++ = '\\'; break;
-        case '\n': *p++ = 'n'; break;
-        case '\r': *p++ = 'r'; break;
-        case '\t': *p++ = 't'; break;
-        default:
-          *p++ = 'u', *p++ = '0', *p++ = '0';
-          *p++ = hex[c >> 4];
-          *p++ = hex[c & 0xf];
-      }
-    }
-  }
-  *p++ = '"';
-  return p;
-}
+using json_text::write_json_string;
 
 // One message as a JSON object in wire order; a repeated key becomes an array of its
 // values (at the key's first position).
@@ -291,7 +243,7 @@ void append_json_message(out_buffer& out, const ami::message& m) {
     if (bucket[hash[i]] < 255) ++bucket[hash[i]];
   }
   auto same = [&](std::size_t a, std::size_t b) { return hash[a] == hash[b] && keys[a] == keys[b]; };
-  char* p = out.reserve(6 * text + 8 * n + 8);
+  char* p = out.reserve(json_text::max_json_string_size(text) + 8 * n + 8);
   *p++ = '{';
   for (std::size_t i = 0; i < n; ++i) {
     std::size_t repeats = 0;

@@ -31,6 +31,7 @@
 #include "actors/ari/event_stream.hpp"
 #include "actors/ari/http_pool.hpp"
 #include "actors/common/io_runtime.hpp"
+#include "protocols/common/json_string.hpp"
 #include "service/cli/registry.hpp"
 
 namespace {
@@ -81,7 +82,9 @@ nlohmann::json body_as_json(const ari::rest_response& r) {
   if (r.body.empty()) return nullptr;
   auto doc = nlohmann::json::parse(r.body, nullptr, false);
   if (!doc.is_discarded()) return doc;
-  return r.body;
+  // Not JSON: printed as a string; dump() would throw on invalid UTF-8 (e.g. a Latin-1 error
+  // page), so invalid bytes are read as Latin-1 as in `astra ami` (json_string.hpp).
+  return json_text::to_valid_utf8(r.body);
 }
 
 int run_call(const connection_flags& flags, const std::string& method_in, const std::string& path_in,
@@ -158,7 +161,7 @@ int run_watch(const connection_flags& flags, const std::vector<std::string>& app
   };
   cb.frame = [&](std::string frame) {
     auto doc = nlohmann::json::parse(frame, nullptr, false);
-    std::string line = doc.is_discarded() ? nlohmann::json(frame).dump() : doc.dump();
+    std::string line = doc.is_discarded() ? nlohmann::json(json_text::to_valid_utf8(frame)).dump() : doc.dump();
     std::lock_guard lock(mu);
     if (done) return;
     std::fwrite(line.data(), 1, line.size(), stdout);

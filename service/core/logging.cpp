@@ -7,6 +7,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "protocols/common/json_string.hpp"
+
 namespace astra::service {
 
 namespace {
@@ -71,25 +73,10 @@ class text_formatter final : public spdlog::formatter {
 }  // namespace
 
 std::string json_quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
+  // Shared with `astra ami`: valid UTF-8 kept, invalid bytes read as Latin-1, controls escaped.
+  std::string out;
+  json_text::append_json_string(out, s);
+  return out;
 }
 
 std::string format_json_line(std::string_view ts, std::string_view level, std::string_view logger,

@@ -20,7 +20,8 @@ void setup_logging(log_style style, std::string_view level);
 // places at the top level of the line; the text formatter prints them after the message.
 std::string log_fields(std::string_view message, std::string_view json_members);
 
-// JSON string literal for `s` (quotes included), escaping per RFC 8259.
+// JSON string literal for `s` (quotes included), escaping per RFC 8259; always valid UTF-8:
+// invalid bytes are read as Latin-1 (protocols/common/json_string.hpp).
 std::string json_quote(std::string_view s);
 
 // Formats one record exactly as the JSON formatter does (exposed for tests).

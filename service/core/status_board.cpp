@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocols/common/json_string.hpp"
+
 namespace astra::service {
 
 std::int64_t unix_ms_now() {
@@ -52,7 +54,9 @@ void status_board::link_down(const std::string& server, const std::string& kind,
   std::lock_guard lock(mutex_);
   auto* l = find(server, kind);
   if (!l) return;
-  l->last_error = reason;
+  // The reason may carry raw AMI bytes (a login refusal quotes Asterisk's Message:); stored as
+  // valid UTF-8 (invalid bytes read as Latin-1) so to_json()'s strict dump() cannot throw.
+  l->last_error = json_text::to_valid_utf8(reason);
   if (!l->up) return;  // a failed attempt while already down: keep the original start
   l->up = false;
   l->state = "down";
