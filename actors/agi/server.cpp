@@ -92,6 +92,8 @@ constexpr std::size_t inbox_bytes = 64;
 constexpr int max_reads_per_wakeup = 4;
 // Delay before accepting again after the process ran out of descriptors (EMFILE/ENFILE).
 constexpr std::chrono::milliseconds accept_retry_delay{20};
+// Up to this many calls, the call registry and deadline heap are allocated at construction.
+constexpr std::size_t max_presized_calls = 65536;
 // How long shutdown() waits for cut calls' actors to end.
 constexpr std::chrono::seconds cut_grace{5};
 
@@ -133,6 +135,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     core.hangup_reply_grace = config.hangup_reply_grace;
     core.fail_fast_after_hangup = config.fail_fast_after_hangup;
     core.max_commands_after_close = config.max_commands_after_close;
+    // The call registry and the deadline heap are sized for the configured call limit up
+    // front (a few bytes per allowed call): growing them under a burst would leave freed
+    // arrays behind in the heap.
+    const auto expected = std::min<std::size_t>(config.max_concurrent_calls, max_presized_calls);
+    calls.reserve(expected);
+    deadlines.reserve(expected);
   }
 
   caf::actor_system& system;
