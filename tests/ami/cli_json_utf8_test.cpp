@@ -9,50 +9,21 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/ami/cli_runner.hpp"
 #include "tests/ami/fake_ami_server.hpp"
-
-namespace astra::cli {
-int ami_main(int argc, char** argv, std::FILE* out, std::FILE* err);
-}
 
 using namespace astra::test;
 using json = nlohmann::json;
 
 namespace {
 
-struct run_result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(std::FILE* f) {
-  std::fflush(f);
-  std::rewind(f);
-  std::string s;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-  std::fclose(f);
-  return s;
-}
-
-run_result run(const fake_ami_server& server, std::vector<std::string> args) {
-  std::vector<std::string> a{"astra ami"};
-  a.push_back(args.front());
+cli_result run(const fake_ami_server& server, std::vector<std::string> args) {
+  std::vector<std::string> a{args.front()};
   for (std::string flag : {"--host", "127.0.0.1", "--user", "admin", "--secret", "amp111", "--timeout", "2"}) a.push_back(flag);
   a.push_back("--port");
   a.push_back(std::to_string(server.port()));
   a.insert(a.end(), args.begin() + 1, args.end());
-  std::vector<char*> argv;
-  for (auto& s : a) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  std::FILE* out = std::tmpfile();
-  std::FILE* err = std::tmpfile();
-  REQUIRE(out);
-  REQUIRE(err);
-  int code = astra::cli::ami_main(static_cast<int>(argv.size() - 1), argv.data(), out, err);
-  return {code, slurp(out), slurp(err)};
+  return run_ami_cli(std::move(a));
 }
 
 }  // namespace

@@ -8,46 +8,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/ami/cli_runner.hpp"
 #include "tests/ami/fake_ami_server.hpp"
-
-namespace astra::cli {
-int ami_main(int argc, char** argv, std::FILE* out, std::FILE* err);
-}
 
 using namespace astra::test;
 using json = nlohmann::json;
 
 namespace {
 
-struct run_result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(std::FILE* f) {
-  std::fflush(f);
-  std::rewind(f);
-  std::string s;
-  char buf[65536];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-  std::fclose(f);
-  return s;
-}
-
-run_result run(std::vector<std::string> args) {
-  args.insert(args.begin(), "astra ami");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::FILE* out = std::tmpfile();
-  std::FILE* err = std::tmpfile();
-  REQUIRE(out);
-  REQUIRE(err);
-  int code = astra::cli::ami_main(static_cast<int>(argv.size() - 1), argv.data(), out, err);
-  return {code, slurp(out), slurp(err)};
-}
+cli_result run(std::vector<std::string> args) { return run_ami_cli(std::move(args)); }
 
 std::vector<std::string> conn(const fake_ami_server& s, std::vector<std::string> extra = {}) {
   std::vector<std::string> a{"--host", "127.0.0.1", "--port", std::to_string(s.port()), "--user", "admin",
