@@ -83,6 +83,15 @@ bool idle_socket_usable(tcp::socket& s) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
 }
 
+// Sends `host` as the TLS server name (SNI) unless it is an IP address literal, which RFC 6066
+// (section 3) does not allow there. Returns false only if OpenSSL refuses the name.
+bool set_server_name(SSL* ssl, const std::string& host) {
+  beast::error_code ec;
+  (void)net::ip::make_address(host, ec);
+  if (!ec) return true;
+  return SSL_set_tlsext_host_name(ssl, host.c_str()) == 1;
+}
+
 // Checks the peer's certificate names `host` (IP address or DNS name) during verification,
 // with OpenSSL's own matcher so that a mismatch is reported as such by the verifier.
 bool expect_peer_name(SSL* ssl, const std::string& host) {
@@ -210,7 +219,7 @@ struct http_pool::impl : std::enable_shared_from_this<http_pool::impl> {
     auto c = std::make_unique<pooled_connection>();
     if (ep.tls) {
       c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *tls_ctx);
-      if (!SSL_set_tlsext_host_name(c->tls->native_handle(), ep.host.c_str()))
+      if (!set_server_name(c->tls->native_handle(), ep.host))
         co_return failure{ari_errc::tls_failed, "cannot set SNI host name"};
       if (cfg.verify_tls && !expect_peer_name(c->tls->native_handle(), ep.host))
         co_return failure{ari_errc::tls_failed, "cannot set the expected peer name " + ep.host};
@@ -678,7 +687,7 @@ struct event_stream::impl : std::enable_shared_from_this<event_stream::impl> {
     beast::error_code ec;
     if (ep.tls) {
       tls_ws ws(strand, *tls_ctx);
-      if (!SSL_set_tlsext_host_name(ws.next_layer().native_handle(), ep.host.c_str()))
+      if (!set_server_name(ws.next_layer().native_handle(), ep.host))
         co_return failure{ari_errc::tls_failed, "cannot set SNI host name"};
       if (cfg.verify_tls && !expect_peer_name(ws.next_layer().native_handle(), ep.host))
         co_return failure{ari_errc::tls_failed, "cannot set the expected peer name " + ep.host};

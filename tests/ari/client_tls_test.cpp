@@ -178,8 +178,16 @@ class tls_ari_server {
 
   std::atomic<int> handshakes_ok{0}, handshakes_failed{0}, requests{0}, upgrades{0}, sessions_dropped{0};
   std::atomic<bool> drop_after_reply{false};  // end each HTTP session after its first reply
+  // Server names (SNI) the clients sent, one per successful handshake ("" when none was sent).
+  std::vector<std::string> server_names() {
+    std::lock_guard<std::mutex> lock(names_mutex_);
+    return names_;
+  }
 
  private:
+  std::mutex names_mutex_;
+  std::vector<std::string> names_;
+
   net::awaitable<void> serve(tcp::socket socket) {
     beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), tls_);
     beast::get_lowest_layer(stream).expires_after(10s);
@@ -188,6 +196,11 @@ class tls_ari_server {
     if (ec) {
       ++handshakes_failed;
       co_return;
+    }
+    {
+      const char* sni = SSL_get_servername(stream.native_handle(), TLSEXT_NAMETYPE_host_name);
+      std::lock_guard<std::mutex> lock(names_mutex_);
+      names_.push_back(sni ? sni : "");
     }
     ++handshakes_ok;
     beast::flat_buffer buffer;
@@ -360,6 +373,9 @@ TEST_CASE("TLS: with ca_file naming the CA, REST and the event WebSocket work", 
   CHECK(server.upgrades == 1);
   CHECK(server.handshakes_ok == 2);
   CHECK(server.handshakes_failed == 0);
+  // SNI carries a DNS name only, never an IP literal (RFC 6066 section 3), for REST and WebSocket.
+  const std::string expected_sni = host == "localhost" ? "localhost" : "";
+  CHECK(server.server_names() == std::vector<std::string>{expected_sni, expected_sni});
 }
 
 TEST_CASE("TLS: a keep-alive connection the server ended while idle is replaced, POST included", "[ari][tls][keepalive]") {
