@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "actors/agi/server.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/fixtures.hpp"
 
 namespace astra::test {
@@ -69,16 +70,5 @@ class test_server {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
-
-// Polls `predicate` every millisecond until it holds or `timeout` passes.
-template <class Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!predicate()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
 
 }  // namespace astra::test

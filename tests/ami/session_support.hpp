@@ -12,20 +12,11 @@
 #include "actors/ami/client.hpp"
 #include "actors/common/io_runtime.hpp"
 #include "tests/ami/fake_ami_server.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace astra::test {
 
 using namespace std::chrono_literals;
-
-// Polls `pred` every 2 ms until true or `timeout`; returns the last value.
-inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 5000ms) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
-}
 
 // Thread-safe record of link events seen by a subscriber.
 struct link_log {

@@ -21,6 +21,7 @@
 #include "actors/common/io_runtime.hpp"
 #include "generated/ari/events.hpp"
 #include "tests/ari/fake_ari_server.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace astra;
@@ -28,15 +29,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return pred();
-}
+using astra::test::eventually;
 
 // The recorded call: frames by type (n-th occurrence about astra-chan-1 / astra-bridge-1).
 struct recorded_call {

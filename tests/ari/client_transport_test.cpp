@@ -14,6 +14,7 @@
 #include "actors/ari/http_pool.hpp"
 #include "actors/common/io_runtime.hpp"
 #include "tests/ari/fake_ari_server.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/fixtures.hpp"
 
 using namespace astra;
@@ -49,15 +50,7 @@ result<ari::rest_response> call_ws(ari::event_stream& s, ari::rest_request req) 
   return f.get();
 }
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return pred();
-}
+using astra::test::eventually;
 
 // The body of the first HTTP response in recorded raw bytes (Content-Length bounded).
 test::fake_reply reply_from_raw(const std::string& raw) {
