@@ -199,6 +199,26 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   bool outbox_drain_posted = false;    // guarded by outbox_mutex
   void push_outbound(outbound entry);
   void drain_outbox();
+  // Frees every queued entry unrun. Only for an io_context that will never run the drain.
+  void discard_outbox() noexcept;
+
+  // The posted drain. Destroyed without running (the io_context was stopped, then destroyed,
+  // before it ran), it discards the outbox: every entry holds its connection, which holds this
+  // server, a cycle that would otherwise keep the server, the connection and the call actor
+  // alive for good.
+  struct outbox_drain_task {
+    std::shared_ptr<impl> self;
+    outbox_drain_task(std::shared_ptr<impl> s) : self(std::move(s)) {}
+    outbox_drain_task(outbox_drain_task&&) noexcept = default;
+    outbox_drain_task& operator=(outbox_drain_task&&) = delete;
+    ~outbox_drain_task() {
+      if (self) self->discard_outbox();
+    }
+    void operator()() {
+      const auto s = std::move(self);
+      s->drain_outbox();
+    }
+  };
 
   void refuse(refusal why, const peer_address& peer, std::string_view detail) {
     switch (why) {
@@ -622,7 +642,17 @@ void server::impl::push_outbound(outbound entry) {
     outbox.push_back(std::move(entry));
     post_drain = !std::exchange(outbox_drain_posted, true);
   }
-  if (post_drain) asio::post(io, [self = shared_from_this()] { self->drain_outbox(); });
+  if (post_drain) asio::post(io, outbox_drain_task{shared_from_this()});
+}
+
+void server::impl::discard_outbox() noexcept {
+  std::vector<outbound> dropped;
+  {
+    std::lock_guard<std::mutex> lock(outbox_mutex);
+    dropped.swap(outbox);
+    outbox_drain_posted = false;
+  }
+  // Destroyed here, outside the lock: each entry may hold the last reference to its connection.
 }
 
 void server::impl::drain_outbox() {

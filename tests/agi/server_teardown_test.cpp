@@ -135,3 +135,41 @@ TEST_CASE("the actor system is destroyed promptly after FastAGI calls and a shut
   }
   CHECK(finishes_within(teardown_deadline, [&io] { io.reset(); }));
 }
+
+TEST_CASE("a server whose io_context stopped with requests still queued is freed with it", "[agi][server][teardown]") {
+  // agi_demo's exit order: the io threads stop while a call's last request (its close) waits
+  // in the server's outbox for a drain that never runs. Destroying the io_context must break
+  // the outbox -> connection -> server cycle; the sentinel held by the server's config tells.
+  auto system_config = std::make_unique<caf::actor_system_config>();
+  auto system = std::make_unique<caf::actor_system>(*system_config);
+  auto io = std::make_unique<astra::io_runtime>(1);
+
+  astra::agi::router routes;
+  routes.add("/wait", [](call& c) -> astra::task<void> { (void)co_await c.wait_for_digit(30s); });
+  astra::agi::server_config cfg;
+  cfg.host = "127.0.0.1";
+  cfg.port = 0;
+  auto sentinel = std::make_shared<int>(0);
+  const std::weak_ptr<int> server_config_alive = sentinel;
+  cfg.hooks.call_ended = [sentinel](std::string_view, std::uint64_t, astra::agi::call_outcome,
+                                    std::chrono::nanoseconds) { ++*sentinel; };
+  sentinel.reset();
+  auto srv = std::make_unique<astra::agi::server>(*system, io->context(), std::move(routes), std::move(cfg));
+  REQUIRE_FALSE(srv->start());
+
+  fake_asterisk waiting(srv->local_port());
+  waiting.send(make_environment("wait"));
+  REQUIRE(waiting.read_line(io_timeout) == "WAIT FOR DIGIT 30000\n");
+
+  io->stop();  // from here on nothing posted to the io_context runs
+  const auto report = srv->shutdown(0ms);  // the cut call queues its close in the outbox
+  CHECK(report.cut == 1);
+  CHECK(srv->live_calls() == 0);
+  srv.reset();
+  REQUIRE(finishes_within(teardown_deadline, [sys = system.get()] { sys->await_all_actors_done(); }));
+  caf::logger::set_current_actor_system(nullptr);
+  REQUIRE(finishes_within(teardown_deadline, [&system] { system.reset(); }));
+  CHECK_FALSE(server_config_alive.expired());  // the queued close still holds the server
+  REQUIRE(finishes_within(teardown_deadline, [&io] { io.reset(); }));
+  CHECK(server_config_alive.expired());
+}
