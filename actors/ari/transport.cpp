@@ -595,8 +595,11 @@ struct event_stream::impl : std::enable_shared_from_this<event_stream::impl> {
     rest_request ping;
     ping.method = "GET";
     ping.path = "/ari/asterisk/ping";
-    auto self = shared_from_this();
-    start_rest(std::move(ping), [self](result<rest_response> r) {
+    // Weak: the callback is stored in rest_pending, which this impl owns (a strong capture would
+    // keep the stream alive for good if the io_context stopped before the probe settled).
+    start_rest(std::move(ping), [weak = weak_from_this()](result<rest_response> r) {
+      auto self = weak.lock();
+      if (!self) return;
       bool ok = r.ok();  // any RESTResponse, even an error status, proves support
       self->rest_ok = ok;
       self->emit([&] {

@@ -110,8 +110,8 @@ int main(int argc, char** argv) {
     for (auto& f : templates[rep % pool]) decoded += ari::decode_event(f).ok() ? 1 : 0;
   double decode_s = std::chrono::duration<double>(clock_type::now() - d0).count();
 
+  astra::io_runtime io(1);  // outlives the actor system (actors hold Asio objects until it ends)
   caf::actor_system system{caf_cfg};
-  astra::io_runtime io(1);
   ari::client_config cfg;
   cfg.url = "http://127.0.0.1:9";  // nothing listens: the socket keeps retrying, frames are injected
   cfg.apps = {"astra-test"};

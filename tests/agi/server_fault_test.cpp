@@ -451,9 +451,9 @@ TEST_CASE("graceful shutdown drains running calls, then cuts the rest", "[agi][s
 TEST_CASE("destroying the server closes every live call's socket at once", "[agi][server][fault][drain]") {
   // ~server cuts the live calls; the closes they request must still reach the sockets (the
   // io_context keeps running: it is shared with other components).
+  astra::io_runtime io{2};  // outlives the actor system (actors hold Asio objects until it ends)
   caf::actor_system_config caf_config;
   caf::actor_system system{caf_config};
-  astra::io_runtime io{2};
   int not_closed = 0, rounds = 10;
   for (int round = 0; round < rounds; ++round) {
     astra::agi::router routes;

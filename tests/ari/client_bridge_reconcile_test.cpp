@@ -83,10 +83,12 @@ struct observed {
   }
 };
 
+// The io_context outlives the actor system: actors still hold Asio objects (strands,
+// sockets) until ~actor_system has waited for them.
 struct runtime {
+  io_runtime io{2};
   caf::actor_system_config caf_cfg;
   caf::actor_system system{caf_cfg};
-  io_runtime io{2};
 };
 
 ari::client_config config_for(const test::fake_ari_server& server) {

@@ -225,9 +225,9 @@ TEST_CASE("supervision: restarts with capped backoff, parents survive kills, no 
   for (const char* a : {"ami_session", "ari_client", "server_supervisor"}) m.add_actor_kind(a);
   status_board board;
 
+  io_runtime io(1);  // outlives the actor system (actors hold Asio objects until it ends)
   caf::actor_system_config caf_cfg;
   caf::actor_system sys{caf_cfg};
-  io_runtime io(1);
   auto rt = std::make_shared<crash_runtime>(sys, make_server_runtime(sys, io, cfg, server, m, board));
 
   {
