@@ -151,6 +151,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   tcp::acceptor acceptor;        // touched on the io_context only (after start)
   asio::steady_timer accept_retry;
   strand_type accept_strand;     // acceptor and accept_retry are touched on it only (after start)
+  std::uint64_t failed_accepts = 0;  // consecutive failed accepts (accept_strand only)
 
   // One wake-up timer for every connection (instead of an Asio timer + pending wait per call):
   // a binary min-heap of connections ordered by their wake-up instant. Each connection is in it
@@ -181,7 +182,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   struct {
     std::atomic<std::uint64_t> accepted{0}, started{0}, completed{0}, failed{0}, cut{0}, refused_capacity{0},
         refused_auth{0}, no_route{0}, refused_shutting_down{0}, bad_environment{0}, env_timeouts{0},
-        closed_early{0};
+        closed_early{0}, accept_errors{0};
   } counters;
 
   std::mutex mutex;  // guards calls; signals `changed` when a call ends
@@ -852,7 +853,9 @@ void server::impl::accept_next() {
   acceptor.async_accept(strand_type(io), asio::bind_executor(accept_strand, [self = shared_from_this()](const boost::system::error_code& ec, socket_type socket) {
     if (!self->acceptor.is_open() || ec == asio::error::operation_aborted) return;
     if (ec) {
-      spdlog::warn("agi: accept failed: {}", ec.message());
+      ++self->counters.accept_errors;
+      // Logged once per run of failures (out of descriptors repeats every retry).
+      if (self->failed_accepts++ == 0) spdlog::warn("agi: accept failed: {} (retrying)", ec.message());
       if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
           ec == asio::error::no_memory) {
         self->accept_retry.expires_after(accept_retry_delay);
@@ -864,6 +867,8 @@ void server::impl::accept_next() {
       self->accept_next();
       return;
     }
+    if (const auto failed = std::exchange(self->failed_accepts, 0))
+      spdlog::info("agi: accepting again after {} failed accept(s)", failed);
     self->on_accepted(std::move(socket));
     self->accept_next();
   }));
@@ -953,6 +958,7 @@ server_stats server::stats() const noexcept {
   s.bad_environment = c.bad_environment.load();
   s.env_timeouts = c.env_timeouts.load();
   s.closed_early = c.closed_early.load();
+  s.accept_errors = c.accept_errors.load();
   s.live_calls = impl_->live.load();
   s.pending_connections = impl_->pending.load();
   return s;

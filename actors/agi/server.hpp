@@ -76,6 +76,7 @@ struct server_stats {
   std::uint64_t bad_environment = 0;    // malformed or oversized agi_* block
   std::uint64_t env_timeouts = 0;
   std::uint64_t closed_early = 0;       // peer closed before the agi_* block completed
+  std::uint64_t accept_errors = 0;      // failed accept() calls (e.g. out of descriptors: retried every 20 ms)
   std::size_t live_calls = 0;           // call actors alive now
   std::size_t pending_connections = 0;  // connections still sending their agi_* block
 };

@@ -115,6 +115,7 @@ std::string agi_detail_json(const agi::server_stats& s) {
          ",\"no_route\":" + std::to_string(s.no_route) + ",\"refused_shutting_down\":" +
          std::to_string(s.refused_shutting_down) + ",\"bad_environment\":" + std::to_string(s.bad_environment) +
          ",\"env_timeouts\":" + std::to_string(s.env_timeouts) + ",\"closed_early\":" + std::to_string(s.closed_early) +
+         ",\"accept_errors\":" + std::to_string(s.accept_errors) +
          ",\"live_calls\":" + std::to_string(s.live_calls) + ",\"pending_connections\":" +
          std::to_string(s.pending_connections) + "}";
 }

@@ -156,7 +156,12 @@ TEST_CASE("agi_demo serves /ivr/menu and /hang and drains on SIGTERM", "[agi][se
   REQUIRE(late.read_line(io_timeout) == "WAIT FOR DIGIT 60000\n");
   REQUIRE(demo.wait_exit(0ms) == -1);  // still running
   ::kill(demo.pid(), SIGTERM);
-  REQUIRE(astra::test::eventually([&] { return demo.output().find("draining calls") != std::string::npos; }, 5000ms));
+  // The server's own line, logged once shutdown() has taken its count of calls still running
+  // (agi_demo prints "draining calls" just before calling it: a hang-up sent on that line alone
+  // could end the call before the drain began).
+  REQUIRE(astra::test::eventually(
+      [&] { return demo.output().find("agi: shutting down: 1 live calls") != std::string::npos; }, 5000ms));
+  CHECK(demo.output().find("agi_demo: SIGTERM, draining calls") != std::string::npos);
   late.send("200 result=-1\nHANGUP\n");  // the caller hangs up during the drain
   expect(late, "SET VARIABLE ASTRA_SAW_HANGUP 1\n", "200 result=1\n");
   CHECK(late.wait_closed(io_timeout));

@@ -1,13 +1,19 @@
 // Fault handling of the FastAGI server over loopback: peer closing mid-command, HANGUP between a
 // command and its reply, command deadlines, auth refusals (CIDR, token), no route, the
-// concurrency cap, early closes and env timeouts, handler failures, runaway handlers, and the
-// graceful drain. After each, the number of live call actors returns to zero.
+// concurrency cap, running out of file descriptors, early closes and env timeouts, handler
+// failures, runaway handlers, and the graceful drain. After each, the number of live call actors returns to zero.
 #include <catch2/catch.hpp>
 #include <caf/all.hpp>
 
 #include <atomic>
+#include <cerrno>
+#include <filesystem>
 #include <future>
 #include <mutex>
+#include <optional>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "actors/agi/call.hpp"
 #include "actors/agi/server.hpp"
@@ -331,6 +337,81 @@ TEST_CASE("concurrency cap refuses calls beyond it", "[agi][server][fault][limit
   }
   REQUIRE(server.wait_live_zero());
   CHECK(server.server().stats().calls_completed == 3);
+}
+
+namespace {
+
+// Fills this process's descriptor table (under a soft RLIMIT_NOFILE lowered to just above the
+// descriptors in use) so that accept() fails with EMFILE; undone by release() or destruction.
+class descriptor_exhaustion {
+ public:
+  descriptor_exhaustion() {
+    ::getrlimit(RLIMIT_NOFILE, &saved_);
+    int highest = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+      highest = std::max(highest, std::stoi(entry.path().filename().string()));
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(highest) + 1 + spare_;
+    ::setrlimit(RLIMIT_NOFILE, &lowered);
+    for (int fd; (fd = ::dup(STDERR_FILENO)) >= 0;) fillers_.push_back(fd);
+  }
+  ~descriptor_exhaustion() { release(); }
+  descriptor_exhaustion(const descriptor_exhaustion&) = delete;
+  descriptor_exhaustion& operator=(const descriptor_exhaustion&) = delete;
+
+  bool exhausted() {
+    const int fd = ::dup(STDERR_FILENO);
+    if (fd >= 0) {
+      fillers_.push_back(fd);
+      return false;
+    }
+    return errno == EMFILE && !fillers_.empty();
+  }
+  // Frees one descriptor (for the caller's own socket).
+  void free_one() {
+    ::close(fillers_.back());
+    fillers_.pop_back();
+  }
+  void release() {
+    for (int fd : fillers_) ::close(fd);
+    fillers_.clear();
+    ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+
+ private:
+  static constexpr int spare_ = 16;
+  rlimit saved_{};
+  std::vector<int> fillers_;
+};
+
+}  // namespace
+
+TEST_CASE("out of file descriptors: the acceptor backs off, then admits the waiting call", "[agi][server][fault][limits]") {
+  astra::agi::router routes;
+  routes.add("/t", [](call& c) -> astra::task<void> { co_await c.noop(); });
+  test_server server(std::move(routes));
+  std::optional<fake_asterisk> caller;
+  descriptor_exhaustion table;
+  REQUIRE(table.exhausted());
+  table.free_one();
+  caller.emplace(server.port());  // takes the freed descriptor; the server has none to accept with
+  caller->send(make_environment("t"));
+  constexpr auto starved_for = 300ms;
+  std::this_thread::sleep_for(starved_for);
+  const auto starved = server.server().stats();
+  table.release();
+  CHECK(starved.accepted == 0);
+  CHECK(starved.accept_errors >= 1);
+  // Retries are paced (20 ms apart), not a busy loop on a descriptor that cannot come back.
+  CHECK(starved.accept_errors <= starved_for / 20ms + 5);
+
+  REQUIRE(caller->read_line(io_timeout) == "NOOP\n");  // accepted once descriptors are back
+  caller->send("200 result=0\n");
+  CHECK(caller->wait_closed(io_timeout));
+  REQUIRE(server.wait_live_zero());
+  const auto after = server.server().stats();
+  CHECK(after.accepted == 1);
+  CHECK(after.calls_completed == 1);
 }
 
 TEST_CASE("probes, partial and malformed agi_* blocks cost nothing", "[agi][server][fault][limits]") {
