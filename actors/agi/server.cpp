@@ -967,6 +967,10 @@ server_stats server::stats() const noexcept {
 shutdown_report server::shutdown(std::chrono::milliseconds drain) {
   auto& d = *impl_;
   if (d.draining.exchange(true)) return {};
+  // The drain starts here: a call that ends from now on counts as drained.
+  const auto ended_before = d.counters.completed.load() + d.counters.failed.load() + d.counters.cut.load();
+  const auto cut_before = d.counters.cut.load();
+  spdlog::info("agi: shutting down: {} live calls, drain {} ms", d.live.load(), drain.count());
   {
     // Close the listening socket on the acceptor's strand; wait so that no accept runs
     // afterwards. The closure owns what it touches: it may run after this wait gave up.
@@ -990,10 +994,6 @@ shutdown_report server::shutdown(std::chrono::milliseconds drain) {
       spdlog::warn("agi: io_context did not run the acceptor close within 2 s");
     }
   }
-  const auto ended_before = d.counters.completed.load() + d.counters.failed.load() + d.counters.cut.load();
-  const auto cut_before = d.counters.cut.load();
-  const auto live_at_start = d.live.load();
-  spdlog::info("agi: shutting down: {} live calls, drain {} ms", live_at_start, drain.count());
   std::vector<caf::actor> to_cut;
   {
     std::unique_lock<std::mutex> lock(d.mutex);

@@ -111,8 +111,13 @@ struct shared_state {
     return cfg.apps.empty() ? none : cfg.apps.front();
   }
 
+  // Reads and reports under one lock (callers run on any CAF worker): the hook's last call
+  // then carries the latest counts, never an older pair reported late.
+  std::mutex counts_mu;
   void counts_changed() {
-    if (hooks.actors) hooks.actors(channel_actors.load(), bridge_actors.load());
+    if (!hooks.actors) return;
+    std::lock_guard<std::mutex> lock(counts_mu);
+    hooks.actors(channel_actors.load(), bridge_actors.load());
   }
 
   // One event frame from the socket (Asio strand) or inject_frame(): decode, count, bound, dispatch.

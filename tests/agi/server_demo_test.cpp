@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "tests/agi/fake_asterisk.hpp"
@@ -30,23 +31,11 @@ namespace {
 
 constexpr auto io_timeout = 3000ms;
 
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// agi_demo as a child process with its stdout captured.
+// agi_demo as a child process with its stdout captured, listening on a port the kernel picks
+// (read back from its "listening on" line: no port is chosen here and bound later).
 class demo_process {
  public:
-  explicit demo_process(std::uint16_t port) : port_(port) {
+  demo_process() {
     int out[2];
     REQUIRE(::pipe(out) == 0);
     pid_ = ::fork();
@@ -55,8 +44,7 @@ class demo_process {
       ::dup2(out[1], STDOUT_FILENO);
       ::close(out[0]);
       ::close(out[1]);
-      auto listen = "127.0.0.1:" + std::to_string(port);
-      ::execl(ASTRA_AGI_DEMO_PATH, "agi_demo", "--listen", listen.c_str(), static_cast<char*>(nullptr));
+      ::execl(ASTRA_AGI_DEMO_PATH, "agi_demo", "--listen", "127.0.0.1:0", static_cast<char*>(nullptr));
       ::_exit(127);
     }
     ::close(out[1]);
@@ -71,17 +59,21 @@ class demo_process {
     ::close(out_fd_);
   }
 
+  // Waits for the "agi_demo listening on 127.0.0.1:PORT" line; then port() is that port.
   bool wait_listening() {
+    static constexpr std::string_view banner = "agi_demo listening on 127.0.0.1:";
     return astra::test::eventually([&] {
-      try {
-        fake_asterisk probe(port_);
-        return true;
-      } catch (const std::exception&) {
-        return false;
-      }
+      const auto text = output();
+      const auto at = text.find(banner);
+      if (at == std::string::npos) return false;
+      const auto eol = text.find('\n', at);
+      if (eol == std::string::npos) return false;
+      port_ = static_cast<std::uint16_t>(std::stoul(text.substr(at + banner.size(), eol - at - banner.size())));
+      return port_ != 0;
     }, 10000ms);
   }
 
+  std::uint16_t port() const noexcept { return port_; }
   pid_t pid() const noexcept { return pid_; }
   // Exit status, or -1 if it did not exit within `timeout`.
   int wait_exit(std::chrono::milliseconds timeout) {
@@ -103,7 +95,7 @@ class demo_process {
   }
 
  private:
-  std::uint16_t port_;
+  std::uint16_t port_ = 0;
   pid_t pid_ = -1;
   int out_fd_ = -1;
   std::string captured_;
@@ -129,9 +121,9 @@ void run_hang(std::uint16_t port, bool hangup_line_first) {
 }  // namespace
 
 TEST_CASE("agi_demo serves /ivr/menu and /hang and drains on SIGTERM", "[agi][server][demo]") {
-  const auto port = free_port();
-  demo_process demo(port);
+  demo_process demo;
   REQUIRE(demo.wait_listening());
+  const auto port = demo.port();
 
   {
     fake_asterisk fake(port);

@@ -302,6 +302,12 @@ TEST_CASE("the demo flow runs for concurrent calls and every actor stops afterwa
   CHECK(stats.dropped_actor == 0);
   CHECK(stats.dropped_dispatch == 0);
   CHECK(stats.decode_errors == 0);
+  // The last DELETE's reply reaches hooks.request on the HTTP path, apart from the events that
+  // stopped the actors: wait for it.
+  CHECK(eventually([&] {
+    std::lock_guard lock(log.mu);
+    return log.requests.size() == seen.size();
+  }));
   {
     std::lock_guard lock(log.mu);
     CHECK(log.connected == std::vector<bool>{true});

@@ -236,8 +236,12 @@ TEST_CASE("after a WebSocket gap, vanished bridges' actors are told and stopped,
       INFO(id);
       CHECK(n == 1);  // told once
     }
-    CHECK(seen.last_counts == std::make_pair(std::size_t{0}, std::size_t{0}));
   }
+  // The counters drop before the hook reports them: wait for the report.
+  CHECK(eventually([&] {
+    std::lock_guard lock(seen.mu);
+    return seen.last_counts == std::make_pair(std::size_t{0}, std::size_t{0});
+  }));
   CHECK((*client)->stats().vanished == 2);
   (*client)->stop();
 }

@@ -455,7 +455,7 @@ TEST_CASE("TLS: a certificate for another host name is refused even with the rig
   CHECK(r.error().detail.find("certificate verify failed") != std::string::npos);
   CHECK(r.error().detail.find("IP address mismatch") != std::string::npos);
   auto ws = run_events(io, cfg);
-  REQUIRE(ws.downs.size() == 1);
+  REQUIRE(ws.downs.size() >= 1);  // a retry may fail again before the stream stops
   CHECK(ws.downs[0].code == make_error_code(ari::ari_errc::tls_failed));
   CHECK(server.requests == 0);
   CHECK(server.upgrades == 0);

@@ -19,7 +19,8 @@ in_flight=$(active)
 log "SIGTERM with $in_flight calls in flight"
 kill -TERM "$ASTRA_PID"
 wait_for 5 "/readyz 503 as soon as the drain starts" ready_is 503
-check "FastAGI listener refuses new connections during the drain" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$AGI_PORT) 2>/dev/null"
+# /readyz turns 503 a moment before the listener closes.
+wait_for 5 "FastAGI listener refuses new connections during the drain" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$AGI_PORT) 2>/dev/null"
 wait_astra_exit 30 || fail "astra did not exit within 30 s"
 check "exit 0 after the drain" test "$ASTRA_RC" = 0
 log "summary: $(summary_line)"
