@@ -261,7 +261,16 @@ TEST_CASE("the demo flow runs for concurrent calls and every actor stops afterwa
 
   constexpr int calls = 6;
   for (int i = 0; i < calls; ++i) asterisk.start_call("call-" + std::to_string(i));
-  REQUIRE(eventually([&] { return asterisk.destroyed() == calls; }));
+  if (!eventually([&] { return asterisk.destroyed() == calls; })) {
+    std::string trail = "requests seen by the server:\n";
+    for (auto& r : server.requests()) trail += "  " + r.method + " " + r.path + "\n";
+    std::lock_guard lock(log.mu);
+    trail += "replies seen by the client:";
+    for (auto& [method, status] : log.requests) trail += " " + method + ":" + std::to_string(status);
+    trail += "\nevents seen by the client:";
+    for (auto& [type, n] : log.events) trail += " " + type + "x" + std::to_string(n);
+    FAIL("not every call's bridge was destroyed\n" << trail);
+  }
   REQUIRE(eventually([&] { return (*client)->channel_actors() == 0 && (*client)->bridge_actors() == 0; }));
 
   // Per call, in order: answer, variable, bridge, add, play, hangup (after PlaybackFinished), bridge destroy.

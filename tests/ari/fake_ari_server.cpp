@@ -101,6 +101,7 @@ struct ws_session {
   websocket::stream<beast::tcp_stream> ws;
   std::deque<std::string> queue;
   bool writing = false;
+  bool open = false;  // handshake done: frames queued before it are written from then on
   bool closed = false;
   explicit ws_session(beast::tcp_stream&& s) : ws(std::move(s)) {}
 };
@@ -172,7 +173,7 @@ struct fake_ari_server::impl : std::enable_shared_from_this<fake_ari_server::imp
   void ws_write(const std::shared_ptr<ws_session>& s, std::string frame) {  // io thread
     if (s->closed) return;
     s->queue.push_back(std::move(frame));
-    if (s->writing) return;
+    if (s->writing || !s->open) return;
     s->writing = true;
     write_next(s);
   }
@@ -252,9 +253,20 @@ struct fake_ari_server::impl : std::enable_shared_from_this<fake_ari_server::imp
     beast::get_lowest_layer(s->ws).expires_never();
     s->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     beast::error_code ec;
-    co_await s->ws.async_accept(req, net::redirect_error(net::use_awaitable, ec));
-    if (ec) co_return;
+    // Listed before the 101 goes out: the client may see itself connected (and the test push
+    // events) before this coroutine resumes; those frames wait in the queue, not get lost.
     sessions.push_back(s);
+    co_await s->ws.async_accept(req, net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      s->closed = true;
+      sessions.remove(s);
+      co_return;
+    }
+    s->open = true;
+    if (!s->queue.empty() && !s->writing && !s->closed) {
+      s->writing = true;
+      write_next(s);
+    }
     ++open_ws;
     {
       std::lock_guard lock(mu);
