@@ -5,6 +5,7 @@
 #include <optional>
 
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 
 namespace astra::ami {
 
@@ -27,16 +28,32 @@ namespace {
 using unsub_atom = caf::atom_constant<caf::atom("unsub")>;
 
 // A subscriber actor that forwards to plain callbacks; unsubscribes on unsub_atom and quits.
+// User callbacks are untrusted: one that throws is caught and logged (once per kind, then
+// counted in the log line's total); the subscription goes on.
+template <class F, class... Args>
+void run_guarded(const std::string& name, const char* what, std::uint64_t& failures, F& f, Args&... args) {
+  if (!f) return;
+  try {
+    f(args...);
+  } catch (const std::exception& e) {
+    if (failures++ == 0 || (failures & (failures - 1)) == 0)
+      spdlog::error("ami subscriber '{}': {} callback threw ({} so far): {}", name, what, failures, e.what());
+  } catch (...) {
+    if (failures++ == 0 || (failures & (failures - 1)) == 0)
+      spdlog::error("ami subscriber '{}': {} callback threw ({} so far): unknown exception", name, what, failures);
+  }
+}
+
 caf::behavior callback_subscriber(caf::event_based_actor* self, caf::actor session, subscribe_request req,
-                                  client::batch_handler on_events, client::link_handler on_link) {
+                                  client::batch_handler on_events, client::link_handler on_link,
+                                  client::lost_handler on_lost) {
+  auto name = std::make_shared<std::string>(req.name);
+  auto failures = std::make_shared<std::uint64_t>(0);
   self->send(session, std::move(req));
   return {
-    [on_events](event_batch& batch) {
-      if (on_events) on_events(batch.events);
-    },
-    [on_link](link_event& ev) {
-      if (on_link) on_link(ev);
-    },
+    [=](event_batch& batch) mutable { run_guarded(*name, "event", *failures, on_events, batch.events); },
+    [=](link_event& ev) mutable { run_guarded(*name, "link", *failures, on_link, ev); },
+    [=](event_lost& ev) mutable { run_guarded(*name, "lost-event", *failures, on_lost, ev); },
     [self, session](unsub_atom) {
       self->send(session, unsubscribe_request{});
       self->quit();
@@ -87,7 +104,8 @@ client::client(caf::actor_system& system, io_runtime& io, session_config config,
                                          self->final_down = ev.final;
                                        }
                                        self->changed.notify_all();
-                                     }});
+                                     }},
+                                     lost_handler{});
 }
 
 client::~client() { stop(); }
@@ -135,9 +153,18 @@ std::future<reply> client::send(action a, std::chrono::milliseconds timeout) {
 subscription client::subscribe_batches(event_filter filter, batch_handler on_events, link_handler on_link,
                                        std::size_t capacity, std::string name) {
   if (!impl_->session) return {};
-  subscribe_request req{std::move(filter), capacity, std::move(name)};
+  subscribe_request req;
+  req.filter = std::move(filter);
+  req.capacity = capacity;
+  req.name = std::move(name);
+  return subscribe(std::move(req), std::move(on_events), std::move(on_link));
+}
+
+subscription client::subscribe(subscribe_request req, batch_handler on_events, link_handler on_link,
+                               lost_handler on_lost) {
+  if (!impl_->session) return {};
   auto sub = impl_->system.spawn(callback_subscriber, impl_->session, std::move(req), std::move(on_events),
-                                 std::move(on_link));
+                                 std::move(on_link), std::move(on_lost));
   auto token = std::shared_ptr<void>(new caf::actor(sub), [](void* p) {
     auto* handle = static_cast<caf::actor*>(p);
     caf::anon_send(*handle, unsub_atom::value);

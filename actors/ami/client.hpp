@@ -33,6 +33,7 @@ class client {
   using batch_handler = std::function<void(const std::vector<message_ptr>&)>;
   using event_handler = std::function<void(const message_ptr&)>;
   using link_handler = std::function<void(const link_event&)>;
+  using lost_handler = std::function<void(const event_lost&)>;
   using reply_handler = std::function<void(reply)>;
 
   // Spawns the session actor (which starts connecting at once). `system` and `io` must
@@ -56,11 +57,18 @@ class client {
   void send(action a, reply_handler on_reply, std::chrono::milliseconds timeout = std::chrono::milliseconds{0});
 
   // Events per socket read (wire order) and link changes. `capacity` bounds the events in
-  // flight to this subscriber; beyond it events are dropped and counted (status()).
+  // flight to this subscriber; beyond it the policy applies (default pause_reading; drops
+  // are counted in status()).
   subscription subscribe_batches(event_filter filter, batch_handler on_events, link_handler on_link = {},
                                  std::size_t capacity = default_subscriber_capacity, std::string name = {});
   subscription subscribe(event_filter filter, event_handler on_event, link_handler on_link = {},
                          std::size_t capacity = default_subscriber_capacity, std::string name = {});
+  // Full control: filter, bounds, policy and name in `req`; on_lost learns of wanted events
+  // Asterisk wrote over a read limit. A handler that throws is caught, logged and counted
+  // (status: subscriber's callback_errors is not tracked; the log line names the
+  // subscription); the subscription lives on.
+  subscription subscribe(subscribe_request req, batch_handler on_events, link_handler on_link = {},
+                         lost_handler on_lost = {});
 
   std::future<session_status> status();
 

@@ -29,9 +29,11 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
         socket_(strand_),
         connect_timer_(strand_),
         write_timer_(strand_),
+        stall_timer_(strand_),
         options_(std::move(options)),
         handlers_(std::move(handlers)),
-        read_buffer_(options_.read_buffer_bytes ? options_.read_buffer_bytes : 64 * 1024) {}
+        read_buffer_(options_.read_buffer_bytes ? options_.read_buffer_bytes : 64 * 1024),
+        parser_(options_.limits) {}
 
   void start() override {
     asio::post(strand_, [self = shared_from_this()] { self->do_resolve(); });
@@ -47,6 +49,18 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
     asio::post(strand_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
       self->fail(std::move(reason));
     });
+  }
+
+  void hold_reading(bool hold) override {
+    asio::post(strand_, [self = shared_from_this(), hold] {
+      self->held_by_consumer_ = hold;
+      if (!hold) self->held_stall_over_ = false;
+      self->maybe_resume();
+    });
+  }
+
+  void inbox_room() override {
+    asio::post(strand_, [self = shared_from_this()] { self->maybe_resume(); });
   }
 
  private:
@@ -88,10 +102,11 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
     socket_.set_option(tcp::no_delay(true), ignored);
     if (handlers_.on_connected) handlers_.on_connected();
     if (!write_queue_.empty() && !writing_) do_write();
-    do_read();
+    maybe_resume();
   }
 
   void do_read() {
+    reading_ = true;
     socket_.async_read_some(asio::buffer(read_buffer_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
       self->on_read(ec, n);
     });
@@ -112,13 +127,56 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
       }
     }
     if (ec) drain(batch, true);
-    if (!batch.messages.empty() || batch.parse_errors) handlers_.on_batch(std::move(batch));
+    if (!batch.messages.empty() || batch.parse_errors || batch.oversized_count || batch.shed_events)
+      handlers_.on_batch(std::move(batch));
     if (ec) {
       fail({make_error_code(ami_errc::disconnected),
             ec == asio::error::eof ? std::string("connection closed by peer") : "read: " + ec.message()});
       return;
     }
+    reading_ = false;
+    maybe_resume();
+  }
+
+  // Reads again unless the reader must wait: the inbox is full (and not shedding yet) or
+  // the consumer holds the reader (and its stall bound has not run out).
+  void maybe_resume() {
+    if (closed_ || reading_ || !connected_) return;
+    const bool inbox_full = options_.inbox && options_.inbox->full();
+    if (!inbox_full) shedding_ = false;
+    const bool wait_inbox = inbox_full && !shedding_;
+    const bool wait_consumer = held_by_consumer_ && !held_stall_over_;
+    if (wait_inbox) {
+      options_.inbox->arm_room_callback();
+      if (!options_.inbox->full()) {  // credit came back while arming
+        options_.inbox->disarm_room_callback();
+        return maybe_resume();
+      }
+    }
+    if (wait_inbox || wait_consumer) {
+      if (!stalled_) {
+        stalled_ = true;
+        stall_timer_.expires_after(options_.max_read_stall);
+        stall_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+          if (!ec) self->on_stall_timeout();
+        });
+      }
+      return;
+    }
+    if (stalled_) {
+      stalled_ = false;
+      stall_timer_.cancel();
+    }
     do_read();
+  }
+
+  void on_stall_timeout() {
+    if (closed_ || !stalled_) return;
+    stalled_ = false;
+    // Past the stall bound Asterisk would soon drop us: read again, shed what does not fit.
+    if (options_.inbox && options_.inbox->full()) shedding_ = true;
+    if (held_by_consumer_) held_stall_over_ = true;
+    maybe_resume();
   }
 
   void drain(read_batch& batch, bool at_eof) {
@@ -126,14 +184,30 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
       auto next = at_eof ? parser_.finish() : parser_.next();
       if (!next) return;
       if (!next->ok()) {
-        ++batch.parse_errors;
-        batch.last_parse_error = next->error().message();
+        if (next->code() == make_error_code(ami_errc::malformed_line) ||
+            next->code() == make_error_code(ami_errc::truncated)) {
+          ++batch.parse_errors;
+          batch.last_parse_error = next->error().message();
+        } else {  // a read limit: the parser describes the message it discarded
+          ++batch.oversized_count;
+          if (batch.oversized.size() < max_reports_per_batch) batch.oversized.push_back(parser_.last_oversized());
+        }
         continue;
       }
       message& m = next->value();
-      if (m.kind() == message_kind::event) {
-        if (options_.inbox && !options_.inbox->try_acquire()) continue;  // counted by the bound
-        ++batch.events;
+      if (m.kind() == message_kind::event && options_.inbox) {
+        const std::size_t bytes = m.raw().size();
+        if (options_.inbox->try_reserve(bytes)) {
+          ++batch.events;
+          batch.event_bytes += bytes;
+        } else if (shedding_) {
+          options_.inbox->count_drops(1);
+          ++batch.shed_events;
+          if (batch.shed_event_names.size() < max_reports_per_batch) batch.shed_event_names.emplace_back(m.name());
+          continue;
+        }
+        // else: passes uncredited; the inbox overshoots by at most this one read and the
+        // reader pauses after it (maybe_resume).
       }
       batch.messages.push_back(std::make_shared<const message>(std::move(m)));
     }
@@ -183,6 +257,8 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
     boost::system::error_code ignored;
     connect_timer_.cancel();
     write_timer_.cancel();
+    stall_timer_.cancel();
+    if (options_.inbox) options_.inbox->disarm_room_callback();
     resolver_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -199,6 +275,7 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
   tcp::socket socket_;
   asio::steady_timer connect_timer_;
   asio::steady_timer write_timer_;
+  asio::steady_timer stall_timer_;  // bounds a paused reader (max_read_stall)
   connection_options options_;
   connection_handlers handlers_;
   std::vector<char> read_buffer_;
@@ -208,6 +285,11 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
   std::uint64_t write_seq_ = 0;
   bool connected_ = false;
   bool writing_ = false;
+  bool reading_ = false;            // an async_read_some is outstanding
+  bool stalled_ = false;            // the reader waits (inbox full or held) and stall_timer_ runs
+  bool shedding_ = false;           // the inbox stayed full past the stall bound: drop what does not fit
+  bool held_by_consumer_ = false;   // hold_reading(true) in force
+  bool held_stall_over_ = false;    // ... and its stall bound ran out: read anyway
   bool closed_ = false;
 };
 

@@ -12,6 +12,7 @@
 
 #include "actors/common/inflight_bound.hpp"
 #include "protocols/ami/message.hpp"
+#include "protocols/ami/parser.hpp"
 #include "protocols/common/result.hpp"
 
 namespace astra {
@@ -20,12 +21,23 @@ class io_runtime;
 
 namespace astra::ami::detail {
 
+inline constexpr std::size_t max_reports_per_batch = 64;  // oversized/dropped entries kept per read
+
 // Messages parsed from one socket read.
 struct read_batch {
   std::vector<message_ptr> messages;  // wire order
-  std::size_t events = 0;             // events among them; each holds one inbox credit
-  std::uint64_t parse_errors = 0;     // specific parser errors in this read (stream resynchronised)
+  std::size_t events = 0;             // events among them holding an inbox credit
+  std::size_t event_bytes = 0;        // their bytes (raw().size()), as acquired from the inbox
+  std::uint64_t parse_errors = 0;     // malformed messages in this read (stream resynchronised)
   std::string last_parse_error;
+  // Messages refused for a read limit, <= max_reports_per_batch (more are only counted in
+  // oversized_count); each one is discarded by the parser, never delivered.
+  std::vector<oversized_message> oversized;
+  std::uint64_t oversized_count = 0;
+  // Events shed by the reader because the inbox stayed full past the stall bound: their
+  // names (<= max_reports_per_batch; the rest are "(more)") for per-event-name counts.
+  std::vector<std::string> shed_event_names;
+  std::uint64_t shed_events = 0;
 };
 
 struct connection_options {
@@ -35,9 +47,18 @@ struct connection_options {
   std::chrono::milliseconds write_timeout{2000};
   std::size_t read_buffer_bytes = 64 * 1024;
   std::size_t max_write_queue_bytes = 4 * 1024 * 1024;
-  // Reader -> actor bound on events (responses and the banner always pass). Events beyond
-  // it are dropped and counted by the bound; the consumer releases one credit per event.
+  parser_limits limits;  // what is read from Asterisk (message.hpp default_read_*)
+  // Reader -> actor bound on events, in events and bytes (responses and the banner always
+  // pass). Policy pause_reading: when the bound is full after a read, the reader stops
+  // reading until the consumer returns credit (the bound's room callback must end in
+  // resume()), for at most max_read_stall; then it reads again and sheds (drops and counts)
+  // the events that do not fit until the bound has room. The consumer releases the credit
+  // of every credited event (read_batch::events / event_bytes).
   inflight_bound_ptr inbox;
+  // Longest pause of the reader (inbox full, or pause_reading() held) before it reads and
+  // sheds again. Below Asterisk's 100 ms AMI writetimeout, after which Asterisk drops the
+  // client; the kernel's socket buffers absorb a good deal before Asterisk's write blocks.
+  std::chrono::milliseconds max_read_stall{50};
 };
 
 struct connection_handlers {
@@ -55,6 +76,12 @@ class connection {
   virtual void write(std::string bytes) = 0;
   // Thread-safe, idempotent: closes the socket; on_closed(reason) fires if it has not yet.
   virtual void close(failure reason) = 0;
+  // Thread-safe: the consumer asks the reader to stop reading (a pause_reading subscriber
+  // is full) or to read again; the same max_read_stall bound applies to a held reader,
+  // after which it reads again on its own (the consumer sheds).
+  virtual void hold_reading(bool hold) = 0;
+  // Thread-safe: the inbox has room again (call from the inbox's room callback path).
+  virtual void inbox_room() = 0;
 };
 
 std::shared_ptr<connection> make_connection(io_runtime& io, connection_options options,

@@ -1,5 +1,6 @@
 #include "actors/ami/session.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <random>
@@ -33,6 +34,15 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::detail::io_closed)
 
 namespace astra::ami {
 
+const char* to_string(queue_policy p) noexcept {
+  switch (p) {
+    case queue_policy::drop_newest: return "drop_newest";
+    case queue_policy::drop_oldest: return "drop_oldest";
+    case queue_policy::pause_reading: return "pause_reading";
+  }
+  return "?";
+}
+
 bool event_filter::matches(const message& m) const {
   switch (kind) {
     case mode::all: return true;
@@ -64,6 +74,8 @@ using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
 using req_timeout_atom = caf::atom_constant<caf::atom("reqtimeout")>;
 using keepalive_atom = caf::atom_constant<caf::atom("keepalive")>;
 using login_deadline_atom = caf::atom_constant<caf::atom("logindl")>;
+using subscriber_room_atom = caf::atom_constant<caf::atom("subroom")>;  // a subscriber's bound has room
+using inbox_room_atom = caf::atom_constant<caf::atom("inboxroom")>;     // the inbox has room
 
 enum class link_state_t { connecting, logging_in, up, backoff, login_failed, stopped };
 
@@ -93,13 +105,20 @@ struct pending_request {
 };
 
 struct subscriber_entry {
+  std::uint64_t id = 0;
   caf::actor handle;
   caf::actor_addr addr;
   std::string name;
   event_filter filter;
-  inflight_bound_ptr bound;
-  std::uint64_t reported_drops = 0;
+  queue_policy policy = queue_policy::pause_reading;
+  inflight_bound_ptr bound;  // events in flight to the subscriber (count and bytes)
+  // drop_oldest / pause_reading: events waiting for the bound to have room, wire order.
+  std::deque<message_ptr> backlog;
+  std::size_t backlog_bytes = 0;
+  std::size_t backlog_capacity = 0;        // events
+  std::size_t backlog_capacity_bytes = 0;  // bytes
   std::uint64_t logged_drops = 0;
+  std::uint64_t lost_oversized = 0;
 };
 
 struct session_state {
@@ -119,7 +138,10 @@ struct session_state {
   std::vector<subscriber_entry> subscribers;
   std::uint64_t subscriber_seq = 0;
   inflight_bound_ptr inbox;
-  std::uint64_t reported_inbox_drops = 0;
+  bool reader_held = false;  // hold_reading(true) sent to the current connection
+  std::unordered_map<std::string, std::uint64_t> dropped_by_event;  // <= max_tracked_event_names + 1
+  std::uint64_t oversized = 0;
+  std::unordered_map<std::string, bool> oversized_logged;  // event/response names logged once
   std::optional<clock_type::time_point> down_since;
   std::deque<milliseconds> gaps;
   std::uint64_t connect_attempts = 0;
@@ -136,6 +158,8 @@ struct session_state {
 
 using session_actor_type = caf::stateful_actor<session_state>;
 using self_ptr = session_actor_type*;
+
+void update_reader_hold(self_ptr self);
 
 void notify_link(self_ptr self, const link_event& ev) {
   for (auto& s : self->state.subscribers) self->send(s.handle, ev);
@@ -204,8 +228,9 @@ void dispatch(self_ptr self, const action& a, milliseconds timeout, std::optiona
   }
   auto bytes = serialize(a, p.result.action_id);
   if (!bytes) {
-    auto code = bytes.error().code == make_error_code(ami_errc::header_injection) ? ami_errc::header_injection
-                                                                                : ami_errc::invalid_action;
+    auto code = bytes.error().code == make_error_code(ami_errc::header_injection)   ? ami_errc::header_injection
+                : bytes.error().code == make_error_code(ami_errc::action_too_large) ? ami_errc::action_too_large
+                                                                                      : ami_errc::invalid_action;
     fail_now(code, bytes.error().detail);
     return;
   }
@@ -309,7 +334,7 @@ void start_connect(self_ptr self) {
     if (auto strong = weak.lock()) {
       caf::anon_send(caf::actor_cast<caf::actor>(strong), detail::io_batch{gen, std::move(b)});
     } else {
-      for (std::size_t i = 0; i < b.events; ++i) inbox->release();
+      inbox->release_many(b.events, b.event_bytes);
     }
   };
   handlers.on_closed = [deliver, gen](failure reason) { deliver(detail::io_closed{gen, std::move(reason)}); };
@@ -321,8 +346,12 @@ void start_connect(self_ptr self) {
   opts.read_buffer_bytes = st.cfg.read_buffer_bytes;
   opts.max_write_queue_bytes = max_write_queue_bytes;
   opts.inbox = st.inbox;
+  opts.limits = st.cfg.read_limits;
+  opts.max_read_stall = st.cfg.max_read_stall;
   st.conn = detail::make_connection(*st.io, std::move(opts), std::move(handlers));
+  st.reader_held = false;
   st.conn->start();
+  update_reader_hold(self);  // subscribers may still have a backlog from the last connection
   self->delayed_send(self, st.cfg.connect_timeout + st.cfg.login_timeout, login_deadline_atom::value, gen);
 }
 
@@ -417,55 +446,181 @@ void log_drops(const std::string& label, const std::string& queue, std::uint64_t
   }
 }
 
-void fan_out(self_ptr self, std::vector<message_ptr>& events) {
+// Counts `n` dropped events named `event_name` from `queue` (per name, bounded).
+void count_dropped(self_ptr self, const std::string& queue, std::string_view event_name, std::uint64_t n) {
   auto& st = self->state;
-  const std::size_t n = st.subscribers.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    auto& s = st.subscribers[i];
-    std::vector<message_ptr> mine;
+  std::string key(event_name);
+  auto it = st.dropped_by_event.find(key);
+  if (it == st.dropped_by_event.end()) {
+    if (st.dropped_by_event.size() >= max_tracked_event_names) key = "(other)";
+    it = st.dropped_by_event.try_emplace(std::move(key), 0).first;
+  }
+  it->second += n;
+  if (st.hooks.drop) st.hooks.drop(queue, event_name, n);
+}
+
+void drop_for(self_ptr self, subscriber_entry& s, const message& m) {
+  s.bound->count_drops(1);
+  count_dropped(self, s.bound->name(), m.name(), 1);
+}
+
+// Sends `out` to the subscriber with its credit (taken with try_reserve).
+void deliver(self_ptr self, subscriber_entry& s, std::vector<message_ptr>&& out, std::size_t bytes) {
+  if (out.empty()) return;
+  const std::size_t n = out.size();
+  self->send(s.handle, event_batch{self->state.label, std::move(out), std::make_shared<credit_lease>(s.bound, n, bytes)});
+}
+
+// Moves backlog events into flight while the subscriber's bound has room.
+void flush_backlog(self_ptr self, subscriber_entry& s) {
+  std::vector<message_ptr> out;
+  std::size_t bytes = 0;
+  while (!s.backlog.empty()) {
+    const std::size_t b = s.backlog.front()->raw().size();
+    if (!s.bound->try_reserve(b)) break;
+    bytes += b;
+    s.backlog_bytes -= b;
+    out.push_back(std::move(s.backlog.front()));
+    s.backlog.pop_front();
+  }
+  deliver(self, s, std::move(out), bytes);
+}
+
+// The backlog is not empty: ask the bound to report room once.
+void wait_for_room(self_ptr self, subscriber_entry& s) {
+  s.bound->arm_room_callback();
+  if (!s.bound->full()) {  // room came back before the arming: no release will report it
+    s.bound->disarm_room_callback();
+    self->send(self, subscriber_room_atom::value, s.id);
+  }
+}
+
+void enqueue_backlog(self_ptr self, subscriber_entry& s, const message_ptr& m) {
+  const std::size_t b = m->raw().size();
+  auto over = [&] {
+    return s.backlog.size() >= s.backlog_capacity ||
+           (!s.backlog.empty() && s.backlog_bytes + b > s.backlog_capacity_bytes);
+  };
+  if (over()) {
+    if (s.policy != queue_policy::drop_oldest) return drop_for(self, s, *m);  // pause_reading past its bound
+    while (!s.backlog.empty() && over()) {
+      drop_for(self, s, *s.backlog.front());
+      s.backlog_bytes -= s.backlog.front()->raw().size();
+      s.backlog.pop_front();
+    }
+  }
+  s.backlog_bytes += b;
+  s.backlog.push_back(m);
+}
+
+// Holds the reader while a pause_reading subscriber has a backlog (the connection bounds
+// the hold by max_read_stall on its own).
+void update_reader_hold(self_ptr self) {
+  auto& st = self->state;
+  bool hold = false;
+  for (const auto& s : st.subscribers)
+    if (s.policy == queue_policy::pause_reading && !s.backlog.empty()) hold = true;
+  if (hold != st.reader_held && st.conn) {
+    st.reader_held = hold;
+    st.conn->hold_reading(hold);
+  }
+}
+
+void fan_out(self_ptr self, const std::vector<message_ptr>& events) {
+  auto& st = self->state;
+  for (auto& s : st.subscribers) {
     if (s.filter.kind == event_filter::mode::none) continue;
-    if (s.filter.kind == event_filter::mode::all) {
-      if (i + 1 == n) mine = std::move(events);
-      else mine = events;
-    } else {
-      for (const auto& m : events)
-        if (s.filter.matches(*m)) mine.push_back(m);
-    }
-    std::size_t granted = 0;
-    for (std::size_t k = 0; k < mine.size(); ++k)
-      if (s.bound->try_acquire()) {
-        if (granted != k) mine[granted] = std::move(mine[k]);
-        ++granted;
+    const bool had_backlog = !s.backlog.empty();
+    std::vector<message_ptr> out;
+    std::size_t bytes = 0;
+    for (const auto& m : events) {
+      if (s.filter.kind != event_filter::mode::all && !s.filter.matches(*m)) continue;
+      const std::size_t b = m->raw().size();
+      if (s.backlog.empty() && s.bound->try_reserve(b)) {
+        out.push_back(m);
+        bytes += b;
+      } else if (s.policy == queue_policy::drop_newest) {
+        drop_for(self, s, *m);
+      } else {
+        enqueue_backlog(self, s, m);
       }
-    mine.resize(granted);
-    auto dropped = s.bound->dropped();
-    if (dropped > s.reported_drops) {
-      if (st.hooks.drop) st.hooks.drop(s.bound->name(), dropped - s.reported_drops);
-      s.reported_drops = dropped;
-      log_drops(st.label, s.bound->name(), dropped, s.logged_drops);
     }
-    if (granted > 0)
-      self->send(s.handle, event_batch{st.label, std::move(mine), std::make_shared<credit_lease>(s.bound, granted)});
+    deliver(self, s, std::move(out), bytes);
+    if (!had_backlog && !s.backlog.empty()) wait_for_room(self, s);
+    log_drops(st.label, s.bound->name(), s.bound->dropped(), s.logged_drops);
+  }
+  update_reader_hold(self);
+}
+
+void on_subscriber_room(self_ptr self, std::uint64_t id) {
+  auto& st = self->state;
+  for (auto& s : st.subscribers) {
+    if (s.id != id) continue;
+    flush_backlog(self, s);
+    if (!s.backlog.empty()) wait_for_room(self, s);
+    break;
+  }
+  update_reader_hold(self);
+}
+
+// A message Asterisk wrote over a read limit: discarded by the parser, never silent.
+void on_oversized(self_ptr self, const oversized_message& o) {
+  auto& st = self->state;
+  ++st.oversized;
+  if (st.hooks.oversized) st.hooks.oversized(o);
+  const std::string what = describe(o);
+  const std::string log_key = (o.kind_known && o.kind == message_kind::response ? "response:" : "event:") + o.name;
+  if (st.oversized_logged.size() < max_tracked_event_names && st.oversized_logged.try_emplace(log_key, true).second)
+    spdlog::warn("ami[{}]: discarded {} (raise ami.read_limits; further ones named '{}' are only counted in "
+                 "astra_ami_oversized_total)",
+                 st.label, what, o.name);
+  if (!o.action_id.empty()) {
+    auto it = st.pending.find(o.action_id);
+    if (it != st.pending.end()) {  // the answer (or one of its list events) was too large
+      it->second.result.error = {make_error_code(ami_errc::response_too_large),
+                                 "the answer to " + it->second.action_name + " exceeded a read limit: " + what};
+      complete(self, it);
+      return;
+    }
+  }
+  if (o.kind_known && o.kind == message_kind::response) return;  // nobody waits for it
+  for (auto& s : st.subscribers) {
+    bool wants = false;
+    switch (s.filter.kind) {
+      case event_filter::mode::all: wants = true; break;
+      case event_filter::mode::none: wants = false; break;
+      case event_filter::mode::predicate: wants = true; break;  // cannot be evaluated on a lost message
+      case event_filter::mode::names:
+        for (const auto& n : s.filter.names)
+          if (!o.kind_known || iequals(n, o.name)) wants = true;
+        break;
+    }
+    if (!wants) continue;
+    ++s.lost_oversized;
+    self->send(s.handle, event_lost{st.label, o.name, o.bytes, failure{make_error_code(o.limit), what}});
   }
 }
 
 void on_batch(self_ptr self, detail::io_batch& msg) {
   auto& st = self->state;
   auto& b = msg.batch;
-  for (std::size_t i = 0; i < b.events; ++i) st.inbox->release();
+  st.inbox->release_many(b.events, b.event_bytes);
   if (b.parse_errors) {
     st.parse_errors += b.parse_errors;
     spdlog::warn("ami[{}]: skipped {} malformed message(s): {}", st.label, b.parse_errors, b.last_parse_error);
   }
-  auto inbox_dropped = st.inbox->dropped();
-  if (inbox_dropped > st.reported_inbox_drops) {
-    if (st.hooks.drop) st.hooks.drop(st.inbox->name(), inbox_dropped - st.reported_inbox_drops);
-    st.reported_inbox_drops = inbox_dropped;
-    spdlog::warn("ami[{}]: session inbox full: {} events dropped so far", st.label, inbox_dropped);
+  if (b.shed_events) {
+    for (const auto& name : b.shed_event_names) count_dropped(self, st.inbox->name(), name, 1);
+    if (b.shed_events > b.shed_event_names.size())
+      count_dropped(self, st.inbox->name(), "(more)", b.shed_events - b.shed_event_names.size());
+    spdlog::warn("ami[{}]: session inbox full for {} ms: {} events dropped so far", st.label,
+                 st.cfg.max_read_stall.count(), st.inbox->dropped());
   }
   if (msg.generation != st.generation) return;
+  for (const auto& o : b.oversized) on_oversized(self, o);
+  if (b.oversized_count > b.oversized.size()) st.oversized += b.oversized_count - b.oversized.size();
   std::vector<message_ptr> fanout;
-  fanout.reserve(b.events);
+  fanout.reserve(b.messages.size());
   for (auto& m : b.messages) {
     switch (m->kind()) {
       case message_kind::banner:
@@ -498,13 +653,16 @@ session_status make_status(self_ptr self) {
   s.parse_errors = st.parse_errors;
   s.inbox_dropped = st.inbox->dropped();
   s.inbox_in_flight = st.inbox->in_flight();
+  s.oversized = st.oversized;
+  s.dropped_by_event.assign(st.dropped_by_event.begin(), st.dropped_by_event.end());
+  std::sort(s.dropped_by_event.begin(), s.dropped_by_event.end());
   s.pending_requests = st.pending.size();
   if (st.down_since) s.current_gap = elapsed_ms(*st.down_since);
   s.gaps.assign(st.gaps.begin(), st.gaps.end());
   s.last_error = st.last_error;
   for (const auto& sub : st.subscribers)
-    s.subscribers.push_back({sub.name, sub.bound->capacity(), sub.bound->in_flight(), sub.bound->delivered(),
-                             sub.bound->dropped()});
+    s.subscribers.push_back({sub.name, sub.policy, sub.bound->capacity(), sub.bound->in_flight(), sub.backlog.size(),
+                             sub.bound->delivered(), sub.bound->dropped(), sub.lost_oversized});
   return s;
 }
 
@@ -514,7 +672,14 @@ caf::behavior session_impl(self_ptr self, session_config cfg, session_hooks hook
   st.prefix = cfg.action_id_prefix.empty() ? make_action_id_prefix() : cfg.action_id_prefix;
   st.reconnect_backoff = backoff(cfg.reconnect_backoff);
   st.login_backoff = backoff(cfg.login_failure_backoff);
-  st.inbox = std::make_shared<inflight_bound>(st.label + "/inbox", cfg.inbox_capacity ? cfg.inbox_capacity : default_inbox_capacity);
+  st.inbox = std::make_shared<inflight_bound>(st.label + "/inbox", cfg.inbox_capacity ? cfg.inbox_capacity : default_inbox_capacity,
+                                              cfg.inbox_bytes ? cfg.inbox_bytes : default_inbox_bytes);
+  {
+    caf::weak_actor_ptr weak{self->ctrl()};
+    st.inbox->set_room_callback([weak] {
+      if (auto strong = weak.lock()) caf::anon_send(caf::actor_cast<caf::actor>(strong), inbox_room_atom::value);
+    });
+  }
   st.cfg = std::move(cfg);
   st.hooks = std::move(hooks);
   st.io = io;
@@ -522,6 +687,7 @@ caf::behavior session_impl(self_ptr self, session_config cfg, session_hooks hook
     auto& subs = self->state.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(), [&](const subscriber_entry& s) { return s.addr == dm.source; }),
                subs.end());
+    update_reader_hold(self);
   });
   start_connect(self);
   return {
@@ -540,11 +706,26 @@ caf::behavior session_impl(self_ptr self, session_config cfg, session_hooks hook
       subs.erase(std::remove_if(subs.begin(), subs.end(), [&](const subscriber_entry& s) { return s.addr == addr; }),
                  subs.end());
       subscriber_entry e;
+      e.id = ++st.subscriber_seq;
       e.handle = handle;
       e.addr = addr;
-      e.name = req.name.empty() ? "subscriber-" + std::to_string(++st.subscriber_seq) : req.name;
+      e.name = req.name.empty() ? "subscriber-" + std::to_string(e.id) : req.name;
       e.filter = std::move(req.filter);
-      e.bound = std::make_shared<inflight_bound>(st.label + "/" + e.name, req.capacity ? req.capacity : default_subscriber_capacity);
+      e.policy = req.policy;
+      const std::size_t capacity = req.capacity ? req.capacity : default_subscriber_capacity;
+      const std::size_t capacity_bytes = req.capacity_bytes ? req.capacity_bytes : default_subscriber_bytes;
+      e.bound = std::make_shared<inflight_bound>(st.label + "/" + e.name, capacity, capacity_bytes);
+      // drop_oldest keeps as much again waiting; pause_reading keeps what the inbox may
+      // still deliver while the reader stops (the inbox bound), so that nothing is shed
+      // unless the stall bound runs out.
+      e.backlog_capacity = e.policy == queue_policy::pause_reading ? std::max(capacity, st.inbox->capacity()) : capacity;
+      e.backlog_capacity_bytes =
+          e.policy == queue_policy::pause_reading ? std::max(capacity_bytes, st.inbox->capacity_bytes()) : capacity_bytes;
+      caf::weak_actor_ptr weak{self->ctrl()};
+      e.bound->set_room_callback([weak, id = e.id] {
+        if (auto strong = weak.lock())
+          caf::anon_send(caf::actor_cast<caf::actor>(strong), subscriber_room_atom::value, id);
+      });
       self->monitor(handle);
       link_event ev;
       ev.session = st.label;
@@ -571,6 +752,7 @@ caf::behavior session_impl(self_ptr self, session_config cfg, session_hooks hook
       subs.erase(std::remove_if(subs.begin(), subs.end(), [&](const subscriber_entry& s) { return s.addr == addr; }),
                  subs.end());
       self->demonitor(addr);
+      update_reader_hold(self);
     },
     [self](status_query&) -> session_status { return make_status(self); },
     [self](stop_request&) {
@@ -591,6 +773,10 @@ caf::behavior session_impl(self_ptr self, session_config cfg, session_hooks hook
       (void)msg;
     },
     [self](detail::io_batch& msg) { on_batch(self, msg); },
+    [self](subscriber_room_atom, std::uint64_t id) { on_subscriber_room(self, id); },
+    [self](inbox_room_atom) {
+      if (self->state.conn) self->state.conn->inbox_room();
+    },
     [self](detail::io_closed& msg) { on_closed(self, msg); },
     [self](req_timeout_atom, const std::string& id, std::int64_t timeout_ms) {
       auto& st = self->state;

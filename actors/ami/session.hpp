@@ -9,9 +9,12 @@
 //   request            -> reply            every request ends with a reply: success, or
 //                                          reply::error = ami_errc::{timeout, disconnected,
 //                                          not_logged_in, rejected, invalid_action,
-//                                          header_injection, queue_full}
+//                                          header_injection, action_too_large, queue_full,
+//                                          response_too_large (the answer exceeded a read
+//                                          limit: at once, never a timeout)}
 //   subscribe_request  -> (nothing)        the SENDER subscribes; it then receives
-//                                          event_batch and link_event messages; monitored
+//                                          event_batch, link_event and event_lost
+//                                          messages; monitored
 //   unsubscribe_request-> (nothing)        the SENDER unsubscribes
 //   status_query       -> session_status
 //   stop_request       -> (nothing)        fails pending requests (disconnected), closes, quits
@@ -34,6 +37,7 @@
 #include "protocols/ami/action.hpp"
 #include "protocols/ami/errors.hpp"
 #include "protocols/ami/message.hpp"
+#include "protocols/ami/parser.hpp"
 #include "protocols/common/result.hpp"
 
 namespace astra {
@@ -44,7 +48,10 @@ namespace astra::ami {
 
 // Named bounds of the session (counts unless stated).
 inline constexpr std::size_t default_subscriber_capacity = 8192;    // events in flight per subscriber
+inline constexpr std::size_t default_subscriber_bytes = 32u << 20;  // bytes of events in flight per subscriber
 inline constexpr std::size_t default_inbox_capacity = 131072;       // events in flight reader -> actor
+inline constexpr std::size_t default_inbox_bytes = 64u << 20;       // bytes of events in flight reader -> actor
+inline constexpr std::size_t max_tracked_event_names = 512;         // per-event-name drop counters per session
 inline constexpr std::size_t max_pending_requests = 4096;           // outstanding actions per session
 inline constexpr std::size_t max_gap_history = 32;                  // outages kept in session_status
 inline constexpr std::size_t max_write_queue_bytes = 4 * 1024 * 1024;  // unsent bytes per socket
@@ -69,7 +76,12 @@ struct session_config {
   backoff_policy reconnect_backoff{std::chrono::milliseconds{500}, std::chrono::milliseconds{30'000}, 2.0, 0.2};
   backoff_policy login_failure_backoff{std::chrono::milliseconds{60'000}, std::chrono::milliseconds{600'000}, 2.0, 0.2};
   std::size_t inbox_capacity = default_inbox_capacity;
+  std::size_t inbox_bytes = default_inbox_bytes;
   std::size_t read_buffer_bytes = 64 * 1024;
+  parser_limits read_limits;  // what is read from Asterisk (message.hpp default_read_*)
+  // Longest the reader waits for a full inbox or a full pause_reading subscriber before it
+  // reads again and sheds (counted). Below Asterisk's 100 ms AMI writetimeout.
+  std::chrono::milliseconds max_read_stall{50};
 };
 
 // Observer hooks for metrics/logging. Invoked on the session actor's thread; must be cheap,
@@ -82,7 +94,11 @@ struct session_hooks {
   // success, else an ami_errc), seconds from send to completion.
   std::function<void(std::string_view action, std::error_code outcome, double seconds)> action_done;
   std::function<void(unsigned attempt, std::chrono::milliseconds delay)> reconnect;  // retry scheduled
-  std::function<void(std::string_view queue, std::uint64_t dropped)> drop;  // newly dropped events
+  // Events newly dropped from a queue (the inbox or a subscriber's), per event name.
+  std::function<void(std::string_view queue, std::string_view event_name, std::uint64_t dropped)> drop;
+  // A message refused for a read limit (it is discarded; a request it answered has failed
+  // with response_too_large, subscribers wanting the event got event_lost).
+  std::function<void(const oversized_message& what)> oversized;
 };
 
 // --- messages ---------------------------------------------------------------------------
@@ -116,10 +132,34 @@ struct event_filter {
   bool matches(const message& m) const;
 };
 
+// What happens to an event for a subscriber whose in-flight bound is full. Every drop is
+// counted per event name (session_status, session_hooks::drop).
+enum class queue_policy {
+  drop_newest,    // the new event is dropped
+  drop_oldest,    // the event waits in the session's backlog for this subscriber (bounded
+                  // like the in-flight queue); a full backlog drops its oldest event
+  pause_reading,  // the event waits in the backlog and the session stops reading the socket
+                  // until the subscriber catches up, for at most session_config::max_read_stall;
+                  // then reading resumes and a full backlog drops the newest. Lossless for
+                  // any consumer that keeps up on average. The backlog is bounded like the inbox.
+};
+const char* to_string(queue_policy) noexcept;
+
 struct subscribe_request {
   event_filter filter;
   std::size_t capacity = default_subscriber_capacity;  // events in flight to this subscriber
   std::string name;                                    // queue name for drops/status; "" => "subscriber-<n>"
+  queue_policy policy = queue_policy::pause_reading;
+  std::size_t capacity_bytes = default_subscriber_bytes;  // bytes of events in flight to this subscriber
+};
+
+// An event the subscriber's filter wanted was lost: Asterisk wrote it over a read limit
+// (session_config::read_limits). Sent at once, in wire order with the event batches.
+struct event_lost {
+  std::string session;
+  std::string event_name;  // "" when the message ended before its Event: line was seen
+  std::uint64_t bytes = 0;
+  failure reason;          // code: the limit (line_too_long, too_many_headers, ...); detail names it
 };
 struct unsubscribe_request {};
 struct status_query {};
@@ -130,16 +170,16 @@ struct stop_request {};
 // the subscriber's handler returned).
 class credit_lease {
  public:
-  credit_lease(inflight_bound_ptr bound, std::size_t count) : bound_(std::move(bound)), count_(count) {}
-  ~credit_lease() {
-    for (std::size_t i = 0; i < count_; ++i) bound_->release();
-  }
+  credit_lease(inflight_bound_ptr bound, std::size_t count, std::size_t bytes = 0)
+      : bound_(std::move(bound)), count_(count), bytes_(bytes) {}
+  ~credit_lease() { bound_->release_many(count_, bytes_); }
   credit_lease(const credit_lease&) = delete;
   credit_lease& operator=(const credit_lease&) = delete;
 
  private:
   inflight_bound_ptr bound_;
   std::size_t count_;
+  std::size_t bytes_;
 };
 
 // Events for one subscriber, in wire order, from one socket read.
@@ -166,10 +206,13 @@ struct link_event {
 
 struct subscriber_status {
   std::string name;
+  queue_policy policy = queue_policy::pause_reading;
   std::size_t capacity = 0;
   std::size_t in_flight = 0;
+  std::size_t backlog = 0;          // events waiting in the session for this subscriber
   std::uint64_t delivered = 0;
   std::uint64_t dropped = 0;
+  std::uint64_t lost_oversized = 0;  // wanted events lost to a read limit (event_lost sent)
 };
 
 struct session_status {
@@ -180,6 +223,10 @@ struct session_status {
   std::uint64_t events_received = 0;
   std::uint64_t parse_errors = 0;
   std::uint64_t inbox_dropped = 0;    // events dropped between reader and actor
+  std::uint64_t oversized = 0;        // messages refused for a read limit
+  // Dropped events by event name (inbox and subscribers together), <= max_tracked_event_names
+  // names; more names are counted under "(other)".
+  std::vector<std::pair<std::string, std::uint64_t>> dropped_by_event;
   std::size_t inbox_in_flight = 0;
   std::size_t pending_requests = 0;
   std::chrono::milliseconds current_gap{0};            // time down so far, 0 when up
@@ -206,4 +253,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::status_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::stop_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::event_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::link_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::event_lost)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ami::session_status)

@@ -66,12 +66,34 @@ astra::result<std::string> serialize(const action& a, std::string_view action_id
     return {make_error_code(ami_errc::header_injection), "CR or LF in the action name"};
   if (std::string why = check_header("ActionID", action_id); !why.empty())
     return {make_error_code(ami_errc::header_injection), std::move(why)};
+  // Asterisk's read limits (message.hpp): every line with its CR LF within
+  // asterisk_max_action_line_bytes, at most asterisk_max_action_headers lines.
+  auto line_too_long = [](std::string_view key, std::size_t value_size) -> std::string {
+    const std::size_t line = key.size() + 2 + value_size + 2;
+    if (line <= asterisk_max_action_line_bytes) return {};
+    return "header '" + std::string(key.substr(0, 64)) + "' makes a " + std::to_string(line) +
+           "-byte line; Asterisk reads at most " + std::to_string(asterisk_max_action_line_bytes) +
+           " bytes per line (CR LF included)";
+  };
+  if (std::string why = line_too_long("Action", a.name().size()); !why.empty())
+    return {make_error_code(ami_errc::action_too_large), std::move(why)};
+  if (std::string why = line_too_long("ActionID", action_id.size()); !action_id.empty() && !why.empty())
+    return {make_error_code(ami_errc::action_too_large), std::move(why)};
   std::size_t total = 8 + a.name().size() + 2 + (action_id.empty() ? 0 : 10 + action_id.size() + 2) + 2;
+  std::size_t lines = 1 + (action_id.empty() ? 0 : 1);
   for (const auto& [k, v] : a.headers()) {
     if (std::string why = check_header(k, v); !why.empty())
       return {make_error_code(ami_errc::header_injection), std::move(why)};
+    if (std::string why = line_too_long(k, v.size()); !why.empty())
+      return {make_error_code(ami_errc::action_too_large), std::move(why)};
+    if (!action_id.empty() && iequals(k, "ActionID")) continue;
     total += k.size() + v.size() + 4;
+    ++lines;
   }
+  if (lines > asterisk_max_action_headers)
+    return {make_error_code(ami_errc::action_too_large),
+            std::to_string(lines) + " header lines; Asterisk reads at most " +
+                std::to_string(asterisk_max_action_headers) + " per action and silently drops the rest"};
   std::string out;
   out.reserve(total);
   out += "Action: ";

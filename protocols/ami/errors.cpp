@@ -24,6 +24,9 @@ class category final : public std::error_category {
       case ami_errc::invalid_action: return "invalid AMI action";
       case ami_errc::header_injection: return "CR or LF in AMI header (header injection refused)";
       case ami_errc::queue_full: return "AMI queue full";
+      case ami_errc::action_too_large: return "AMI action exceeds what Asterisk reads";
+      case ami_errc::response_too_large: return "AMI response exceeds a read limit";
+      case ami_errc::event_lost: return "AMI event lost";
     }
     return "unknown AMI error " + std::to_string(code);
   }

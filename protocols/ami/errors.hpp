@@ -21,6 +21,11 @@ enum class ami_errc {
   invalid_action,
   header_injection,    // CR or LF inside an action's key or value (serializer refuses it)
   queue_full,
+  action_too_large,    // an action over what Asterisk reads (asterisk_max_action_line_bytes per
+                       // line, asterisk_max_action_headers lines): refused before it is written
+  response_too_large,  // the answer to a request (its response or a list event) exceeded a read
+                       // limit: the request fails with it at once; detail names the limit
+  event_lost,          // an event a subscriber wanted was lost (oversized, or shed by a policy)
 };
 
 const std::error_category& ami_category() noexcept;

@@ -13,11 +13,24 @@
 
 namespace astra::ami {
 
-// Peer limits (bytes unless stated). Asterisk itself refuses longer input lines and more headers.
-inline constexpr std::size_t max_line_bytes = 1024;          // per line, line terminator excluded
-inline constexpr std::size_t max_headers_per_message = 128;  // headers per message
-inline constexpr std::size_t max_message_bytes = 64 * 1024;  // per message, terminators included
-inline constexpr std::size_t max_buffered_bytes = 256 * 1024;  // parser input buffer bound
+// Limits Asterisk imposes on what it READS, i.e. on the actions astra SENDS (manager.c:
+// get_input() keeps a 1,024-byte line buffer, CR LF included; do_message() keeps at most
+// AST_MAX_MANHEADERS = 128 header lines, Action: and ActionID: included, and silently drops
+// the rest). The action serializer refuses anything beyond them before a byte is written.
+inline constexpr std::size_t asterisk_max_action_line_bytes = 1024;  // per line, CR LF included
+inline constexpr std::size_t asterisk_max_action_headers = 128;      // header lines per action
+
+// Default limits on what astra READS from Asterisk. Asterisk WRITES far beyond its own read
+// limits: Command answers of thousands of Output: lines (core show help: 219 lines, 16.9 KB;
+// dialplan show, core show channels on a busy system), VarSet/Newexten lines as long as the
+// variable's value, events with hundreds of ChanVariable headers. Configurable per session
+// (parser_limits); the parser's memory stays below read_buffered_bytes plus the message
+// under construction's header index (16 bytes per header).
+inline constexpr std::size_t default_read_line_bytes = 64 * 1024;            // per line, terminator excluded
+inline constexpr std::size_t default_read_headers = 65536;                   // headers per message
+inline constexpr std::size_t default_read_message_bytes = 16 * 1024 * 1024;  // per message, terminators included
+// Parser input buffer: one whole message plus one socket read of the next.
+inline constexpr std::size_t default_read_buffered_bytes = default_read_message_bytes + 64 * 1024;
 
 enum class message_kind {
   banner,    // first line of the stream, e.g. "Asterisk Call Manager/11.0.0"

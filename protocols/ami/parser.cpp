@@ -52,6 +52,7 @@ void parser::reset() {
   clear_message_state();
   mode_ = mode::message;
   skip_line_dirty_ = false;
+  skipping_oversized_ = false;
   at_stream_start_ = true;
   banner_seen_ = false;
   closed_ = false;
@@ -89,6 +90,92 @@ astra::result<message> parser::fail(ami_errc code, std::string detail, bool skip
   return astra::result<message>(make_error_code(code), std::move(detail));
 }
 
+namespace {
+constexpr std::size_t max_noted_value_bytes = 256;  // Event/Response/ActionID kept of an oversized message
+constexpr std::size_t max_kept_skipped_line_bytes = 512;  // partial line of an oversized message kept to note it
+
+std::string_view field_value(const std::string& buffer, std::size_t head, const message::field& f) {
+  return std::string_view(buffer.data() + head + f.value_offset, f.value_length);
+}
+std::string noted(std::string_view v) { return std::string(v.substr(0, max_noted_value_bytes)); }
+}  // namespace
+
+void parser::begin_oversized(ami_errc limit, std::size_t limit_value, std::size_t line_end) {
+  oversized_ = {};
+  oversized_.limit = limit;
+  oversized_.limit_value = limit_value;
+  if (event_index_ >= 0) {
+    oversized_.kind = message_kind::event;
+    oversized_.kind_known = true;
+    oversized_.name = noted(field_value(buffer_, head_, fields_[static_cast<std::size_t>(event_index_)]));
+  } else if (response_index_ >= 0) {
+    oversized_.kind = message_kind::response;
+    oversized_.kind_known = true;
+    oversized_.name = noted(field_value(buffer_, head_, fields_[static_cast<std::size_t>(response_index_)]));
+  }
+  if (action_id_index_ >= 0)
+    oversized_.action_id = noted(field_value(buffer_, head_, fields_[static_cast<std::size_t>(action_id_index_)]));
+  oversized_.bytes = line_end - head_;
+  clear_message_state();
+  head_ = scan_ = line_end;
+  mode_ = mode::skip;
+  skip_line_dirty_ = false;
+  skipping_oversized_ = true;
+}
+
+// A whole line of a discarded oversized message whose start was seen: keeps the values
+// the session needs (the event's name, the ActionID of the request it answers).
+void parser::note_skipped_line(const char* line, std::size_t length) {
+  if (length < 6 || length > limits_.line_bytes) return;
+  const char* colon = find_colon(line, length < 16 ? length : 16);
+  if (!colon) return;
+  const std::size_t key_length = static_cast<std::size_t>(colon - line);
+  std::size_t value_start = key_length + 1;
+  while (value_start < length && (line[value_start] == ' ' || line[value_start] == '\t')) ++value_start;
+  const std::string_view value(line + value_start, length - value_start);
+  if (key_is(line, key_length, "event")) {
+    if (!oversized_.kind_known || oversized_.kind != message_kind::event) {
+      oversized_.kind = message_kind::event;  // Event: wins over Response: (OriginateResponse)
+      oversized_.kind_known = true;
+      oversized_.name = noted(value);
+    }
+  } else if (key_is(line, key_length, "response")) {
+    if (!oversized_.kind_known) {
+      oversized_.kind = message_kind::response;
+      oversized_.kind_known = true;
+      oversized_.name = noted(value);
+    }
+  } else if (key_is(line, key_length, "actionid")) {
+    if (oversized_.action_id.empty()) oversized_.action_id = noted(value);
+  }
+}
+
+std::string describe(const oversized_message& o) {
+  std::string detail;
+  if (o.kind_known)
+    detail = std::string(o.kind == message_kind::event ? "event " : "response ") + (o.name.empty() ? "?" : o.name);
+  else
+    detail = "message";
+  if (!o.action_id.empty()) detail += " (ActionID " + o.action_id + ")";
+  detail += " of " + std::to_string(o.bytes) + " bytes" + (o.truncated ? " (stream closed before its end)" : "");
+  switch (o.limit) {
+    case ami_errc::line_too_long:
+      return detail + ": a line over the " + std::to_string(o.limit_value) + "-byte line limit";
+    case ami_errc::too_many_headers:
+      return detail + ": more than " + std::to_string(o.limit_value) + " headers";
+    case ami_errc::buffer_full:
+      return detail + ": fills the " + std::to_string(o.limit_value) + "-byte parser buffer";
+    default:
+      return detail + ": over the " + std::to_string(o.limit_value) + "-byte message limit";
+  }
+}
+
+astra::result<message> parser::end_oversized(bool truncated) {
+  skipping_oversized_ = false;
+  oversized_.truncated = truncated;
+  return astra::result<message>(make_error_code(oversized_.limit), describe(oversized_));
+}
+
 astra::result<message> parser::complete_message() {
   message_kind kind;
   int name_index;
@@ -122,38 +209,46 @@ std::optional<astra::result<message>> parser::next() {
 
     if (mode_ == mode::skip) {
       if (!lf) {
-        // Drop the partial line, but keep a lone CR that may still become a blank CRLF line.
-        if (available == 1 && !skip_line_dirty_ && base[line_start] == '\r') {
+        // Drop the partial line, but keep a lone CR that may still become a blank CRLF line,
+        // and, in an oversized message, a short line that may still name it (Event:, ActionID:).
+        if ((available == 1 && !skip_line_dirty_ && base[line_start] == '\r') ||
+            (skipping_oversized_ && !skip_line_dirty_ && available <= max_kept_skipped_line_bytes)) {
           head_ = line_start;
         } else {
           if (available) skip_line_dirty_ = true;
+          if (skipping_oversized_) oversized_.bytes += available;
           head_ = scan_ = end;
         }
         return std::nullopt;
       }
       const std::size_t length = static_cast<std::size_t>(lf - (base + line_start));
       const bool blank = !skip_line_dirty_ && (length == 0 || (length == 1 && base[line_start] == '\r'));
+      if (skipping_oversized_) {
+        oversized_.bytes += length + 1;
+        if (!skip_line_dirty_ && !blank)
+          note_skipped_line(base + line_start, length && base[line_start + length - 1] == '\r' ? length - 1 : length);
+      }
       scan_ = head_ = line_start + length + 1;
       skip_line_dirty_ = false;
-      if (blank) mode_ = mode::message;
+      if (blank) {
+        mode_ = mode::message;
+        if (skipping_oversized_) return end_oversized(false);
+      }
       continue;
     }
 
     if (!lf) {
       // A CR may still belong to the terminator, hence line_bytes + 1.
       if (available > limits_.line_bytes + 1) {
-        scan_ = end;
-        auto r = fail(ami_errc::line_too_long, "line longer than " + std::to_string(limits_.line_bytes) + " bytes", true);
+        begin_oversized(ami_errc::line_too_long, limits_.line_bytes, end);
         skip_line_dirty_ = true;
-        return r;
+        continue;
       }
       if (buffered() >= limits_.buffered_bytes) {
         const bool partial_line = available > 0;
-        scan_ = end;
-        auto r = fail(ami_errc::buffer_full,
-                      "partial message fills the " + std::to_string(limits_.buffered_bytes) + "-byte buffer", true);
+        begin_oversized(ami_errc::buffer_full, limits_.buffered_bytes, end);
         skip_line_dirty_ = partial_line;
-        return r;
+        continue;
       }
       return std::nullopt;
     }
@@ -163,11 +258,20 @@ std::optional<astra::result<message>> parser::next() {
     if (length && base[line_start + length - 1] == '\r') --length;
     scan_ = next_line;
 
-    if (length > limits_.line_bytes)
-      return fail(ami_errc::line_too_long, "line longer than " + std::to_string(limits_.line_bytes) + " bytes", true);
-    if (next_line - head_ > limits_.message_bytes)
-      return fail(ami_errc::message_too_large,
-                  "message longer than " + std::to_string(limits_.message_bytes) + " bytes", length != 0);
+    if (length > limits_.line_bytes) {
+      begin_oversized(ami_errc::line_too_long, limits_.line_bytes, next_line);
+      note_skipped_line(base + line_start, length);
+      continue;
+    }
+    if (next_line - head_ > limits_.message_bytes) {
+      begin_oversized(ami_errc::message_too_large, limits_.message_bytes, next_line);
+      if (length == 0) {  // this blank line ends the oversized message
+        mode_ = mode::message;
+        return end_oversized(false);
+      }
+      note_skipped_line(base + line_start, length);
+      continue;
+    }
 
     if (length == 0) {
       if (fields_.empty()) {  // blank line between messages
@@ -188,9 +292,11 @@ std::optional<astra::result<message>> parser::next() {
         return m;
       }
     }
-    if (fields_.size() >= limits_.headers)
-      return fail(ami_errc::too_many_headers,
-                  "more than " + std::to_string(limits_.headers) + " headers in one message", true);
+    if (fields_.size() >= limits_.headers) {
+      begin_oversized(ami_errc::too_many_headers, limits_.headers, next_line);
+      note_skipped_line(line, length);
+      continue;
+    }
     if (!colon || colon == line)
       return fail(ami_errc::malformed_line, colon ? "header line with an empty key" : "header line without ':'", true);
 
@@ -222,6 +328,14 @@ std::optional<astra::result<message>> parser::next() {
 std::optional<astra::result<message>> parser::finish() {
   closed_ = true;
   if (auto m = next()) return m;
+  if (skipping_oversized_) {  // the stream closed inside a discarded oversized message
+    buffer_.clear();
+    head_ = scan_ = 0;
+    clear_message_state();
+    mode_ = mode::message;
+    skip_line_dirty_ = false;
+    return end_oversized(true);
+  }
   const bool pending = mode_ == mode::message && (!fields_.empty() || scan_ < buffer_.size());
   buffer_.clear();
   head_ = scan_ = 0;

@@ -68,7 +68,10 @@ const char* usage_text =
     "  --duration SECONDS watch: stop after this long\n"
     "Output: JSON in UTF-8. AMI values are raw bytes: valid UTF-8 is kept as is; each byte of an\n"
     "invalid sequence is read as Latin-1 (byte 0xXX -> U+00XX, e.g. \"Jos\\xE9\" -> \"Jos\xC3\xA9\");\n"
-    "control characters are escaped.\n";
+    "control characters are escaped.\n"
+    "Exit: 0 ok; 1 send: Asterisk answered Response: Error; watch: events were lost (dropped, or\n"
+    "written by Asterisk over a read limit: each reported on stderr); 2 usage, connection, login,\n"
+    "timeout, or an answer over a read limit (response_too_large).\n";
 
 struct options {
   std::string mode;
@@ -418,8 +421,18 @@ int run_watch(const options& o, std::FILE* out, std::FILE* err) {
     st->done = true;
     st->changed.notify_all();
   };
-  auto filter = o.events.empty() ? ami::event_filter::all() : ami::event_filter::by_names(o.events);
-  auto sub = client.subscribe_batches(std::move(filter), on_events, on_link, watch_queue_capacity, "watch");
+  // Oversized events are reported as they happen: the output itself stays JSON lines.
+  auto lost_oversized = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto on_lost = [err, lost_oversized](const ami::event_lost& ev) {
+    lost_oversized->fetch_add(1, std::memory_order_relaxed);
+    std::fprintf(err, "astra ami watch: event lost: %s\n", one_line(ev.reason.detail).c_str());
+  };
+  ami::subscribe_request req;
+  req.filter = o.events.empty() ? ami::event_filter::all() : ami::event_filter::by_names(o.events);
+  req.capacity = watch_queue_capacity;
+  req.name = "watch";
+  req.policy = ami::queue_policy::pause_reading;  // lossless unless the writer stalls past the stall bound
+  auto sub = client.subscribe(std::move(req), on_events, on_link, on_lost);
 
   auto up = client.wait_until_up(o.timeout * 2 + 500ms);
   if (!up) return report_link_failure(err, up.error());
@@ -432,13 +445,21 @@ int run_watch(const options& o, std::FILE* out, std::FILE* err) {
     st->buffer.clear();
   }
   auto status = client.status().get();
+  std::uint64_t lost = lost_oversized->load();
   for (const auto& s : status.subscribers)
-    if (s.name == "watch" && s.dropped > 0)
-      std::fprintf(err, "astra ami watch: %llu events dropped (output slower than Asterisk)\n",
-                   static_cast<unsigned long long>(s.dropped));
-  if (status.inbox_dropped > 0)
+    if (s.name == "watch" && s.dropped > 0) {
+      lost += s.dropped;
+      std::fprintf(err, "astra ami watch: %llu events dropped (output slower than Asterisk past the %lld ms stall bound)\n",
+                   static_cast<unsigned long long>(s.dropped), static_cast<long long>(ami::session_config{}.max_read_stall.count()));
+    }
+  if (status.inbox_dropped > 0) {
+    lost += status.inbox_dropped;
     std::fprintf(err, "astra ami watch: %llu events dropped in the session inbox\n",
                  static_cast<unsigned long long>(status.inbox_dropped));
+  }
+  if (lost_oversized->load() > 0)
+    std::fprintf(err, "astra ami watch: %llu events lost to the read limits\n",
+                 static_cast<unsigned long long>(lost_oversized->load()));
   sub.reset();
   client.stop();
   std::lock_guard<std::mutex> lock(st->mutex);
@@ -447,7 +468,8 @@ int run_watch(const options& o, std::FILE* out, std::FILE* err) {
                  one_line(st->link_failure->detail.empty() ? st->link_failure->message() : st->link_failure->detail).c_str());
     return exit_failure;
   }
-  return exit_ok;
+  // Every event written is whole, but some were lost: not a clean run.
+  return lost > 0 ? exit_rejected : exit_ok;
 }
 
 }  // namespace

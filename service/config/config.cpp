@@ -358,12 +358,14 @@ class loader {
 };
 
 constexpr std::pair<std::string_view, log_format> log_formats[] = {{"json", log_format::json}, {"text", log_format::text}};
-constexpr std::pair<std::string_view, drop_policy> drop_policies[] = {{"drop_newest", drop_policy::drop_newest}};
+constexpr std::pair<std::string_view, drop_policy> drop_policies[] = {{"drop_newest", drop_policy::drop_newest},
+                                                                     {"drop_oldest", drop_policy::drop_oldest},
+                                                                     {"pause_reading", drop_policy::pause_reading}};
 
 void load_ami(loader& l, const scope& s, ami_config& a) {
   l.check_keys(s, {"host", "port", "username", "secret", "secret_env", "secret_file", "md5", "events",
                    "connect_timeout", "login_timeout", "action_timeout", "write_timeout", "keepalive_interval",
-                   "keepalive_timeout"});
+                   "keepalive_timeout", "read_limits", "max_read_stall"});
   l.field(s, "host", a.host, "AMI host name or address", true);
   l.int_field(s, "port", a.port, 1, 65535, "AMI TCP port");
   l.field(s, "username", a.username, "AMI user (manager.conf section)", true);
@@ -376,6 +378,18 @@ void load_ami(loader& l, const scope& s, ami_config& a) {
   l.field(s, "write_timeout", a.write_timeout, "deadline of one socket write");
   l.field(s, "keepalive_interval", a.keepalive_interval, "Ping period while logged in (0: no keepalive)", duration{0});
   l.field(s, "keepalive_timeout", a.keepalive_timeout, "dead-peer deadline for the Ping reply");
+  auto limits = l.child(s, "read_limits");
+  l.check_keys(limits, {"line_bytes", "headers", "message_bytes"});
+  l.int_field(limits, "line_bytes", a.read_line_bytes, 1024, 16 * 1024 * 1024,
+              "longest line astra reads from Asterisk (a longer one discards its message, counted in astra_ami_oversized_total)");
+  l.int_field(limits, "headers", a.read_headers, 128, 1'048'576, "most headers in one message astra reads from Asterisk");
+  l.int_field(limits, "message_bytes", a.read_message_bytes, 64 * 1024, 1024 * 1024 * 1024,
+              "largest message astra reads from Asterisk (e.g. a Command answer)");
+  if (a.read_line_bytes > a.read_message_bytes)
+    l.add(limits.path + ".line_bytes", "must not exceed read_limits.message_bytes");
+  l.field(s, "max_read_stall", a.max_read_stall,
+          "longest the AMI reader pauses for a full pause_reading queue before it sheds (counted); keep it below Asterisk's 100 ms writetimeout",
+          duration{0});
 }
 
 void load_ari(loader& l, const scope& s, ari_config& a) {
@@ -546,11 +560,21 @@ void load_agi(loader& l, const scope& s, agi_config& a) {
   }
 }
 
-void load_queue(loader& l, const scope& parent, const std::string& key, queue_config& q, const std::string& what) {
+// `ami`: the queue is AMI's and takes bytes and all three policies; the ARI queues only
+// drop_newest (their readers are not paused).
+void load_queue(loader& l, const scope& parent, const std::string& key, queue_config& q, const std::string& what,
+                bool ami) {
   auto s = l.child(parent, key);
-  l.check_keys(s, {"capacity", "policy"});
-  l.int_field(s, "capacity", q.capacity, 1, 10'000'000, what + ": messages in flight before the drop policy applies");
-  l.enum_field(s, "policy", q.policy, drop_policies, what + ": what happens to a message beyond capacity (counted in astra_queue_dropped_total)");
+  if (ami) l.check_keys(s, {"capacity", "policy", "bytes"});
+  else l.check_keys(s, {"capacity", "policy"});
+  l.int_field(s, "capacity", q.capacity, 1, 10'000'000, what + ": messages in flight before the policy applies");
+  l.enum_field(s, "policy", q.policy, drop_policies, what + ": what happens to a message beyond capacity (drops counted in astra_queue_dropped_total)");
+  if (ami)
+    l.int_field(s, "bytes", q.bytes, 64 * 1024, std::int64_t{1} << 34, what + ": bytes in flight before the policy applies");
+  if (!ami && q.policy != drop_policy::drop_newest)
+    l.add(s.path + ".policy", "only drop_newest is supported for the ARI queues");
+  if (key == "ami_inbox" && q.policy != drop_policy::pause_reading)
+    l.add(s.path + ".policy", "the AMI inbox only supports pause_reading (the reader pauses, then sheds after ami.max_read_stall)");
 }
 
 void load_all(loader& l, const YAML::Node& doc, config& c) {
@@ -579,10 +603,10 @@ void load_all(loader& l, const YAML::Node& doc, config& c) {
   {
     auto s = l.child(root, "queues");
     l.check_keys(s, {"ami_inbox", "ami_subscriber", "ari_dispatch", "ari_actor"});
-    load_queue(l, s, "ami_inbox", c.queues.ami_inbox, "AMI events from the socket reader to the session actor");
-    load_queue(l, s, "ami_subscriber", c.queues.ami_subscriber, "AMI events to the service's event subscriber");
-    load_queue(l, s, "ari_dispatch", c.queues.ari_dispatch, "ARI frames from the event socket to the dispatcher");
-    load_queue(l, s, "ari_actor", c.queues.ari_actor, "events to one ARI channel or bridge actor");
+    load_queue(l, s, "ami_inbox", c.queues.ami_inbox, "AMI events from the socket reader to the session actor", true);
+    load_queue(l, s, "ami_subscriber", c.queues.ami_subscriber, "AMI events to the service's event subscriber", true);
+    load_queue(l, s, "ari_dispatch", c.queues.ari_dispatch, "ARI frames from the event socket to the dispatcher", false);
+    load_queue(l, s, "ari_actor", c.queues.ari_actor, "events to one ARI channel or bridge actor", false);
   }
   {
     auto s = l.child(root, "log");
@@ -622,7 +646,11 @@ env_lookup process_env() {
 std::string env_token(std::string_view name) { return upper(name); }
 
 std::string_view to_string(log_format f) noexcept { return f == log_format::json ? "json" : "text"; }
-std::string_view to_string(drop_policy) noexcept { return "drop_newest"; }
+std::string_view to_string(drop_policy p) noexcept {
+  for (const auto& [name, value] : drop_policies)
+    if (value == p) return name;
+  return "?";
+}
 
 std::string format_duration(duration d) {
   auto ms = d.count();

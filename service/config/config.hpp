@@ -44,6 +44,11 @@ struct ami_config {
   duration write_timeout{2'000};         // one socket write
   duration keepalive_interval{15'000};   // Ping period while up; 0 = no keepalive
   duration keepalive_timeout{5'000};     // dead-peer deadline for the Ping reply
+  // What astra reads from Asterisk (what Asterisk writes: far beyond its own read limits).
+  std::size_t read_line_bytes = 64 * 1024;            // per line
+  std::size_t read_headers = 65'536;                  // headers per message
+  std::size_t read_message_bytes = 16 * 1024 * 1024;  // per message
+  duration max_read_stall{50};  // longest pause of the reader for a full queue (< Asterisk's 100 ms writetimeout)
 };
 
 struct ari_config {
@@ -109,17 +114,21 @@ struct backoff_config {
   duration login_failure_delay{60'000};  // retry delay after Asterisk refuses the login
 };
 
-enum class drop_policy { drop_newest };
+// drop_newest: the new message is dropped; drop_oldest: the oldest waiting one is;
+// pause_reading: the socket is not read while the queue is full (bounded by
+// ami.max_read_stall, then drop_newest). Every drop is counted.
+enum class drop_policy { drop_newest, drop_oldest, pause_reading };
 
 struct queue_config {
   std::size_t capacity = 0;
   drop_policy policy = drop_policy::drop_newest;
+  std::size_t bytes = 0;  // bytes in flight before the policy applies; 0 = no byte bound
 };
 
 // Bounded queues and their counted drop policies (metric label: astra_queue_dropped_total{queue}).
 struct queues_config {
-  queue_config ami_inbox{131'072};     // AMI events in flight from the socket reader to the session
-  queue_config ami_subscriber{8'192};  // AMI events in flight to the service's subscriber
+  queue_config ami_inbox{131'072, drop_policy::pause_reading, 64u << 20};      // AMI reader -> session
+  queue_config ami_subscriber{8'192, drop_policy::pause_reading, 32u << 20};   // AMI session -> the service's subscriber
   queue_config ari_dispatch{8'192};    // ARI frames in flight from the socket to the dispatcher
   queue_config ari_actor{256};         // events in flight to one ARI channel or bridge actor
 };

@@ -109,7 +109,12 @@ void start_ami(server_sup* self) {
   // outage length) and keeps the ami_subscriber queue exercised and bounded.
   ami::subscribe_request sub;
   sub.filter = ami::event_filter::all();
-  sub.capacity = st.rt->subscriber_capacity();
+  const auto& q = st.rt->subscriber_queue();
+  sub.capacity = q.capacity;
+  sub.capacity_bytes = q.bytes;
+  sub.policy = q.policy == config::drop_policy::drop_oldest     ? ami::queue_policy::drop_oldest
+               : q.policy == config::drop_policy::pause_reading ? ami::queue_policy::pause_reading
+                                                                 : ami::queue_policy::drop_newest;
   sub.name = "service";
   self->send(st.ami, std::move(sub));
 }

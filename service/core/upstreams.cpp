@@ -73,6 +73,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
       board_.configure_link(n, "ami", server_.ami->host + ":" + std::to_string(server_.ami->port),
                             server_.ami->secret.describe());
       ami_events_ = &m_.ami_events.with({n});
+      ami_oversized_ = &m_.ami_oversized.with({n});
       ami_connected_ = &m_.ami_connected.with({n});
       ami_reconnects_ = &m_.ami_reconnects.with({n});
     }
@@ -88,7 +89,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 
   const std::string& name() const override { return server_.name; }
   bool has_ami() const override { return server_.ami.has_value(); }
-  std::size_t subscriber_capacity() const override { return cfg_.queues.ami_subscriber.capacity; }
+  const config::queue_config& subscriber_queue() const override { return cfg_.queues.ami_subscriber; }
 
   backoff_policy restart_policy() const override {
     return {cfg_.backoff.initial, cfg_.backoff.max, cfg_.backoff.multiplier, cfg_.backoff.jitter};
@@ -115,6 +116,12 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     sc.login_failure_backoff = {cfg_.backoff.login_failure_delay, cfg_.backoff.login_failure_delay * 10,
                                 cfg_.backoff.multiplier, cfg_.backoff.jitter};
     sc.inbox_capacity = cfg_.queues.ami_inbox.capacity;
+    sc.inbox_bytes = cfg_.queues.ami_inbox.bytes;
+    sc.read_limits.line_bytes = a.read_line_bytes;
+    sc.read_limits.headers = a.read_headers;
+    sc.read_limits.message_bytes = a.read_message_bytes;
+    sc.read_limits.buffered_bytes = a.read_message_bytes + 64 * 1024;
+    sc.max_read_stall = a.max_read_stall;
 
     ami::session_hooks hooks;
     auto self = shared_from_this();
@@ -141,10 +148,13 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
                                                              ",\"attempt\":" + std::to_string(attempt) +
                                                              ",\"delay_ms\":" + ms_text(delay)));
     };
-    hooks.drop = [self](std::string_view queue, std::uint64_t dropped) {
+    hooks.drop = [self](std::string_view queue, std::string_view event, std::uint64_t dropped) {
       bool inbox = queue.size() >= 6 && queue.substr(queue.size() - 6) == "/inbox";
-      self->m_.queue_dropped.with({inbox ? "ami_inbox" : "ami_subscriber"}).inc(static_cast<double>(dropped));
+      const char* label = inbox ? "ami_inbox" : "ami_subscriber";
+      self->m_.queue_dropped.with({label}).inc(static_cast<double>(dropped));
+      self->m_.ami_events_dropped.with({self->server_.name, label, event}).inc(static_cast<double>(dropped));
     };
+    hooks.oversized = [self](const ami::oversized_message&) { self->ami_oversized_->inc(); };
     return ami::spawn_session(system_, io_, std::move(sc), std::move(hooks));
   }
 
@@ -353,6 +363,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   status_board& board_;
 
   metrics::counter* ami_events_ = nullptr;
+  metrics::counter* ami_oversized_ = nullptr;
   metrics::gauge* ami_connected_ = nullptr;
   metrics::counter* ami_reconnects_ = nullptr;
   metrics::gauge* ari_connected_ = nullptr;

@@ -46,7 +46,8 @@ class server_runtime {
   virtual caf::actor spawn_ami_session() = 0;
   // The current session for status queries (null while restarting).
   virtual void publish_ami(caf::actor session) = 0;
-  virtual std::size_t subscriber_capacity() const = 0;
+  // The service subscriber's queue (queues.ami_subscriber).
+  virtual const config::queue_config& subscriber_queue() const = 0;
   virtual void ami_link_event(const ami::link_event& ev) = 0;
   virtual void events_consumed(std::size_t n) = 0;
   virtual void logged_off(const std::string& error) = 0;

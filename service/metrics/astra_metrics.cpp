@@ -14,6 +14,12 @@ astra_metrics::astra_metrics(registry& r)
                                           {"server", "action"})),
       ami_actions(r.add_counter("astra_ami_actions_total", "AMI actions completed, by outcome.",
                                 {"server", "action", "outcome"})),
+      ami_oversized(r.add_counter("astra_ami_oversized_total",
+                                  "AMI messages Asterisk wrote over a read limit (ami.read_limits), discarded.",
+                                  {"server"})),
+      ami_events_dropped(r.add_counter("astra_ami_events_dropped_total",
+                                       "AMI events dropped by a queue policy, by queue and event name.",
+                                       {"server", "queue", "event"})),
       ari_connected(r.add_gauge("astra_ari_connected", "1 while the ARI event WebSocket is subscribed, else 0.",
                                 {"server"})),
       ari_events(r.add_counter("astra_ari_events_total", "ARI events received, by type.", {"server", "type"})),
@@ -36,6 +42,7 @@ void astra_metrics::add_server(const std::string& server, bool ami, bool ari) {
     ami_connected.with({server});
     ami_reconnects.with({server});
     ami_events.with({server});
+    ami_oversized.with({server});
   }
   if (ari) {
     ari_connected.with({server});

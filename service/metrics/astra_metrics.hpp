@@ -24,6 +24,8 @@ struct astra_metrics {
   counter_family& ami_events;              // {server}
   histogram_family& ami_action_duration;   // {server,action} seconds
   counter_family& ami_actions;             // {server,action,outcome}
+  counter_family& ami_oversized;           // {server} messages refused for a read limit
+  counter_family& ami_events_dropped;      // {server,queue,event} events shed by a queue policy
   gauge_family& ari_connected;             // {server} 1 while the event WebSocket is up
   counter_family& ari_events;              // {server,type}
   counter_family& ari_requests;            // {server,method,status}

@@ -13,6 +13,9 @@ using astra::ami::test::parse_whole;
 namespace {
 
 const std::string banner = "Asterisk Call Manager/11.0.0\r\n";
+// Limits as small as Asterisk's own read limits, so that these tests stay fast; the
+// defaults (what astra reads from a real Asterisk) are checked in codec_oversized_test.
+const parser_limits small{1024, 128, 64 * 1024, 256 * 1024};
 const std::string good_event = "Event: Good\r\nActionID: after\r\nValue: 1\r\n\r\n";
 
 std::string event_with_headers(std::size_t headers) {
@@ -22,7 +25,7 @@ std::string event_with_headers(std::size_t headers) {
 }
 
 // Checks, for every two-piece split of `stream`, that the outcome is the same as whole.
-void check_split_invariance(const std::string& stream, parser_limits limits = {}) {
+void check_split_invariance(const std::string& stream, parser_limits limits = small) {
   const auto expected = astra::ami::test::digest_pieces({stream}, true, limits);
   std::size_t mismatches = 0;
   for (std::size_t i = 0; i <= stream.size(); ++i) {
@@ -44,12 +47,14 @@ void check_recovers(const std::vector<outcome>& out, ami_errc expected_error) {
 
 }  // namespace
 
-TEST_CASE("limits are the named Asterisk constants", "[ami][codec][limits]") {
+TEST_CASE("read limits default to what Asterisk writes; Asterisk's own read limits bound actions", "[ami][codec][limits]") {
   parser_limits l;
-  CHECK(l.line_bytes == 1024);
-  CHECK(l.headers == 128);
-  CHECK(l.message_bytes == 64 * 1024);
-  CHECK(l.buffered_bytes == 256 * 1024);
+  CHECK(l.line_bytes == 64 * 1024);
+  CHECK(l.headers == 65536);
+  CHECK(l.message_bytes == 16 * 1024 * 1024);
+  CHECK(l.buffered_bytes == 16 * 1024 * 1024 + 64 * 1024);
+  CHECK(asterisk_max_action_line_bytes == 1024);
+  CHECK(asterisk_max_action_headers == 128);
 }
 
 TEST_CASE("a 1024-byte line is accepted, a 1025-byte line is line_too_long and the stream resynchronises",
@@ -61,7 +66,7 @@ TEST_CASE("a 1024-byte line is accepted, a 1025-byte line is line_too_long and t
   REQUIRE(long_line.size() == 1025);
 
   const std::string accepted_stream = banner + "Event: Long\r\n" + ok_line + "\r\n\r\n";
-  auto accepted = parse_whole(accepted_stream, true);
+  auto accepted = parse_whole(accepted_stream, true, small);
   REQUIRE(accepted.size() == 2);
   REQUIRE(accepted[1].ok);
   CHECK(accepted[1].headers.at(1).second.size() == 1018);
@@ -70,11 +75,11 @@ TEST_CASE("a 1024-byte line is accepted, a 1025-byte line is line_too_long and t
   for (const char* eol : {"\r\n", "\n"}) {
     INFO("line ending " << (eol[1] ? "CRLF" : "LF"));
     const std::string stream = banner + "Event: Long\r\n" + long_line + eol + "After: dropped\r\n\r\n" + good_event;
-    check_recovers(parse_whole(stream, true), ami_errc::line_too_long);
+    check_recovers(parse_whole(stream, true, small), ami_errc::line_too_long);
     check_split_invariance(stream);
   }
   // A huge line without any LF is refused early, without being buffered.
-  parser p;
+  parser p(small);
   REQUIRE(p.feed(banner + "Event: Huge\r\nData: ") > 0);
   std::vector<outcome> out;
   astra::ami::test::feed_all(p, std::string(100000, 'y'), out);
@@ -84,13 +89,13 @@ TEST_CASE("a 1024-byte line is accepted, a 1025-byte line is line_too_long and t
 }
 
 TEST_CASE("128 headers are accepted, 129 are too_many_headers and the stream resynchronises", "[ami][codec][limits]") {
-  auto ok = parse_whole(banner + event_with_headers(128), true);
+  auto ok = parse_whole(banner + event_with_headers(128), true, small);
   REQUIRE(ok.size() == 2);
   REQUIRE(ok[1].ok);
   CHECK(ok[1].headers.size() == 128);
 
   const std::string stream = banner + event_with_headers(129) + good_event;
-  check_recovers(parse_whole(stream, true), ami_errc::too_many_headers);
+  check_recovers(parse_whole(stream, true, small), ami_errc::too_many_headers);
   check_split_invariance(stream);
 }
 
@@ -99,9 +104,9 @@ TEST_CASE("an oversized message is message_too_large and the stream resynchronis
   std::string big = "Event: Big\r\n";
   for (int i = 0; i < 100; ++i) big += "Chunk" + std::to_string(i) + ": " + std::string(990, 'z') + "\r\n";
   big += "\r\n";
-  REQUIRE(big.size() > max_message_bytes);
+  REQUIRE(big.size() > small.message_bytes);
   const std::string stream = banner + big + good_event;
-  check_recovers(parse_whole(stream, true), ami_errc::message_too_large);
+  check_recovers(parse_whole(stream, true, small), ami_errc::message_too_large);
 
   // With smaller limits the split invariance loop stays cheap.
   parser_limits small;
@@ -148,19 +153,23 @@ TEST_CASE("a partial message filling the buffer is buffer_full; memory stays bou
   CHECK(max_buffered <= l.buffered_bytes);
   check_recovers(out, ami_errc::buffer_full);
 
-  // feed() never accepts more than the bound.
+  // feed() never accepts more than the bound; the error comes when the message ends.
   parser q(l);
   CHECK(q.feed(std::string(2000, 'a')) == 512);
   CHECK(q.feed("more") == 0);
   CHECK(q.buffered() == 512);
+  CHECK_FALSE(q.next());  // discarding: the buffer is free again
+  CHECK(q.buffered() == 0);
+  CHECK(q.feed("aaa\r\n\r\n") == 7);
   auto r = q.next();
   REQUIRE(r);
   CHECK(r->code() == make_error_code(ami_errc::buffer_full));
+  CHECK(q.last_oversized().bytes == 512 + 7);
 }
 
 TEST_CASE("malformed lines are refused and the stream resynchronises", "[ami][codec][limits]") {
   const std::string stream = banner + "Event: Bad\r\nthis line has no colon\r\nKey: v\r\n\r\n" + good_event;
-  check_recovers(parse_whole(stream, true), ami_errc::malformed_line);
+  check_recovers(parse_whole(stream, true, small), ami_errc::malformed_line);
   check_split_invariance(stream);
 
   const std::string empty_key = banner + "Event: Bad\r\n: value\r\n\r\n" + good_event;

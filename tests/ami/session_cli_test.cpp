@@ -162,6 +162,34 @@ TEST_CASE("ami watch prints one JSON object per event per line", "[ami][cli]") {
   CHECK(refused.code == 2);
 }
 
+TEST_CASE("ami watch reports an event lost to the read limits on stderr and exits 1", "[ami][cli][limits]") {
+  fake_ami_options opts;
+  // A 70,000-byte line (over the 64 KiB default line limit), then an ordinary VarSet.
+  opts.burst = "Event: VarSet\r\nVariable: HUGE\r\nValue: " + std::string(70000, 'x') + "\r\n\r\n" +
+               "Event: VarSet\r\nVariable: SMALL\r\nValue: 1\r\n\r\n";
+  opts.burst_repeat = 1;
+  fake_ami_server server(opts);
+  auto r = run(cat(cat({"watch"}, conn(server)), {"--event", "VarSet", "--count", "1"}));
+  CHECK(r.code == 1);
+  CHECK(r.err.find("event lost: event VarSet of 70") != std::string::npos);
+  CHECK(r.err.find("65536-byte line limit") != std::string::npos);
+  CHECK(r.err.find("1 events lost to the read limits") != std::string::npos);
+  REQUIRE(r.out.find("SMALL") != std::string::npos);
+  CHECK(r.out.find("HUGE") == std::string::npos);
+}
+
+TEST_CASE("ami send: an answer over the 16 MiB read limit fails at once with response_too_large, exit 2",
+          "[ami][cli][limits]") {
+  fake_ami_options opts;
+  opts.command_output.assign(17'500, std::string(1000, 'o'));  // ~17.6 MB of Output: lines, fewer than 65,536
+  fake_ami_server server(opts);
+  auto r = run(cat(cat({"send"}, conn(server)), {"Command", "Command=core show channels"}));
+  CHECK(r.code == 2);
+  CHECK(r.err.find("exceeded a read limit") != std::string::npos);
+  CHECK(r.err.find("16777216-byte message limit") != std::string::npos);
+  CHECK(r.err.find("timed out") == std::string::npos);
+}
+
 TEST_CASE("ami send escapes JSON strings exactly", "[ami][cli]") {
   fake_ami_options opts;
   opts.command_output = {"quote \" backslash \\ tab \t ctl \x01 del \x7f end", "UTF-8 caf\xc3\xa9 long line 0123456789abcdef",

@@ -72,13 +72,16 @@ TEST_CASE("subscribers filter by name and by predicate", "[ami][session]") {
 caf::behavior stalled_subscriber(caf::event_based_actor* self, caf::actor session, std::size_t capacity,
                                  std::shared_ptr<std::atomic<std::size_t>> held) {
   auto batches = std::make_shared<std::vector<ami::event_batch>>();
-  self->send(session, ami::subscribe_request{ami::event_filter::all(), capacity, "stalled"});
+  ami::subscribe_request req{ami::event_filter::all(), capacity, "stalled"};
+  req.policy = ami::queue_policy::drop_newest;  // the shedding policy under test
+  self->send(session, std::move(req));
   return {
     [=](ami::event_batch& b) {
       *held += b.events.size();
       batches->push_back(std::move(b));
     },
     [](ami::link_event&) {},
+    [](ami::event_lost&) {},
     [=](caf::atom_value) { batches->clear(); },
   };
 }
@@ -93,7 +96,7 @@ TEST_CASE("a stalled subscriber loses events (counted) without stalling the read
   session_harness h(opts);
   std::atomic<std::uint64_t> hook_drops{0};
   ami::session_hooks hooks;
-  hooks.drop = [&](std::string_view queue, std::uint64_t n) {
+  hooks.drop = [&](std::string_view queue, std::string_view, std::uint64_t n) {
     if (queue.find("stalled") != std::string_view::npos) hook_drops += n;
   };
   ami::client c(h.system, h.io, h.config(), hooks);

@@ -96,7 +96,7 @@ class crash_runtime final : public server_runtime {
     return child;
   }
   void publish_ami(caf::actor session) override { inner_->publish_ami(std::move(session)); }
-  std::size_t subscriber_capacity() const override { return inner_->subscriber_capacity(); }
+  const astra::config::queue_config& subscriber_queue() const override { return inner_->subscriber_queue(); }
   void ami_link_event(const ami::link_event& ev) override { inner_->ami_link_event(ev); }
   void events_consumed(std::size_t n) override { inner_->events_consumed(n); }
   void logged_off(const std::string& error) override {
