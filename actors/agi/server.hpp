@@ -88,7 +88,9 @@ struct shutdown_report {
 
 class server {
  public:
-  // Throws std::invalid_argument for an unusable configuration (startup error).
+  // Throws std::invalid_argument for an unusable configuration (max_concurrent_calls 0, a
+  // timeout <= 0). An empty router is valid: every call is refused as no_route (counted in
+  // server_stats::no_route and reported to hooks.connection_refused).
   server(caf::actor_system& system, boost::asio::io_context& io, router routes, server_config config);
   // Shuts down with no drain time (cuts live calls) if shutdown() was not called.
   ~server();

@@ -1,7 +1,8 @@
 // Fault handling of the FastAGI server over loopback: peer closing mid-command, HANGUP between a
 // command and its reply, command deadlines, auth refusals (CIDR, token), no route, the
 // concurrency cap, running out of file descriptors, early closes and env timeouts, handler
-// failures, runaway handlers, and the graceful drain. After each, the number of live call actors returns to zero.
+// failures, runaway handlers, a server without routes, and the graceful drain. After each, the
+// number of live call actors returns to zero.
 #include <catch2/catch.hpp>
 #include <caf/all.hpp>
 
@@ -301,6 +302,28 @@ TEST_CASE("no route: counted and closed", "[agi][server][fault]") {
     CHECK(extra.empty());
   }
   CHECK(server.server().stats().no_route == 3);
+  CHECK(server.server().stats().calls_started == 0);
+  CHECK(server.server().live_calls() == 0);
+}
+
+TEST_CASE("a server with no routes listens and refuses every call as no route", "[agi][server][fault]") {
+  // The astra service runs FastAGI with zero routes when none are configured (issue 17).
+  std::atomic<int> no_route_hook{0};
+  astra::agi::server_config cfg;
+  cfg.hooks.connection_refused = [&](astra::agi::refusal why, const astra::agi::peer_address&) {
+    if (why == astra::agi::refusal::no_route) ++no_route_hook;
+  };
+  test_server server(astra::agi::router{}, cfg);
+  REQUIRE(server.port() != 0);
+  for (auto script : {"ivr/menu", "hang", "a/b?x=1"}) {
+    fake_asterisk fake(server.port());
+    fake.send(make_environment(script));
+    std::string extra;
+    CHECK(fake.wait_closed(io_timeout, &extra));
+    CHECK(extra.empty());
+  }
+  CHECK(server.server().stats().no_route == 3);
+  CHECK(no_route_hook == 3);
   CHECK(server.server().stats().calls_started == 0);
   CHECK(server.server().live_calls() == 0);
 }
