@@ -1,6 +1,8 @@
 #include "service/config/config.hpp"
 
 #include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -127,17 +130,79 @@ std::optional<endpoint> to_endpoint(std::string_view s, std::string& why) {
   return ep;
 }
 
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool ip_literal(const std::string& host) {
+  unsigned char buf[16];
+  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// The rules of astra::agi::cidr_allowlist (actors/agi/auth.cpp): an IPv4-mapped IPv6 address
+// is an IPv4 one (prefix <= 32); the prefix is plain digits.
 bool valid_cidr(std::string_view s) {
   auto slash = s.find('/');
   std::string addr(s.substr(0, slash));
   unsigned char buf[16];
   int bits = 0;
-  if (::inet_pton(AF_INET, addr.c_str(), buf) == 1) bits = 32;
-  else if (::inet_pton(AF_INET6, addr.c_str(), buf) == 1) bits = 128;
-  else return false;
+  if (::inet_pton(AF_INET, addr.c_str(), buf) == 1) {
+    bits = 32;
+  } else if (::inet_pton(AF_INET6, addr.c_str(), buf) == 1) {
+    static constexpr unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    bits = std::equal(std::begin(mapped), std::end(mapped), buf) ? 32 : 128;
+  } else {
+    return false;
+  }
   if (slash == std::string_view::npos) return true;
-  auto n = to_int(s.substr(slash + 1));
-  return n && *n >= 0 && *n <= bits;
+  auto digits = s.substr(slash + 1);
+  if (!all_digits(digits)) return false;
+  auto n = to_int(digits);
+  return n && *n <= bits;
+}
+
+// The normalisation of astra::agi::router (actors/agi/router.cpp): repeated '/' collapsed,
+// trailing '/' removed (except "/").
+std::string normalise_route(std::string_view path) {
+  std::string out;
+  for (char c : path) {
+    if (c == '/' && !out.empty() && out.back() == '/') continue;
+    if (out.empty() && c != '/') out.push_back('/');
+    out.push_back(c);
+  }
+  if (out.empty()) out = "/";
+  if (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+// Why astra::agi::router::add would refuse the (normalised) pattern; empty if it accepts it.
+std::string route_pattern_problem(const std::string& normalised) {
+  std::size_t pos = 1;
+  while (pos < normalised.size()) {
+    auto next = normalised.find('/', pos);
+    if (next == std::string::npos) next = normalised.size();
+    std::string_view seg(normalised.data() + pos, next - pos);
+    if (!seg.empty() && (seg[0] == ':' || seg[0] == '*')) {
+      if (seg.size() == 1) return "unnamed segment " + quote(seg) + " (write :name or *name)";
+      if (seg[0] == '*' && next != normalised.size()) return "a *wildcard segment must be the last one";
+    }
+    pos = next + 1;
+  }
+  return {};
+}
+
+// Why the TLS layer would refuse `file` as its CA bundle (the call the ARI client makes:
+// SSL_CTX_load_verify_locations); empty if it loads.
+std::string ca_file_problem(const std::string& file) {
+  if (!std::ifstream(file, std::ios::binary)) return "cannot read CA file " + quote(file);
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), &SSL_CTX_free);
+  if (!ctx) return {};  // no TLS at all: the client reports it when it connects
+  ERR_clear_error();
+  if (SSL_CTX_load_verify_locations(ctx.get(), file.c_str(), nullptr) == 1) return {};
+  unsigned long e = ERR_peek_last_error();
+  const char* why = e ? ERR_reason_error_string(e) : nullptr;
+  ERR_clear_error();
+  return "cannot load CA file " + quote(file) + " (expected PEM certificates)" + (why ? std::string(": ") + why : std::string());
 }
 
 class loader {
@@ -251,11 +316,18 @@ class loader {
     else out = *v;
   }
 
-  void endpoint_field(const scope& s, const std::string& key, endpoint& out, const std::string& description) {
+  // A listener HOST:PORT: the host must be what the listener can bind (an IPv4/IPv6 address
+  // or "localhost"; host names are not resolved).
+  void listen_field(const scope& s, const std::string& key, endpoint& out, const std::string& description) {
     auto r = raw(s, key, out.to_string(), description);
     if (!r) return;
     std::string why;
-    if (auto ep = to_endpoint(r->text, why)) out = *ep;
+    auto ep = to_endpoint(r->text, why);
+    if (ep && ep->host != "localhost" && !ip_literal(ep->host)) {
+      why = "host must be an IPv4 or IPv6 address (or localhost)";
+      ep.reset();
+    }
+    if (ep) out = *ep;
     else add(join(s.path, key, '.'), why + ", got " + quote(r->text) + r->where);
   }
 
@@ -348,6 +420,9 @@ class loader {
       out.source = "file:" + file;
     }
     if (required && out.value.empty()) add(path, "required (give " + key + ", " + key + "_env or " + key + "_file)");
+    // An optional credential that is given must not be empty: an empty token would silently
+    // turn the check it configures off.
+    else if (!out.source.empty() && out.value.empty()) add(path, "is empty (from " + out.source + ")");
     if (out.value.find_first_of("\r\n") != std::string::npos) add(path, "must not contain CR or LF");
   }
 
@@ -400,6 +475,18 @@ void load_ari(loader& l, const scope& s, ari_config& a) {
   l.field(s, "username", a.username, "ARI user (ari.conf)", true);
   l.credential_field(s, "password", a.password, "ARI password", true);
   l.field(s, "app", a.app, "Stasis application name(s), comma-separated", true);
+  {
+    std::string name;
+    for (char ch : a.app + ",") {
+      if (ch == ',') {
+        if (!name.empty()) a.apps.push_back(name);
+        name.clear();
+      } else if (!std::isspace(static_cast<unsigned char>(ch))) {
+        name += ch;
+      }
+    }
+    if (a.apps.empty() && !a.app.empty()) l.add(s.path + ".app", "no application name in " + quote(a.app));
+  }
   l.field(s, "handler", a.handler, "stock Stasis handler run for each channel entering the app (track, demo)");
   if (std::find(std::begin(ari_handlers), std::end(ari_handlers), a.handler) == std::end(ari_handlers))
     l.add(s.path + ".handler", "unknown handler " + quote(a.handler) + " (known: track, demo)");
@@ -430,6 +517,10 @@ void load_ari(loader& l, const scope& s, ari_config& a) {
     l.add(path, "empty host in " + quote(a.url));
     return;
   }
+  if (rest.find('@') != std::string_view::npos) {
+    l.add(path, "credentials in the URL are not accepted (use username and password)");
+    return;
+  }
   std::uint16_t default_port = a.scheme == "https" ? 443 : 80;
   std::string why;
   if (rest.find(':') == std::string_view::npos || (rest.front() == '[' && rest.back() == ']')) {
@@ -441,6 +532,9 @@ void load_ari(loader& l, const scope& s, ari_config& a) {
   } else {
     l.add(path, (why.empty() ? "port must be in 1..65535" : why) + ", got " + quote(a.url));
   }
+  // The CA bundle is loaded when the client starts (https with verification only).
+  if (a.scheme == "https" && a.verify_tls && !a.ca_file.empty())
+    if (auto why_ca = ca_file_problem(a.ca_file); !why_ca.empty()) l.add(s.path + ".ca_file", why_ca);
 }
 
 void load_servers(loader& l, const scope& root, config& c) {
@@ -507,6 +601,8 @@ void load_route(loader& l, const scope& s, agi_route_config& r) {
   l.credential_field(s, "token", r.token, "shared token the call must carry in its query", false);
   l.field(s, "token_param", r.token_param, "query parameter holding the token");
   if (!r.path.empty() && r.path.front() != '/') l.add(s.path + ".path", "must start with '/', got " + quote(r.path));
+  else if (auto why = route_pattern_problem(normalise_route(r.path)); !why.empty())
+    l.add(s.path + ".path", why + ", got " + quote(r.path));
   if (std::find(std::begin(agi_handlers), std::end(agi_handlers), r.handler) == std::end(agi_handlers))
     l.add(s.path + ".handler", "unknown handler " + quote(r.handler) + " (known: " + handlers + ")");
   for (std::size_t i = 0; i < r.allow_cidrs.size(); ++i)
@@ -527,7 +623,7 @@ void load_route(loader& l, const scope& s, agi_route_config& r) {
 void load_agi(loader& l, const scope& s, agi_config& a) {
   l.check_keys(s, {"enabled", "listen", "max_calls", "env_timeout", "command_timeout", "allow_cidrs", "routes"});
   l.field(s, "enabled", a.enabled, "run the FastAGI server");
-  l.endpoint_field(s, "listen", a.listen, "FastAGI listener HOST:PORT");
+  l.listen_field(s, "listen", a.listen, "FastAGI listener HOST:PORT");
   l.int_field(s, "max_calls", a.max_calls, 1, 1'000'000, "concurrent calls; beyond it new connections are refused and counted");
   l.field(s, "env_timeout", a.env_timeout, "idle limit before the agi_* environment block is complete");
   l.field(s, "command_timeout", a.command_timeout, "default deadline of one AGI command");
@@ -555,7 +651,9 @@ void load_agi(loader& l, const scope& s, agi_config& a) {
     }
     agi_route_config r;
     load_route(l, rs, r);
-    if (!r.path.empty() && !paths.insert(r.path).second) l.add(rs.path + ".path", "duplicate route " + quote(r.path));
+    // Duplicates as the router sees them: "/a", "/a/" and "//a" are one route.
+    if (!r.path.empty() && !paths.insert(normalise_route(r.path)).second)
+      l.add(rs.path + ".path", "duplicate route " + quote(r.path) + " (routes are compared as " + quote(normalise_route(r.path)) + ")");
     a.routes.push_back(std::move(r));
   }
 }
@@ -588,7 +686,7 @@ void load_all(loader& l, const YAML::Node& doc, config& c) {
   {
     auto s = l.child(root, "admin");
     l.check_keys(s, {"listen"});
-    l.endpoint_field(s, "listen", c.admin.listen, "admin HTTP listener HOST:PORT (/metrics, /healthz, /readyz, /v1/status)");
+    l.listen_field(s, "listen", c.admin.listen, "admin HTTP listener HOST:PORT (/metrics, /healthz, /readyz, /v1/status)");
   }
   {
     auto s = l.child(root, "backoff");
@@ -617,8 +715,12 @@ void load_all(loader& l, const YAML::Node& doc, config& c) {
     if (!levels.count(c.log.level)) l.add("log.level", "expected one of trace, debug, info, warn, error, critical, off, got " + quote(c.log.level));
   }
   l.field(root, "drain_timeout", c.drain_timeout, "on SIGTERM/SIGINT: how long running calls may finish before they are cut", duration{0});
+  // Both listeners on one port cannot both bind (a wildcard address covers the others; "::"
+  // is dual-stack).
+  auto wildcard = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
+  const auto admin_host = c.admin.listen.bind_address(), agi_host = c.agi.listen.bind_address();
   if (c.agi.enabled && c.admin.listen.port != 0 && c.admin.listen.port == c.agi.listen.port &&
-      (c.admin.listen.host == c.agi.listen.host || c.admin.listen.host == "0.0.0.0" || c.agi.listen.host == "0.0.0.0"))
+      (admin_host == agi_host || wildcard(admin_host) || wildcard(agi_host)))
     l.add("admin.listen", "same port as agi.listen (" + std::to_string(c.agi.listen.port) + ")");
 }
 

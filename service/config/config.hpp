@@ -5,6 +5,13 @@
 // with its key path and reason. Secrets (AMI secret, ARI password, AGI route tokens) may
 // come inline, from an environment variable or from a file; only their source is ever
 // shown (credential::describe), never their value.
+//
+// load_file / load_string are the ONE validation of both `astra check-config` and `astra run`:
+// every check the runtime would otherwise make when it spawns a component (listen addresses,
+// ARI URL, Stasis app list, CA file, FastAGI route patterns, CIDR blocks, ...) is made here,
+// so a configuration they accept starts, and one they refuse is refused by both with the
+// same key paths and reasons. Only the environment can still stop a valid configuration
+// (a port already in use, no permission to bind it).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -22,6 +29,8 @@ struct endpoint {
   std::string host;
   std::uint16_t port = 0;  // 0: an ephemeral port chosen by the OS
   std::string to_string() const;
+  // The address a listener binds: host, "localhost" as 127.0.0.1.
+  std::string bind_address() const { return host == "localhost" ? "127.0.0.1" : host; }
 };
 
 // A credential; `value` must never be logged or shown.
@@ -59,6 +68,7 @@ struct ari_config {
   std::string username;
   credential password;
   std::string app = "astra";                   // Stasis application(s), comma-separated
+  std::vector<std::string> apps;               // derived from app: the names (spaces removed), >= 1
   std::string handler = "track";               // stock Stasis handler: one of ari_handlers
   bool subscribe_all = false;
   bool verify_tls = true;
@@ -92,9 +102,12 @@ struct agi_route_config {
   std::string token_param = "token";
 };
 
+// FastAGI. Enabled with no routes (the default) is valid: the listener runs and closes every
+// call as "no route", counted (astra_agi_calls_total{route="none",outcome="no_route"}).
+// `enabled: false` runs no listener at all.
 struct agi_config {
   bool enabled = true;
-  endpoint listen{"0.0.0.0", 4573};
+  endpoint listen{"0.0.0.0", 4573};  // host: an IPv4/IPv6 address or "localhost"
   std::size_t max_calls = 20'000;
   duration env_timeout{5'000};       // idle limit before the agi_* block is complete
   duration command_timeout{30'000};  // default per-command deadline
@@ -103,7 +116,7 @@ struct agi_config {
 };
 
 struct admin_config {
-  endpoint listen{"0.0.0.0", 9573};
+  endpoint listen{"0.0.0.0", 9573};  // host: an IPv4/IPv6 address or "localhost"
 };
 
 struct backoff_config {

@@ -159,11 +159,13 @@ int run(const config::config& cfg) {
   std::unique_ptr<agi::server> agi_server;
   if (cfg.agi.enabled) {
     agi::server_config sc;
-    sc.host = cfg.agi.listen.host;
+    sc.host = cfg.agi.listen.bind_address();
     sc.port = cfg.agi.listen.port;
     sc.max_concurrent_calls = cfg.agi.max_calls;
     sc.env_timeout = cfg.agi.env_timeout;
     sc.command_timeout = cfg.agi.command_timeout;
+    // The configuration loader made every check below (a failure here is a bug there): zero
+    // routes is valid (calls are refused as no_route and counted).
     if (!cfg.agi.allow_cidrs.empty()) {
       auto cidrs = agi::cidr_allowlist(cfg.agi.allow_cidrs);
       if (!cidrs) {
@@ -210,7 +212,7 @@ int run(const config::config& cfg) {
   handlers.status_json = [&board] { return board.to_json(); };
   auto admin_owner = std::make_unique<admin::server>(io.context(), std::move(handlers));
   admin::server& admin_server = *admin_owner;
-  if (auto ec = admin_server.start(cfg.admin.listen.host, cfg.admin.listen.port)) {
+  if (auto ec = admin_server.start(cfg.admin.listen.bind_address(), cfg.admin.listen.port)) {
     spdlog::error(log_fields("cannot listen for admin HTTP", "\"listen\":" + json_quote(cfg.admin.listen.to_string()) +
                                                                  ",\"error\":" + json_quote(ec.message())));
     if (agi_server) agi_server->shutdown(0ms);

@@ -193,15 +193,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     cc.password = a.password.value;
     cc.verify_tls = a.verify_tls;
     cc.ca_file = a.ca_file;
-    std::string app;
-    for (char c : a.app + ",") {
-      if (c == ',') {
-        if (!app.empty()) cc.apps.push_back(app);
-        app.clear();
-      } else if (c != ' ') {
-        app += c;
-      }
-    }
+    cc.apps = a.apps;  // split and checked (>= 1 name) by the configuration loader
     cc.subscribe_all = a.subscribe_all;
     cc.rest_over_websocket = a.rest_over_websocket;
     cc.max_connections = a.max_connections;

@@ -8,7 +8,7 @@ fail=0
 check_bad() {  # FILE EXPECTED SUBCOMMAND...
   local file=$1 expected=$2; shift 2
   local err rc
-  err=$(env -u ASTRA_TEST_UNSET_VARIABLE "$astra" "$@" 2>&1 >/dev/null); rc=$?
+  err=$(env -u ASTRA_TEST_UNSET_VARIABLE ASTRA_TEST_EMPTY_VARIABLE= "$astra" "$@" 2>&1 >/dev/null); rc=$?
   if [ $rc -ne 2 ]; then echo "FAIL: astra $* exited $rc, want 2"; fail=1; fi
   while IFS= read -r line; do
     [ -z "$line" ] && continue

@@ -231,6 +231,64 @@ extra: 1
   CHECK_FALSE(r.value.has_value());
 }
 
+// Issue 17: `astra run` refuses nothing `astra check-config` accepts; every check a component
+// would make when it is spawned is made by the loader, under the key's path.
+TEST_CASE("the loader makes the checks the runtime would make at spawn time") {
+  auto problems_of = [](const std::string& yaml, std::map<std::string, std::string> vars = {}) {
+    auto r = load_string(yaml, env_of(std::move(vars)));
+    std::map<std::string, std::string> out;
+    for (const auto& p : r.problems) out[p.path] = p.reason;
+    return out;
+  };
+  const std::string ari = "servers:\n  - name: a\n    ari: {username: u, password: p, ";
+
+  // FastAGI enabled with no routes, on a loopback name: valid.
+  CHECK(problems_of("agi: {listen: \"localhost:0\"}\nadmin: {listen: \"[::1]:0\"}\n").empty());
+  // Listeners bind addresses, never resolve names.
+  auto p = problems_of("agi: {listen: \"example.com:4573\"}\nadmin: {listen: \"admin.local:9573\"}\n");
+  CHECK(p["agi.listen"] == "host must be an IPv4 or IPv6 address (or localhost), got \"example.com:4573\" (line 1)");
+  CHECK(p.count("admin.listen"));
+  p = problems_of("", {{"ASTRA_ADMIN_LISTEN", "host:1"}});
+  CHECK(p["admin.listen"].find("(from ASTRA_ADMIN_LISTEN)") != std::string::npos);
+  // A dual-stack wildcard shares its port with nobody.
+  CHECK(problems_of("agi: {listen: \"[::]:7000\"}\nadmin: {listen: \"127.0.0.1:7000\"}\n").count("admin.listen"));
+  CHECK(problems_of("agi: {listen: \"localhost:7000\"}\nadmin: {listen: \"127.0.0.1:7000\"}\n").count("admin.listen"));
+
+  // ARI: the URL as the client parses it, at least one Stasis application.
+  CHECK(problems_of(ari + "url: \"http://u:p@h:8088\"}\n")["servers[0].ari.url"].find("credentials") != std::string::npos);
+  CHECK(problems_of(ari + "app: \" , \"}\n")["servers[0].ari.app"] == "no application name in \" , \"");
+  auto r = load_string(ari + "app: \"one, two,,\"}\n", no_env);
+  REQUIRE(r.ok());
+  CHECK(r.value->servers[0].ari->apps == std::vector<std::string>{"one", "two"});
+  // ARI: the CA bundle loads (only used for https with verification).
+  p = problems_of(ari + "url: \"https://h\", ca_file: /nonexistent/ca.pem}\n");
+  CHECK(p["servers[0].ari.ca_file"] == "cannot read CA file \"/nonexistent/ca.pem\"");
+  // A readable file that holds no certificate (this very test's binary will do).
+  p = problems_of(ari + "url: \"https://h\", ca_file: /proc/self/exe}\n");
+  CHECK(p["servers[0].ari.ca_file"].find("cannot load CA file \"/proc/self/exe\" (expected PEM certificates)") == 0);
+  CHECK(problems_of(ari + "url: \"https://h\", ca_file: /nonexistent/ca.pem, verify_tls: false}\n").empty());
+  CHECK(problems_of(ari + "url: \"http://h\", ca_file: /nonexistent/ca.pem}\n").empty());
+  const std::string system_bundle = "/etc/ssl/certs/ca-certificates.crt";
+  if (std::ifstream(system_bundle)) CHECK(problems_of(ari + "url: \"https://h\", ca_file: " + system_bundle + "}\n").empty());
+
+  // FastAGI routes: the router's pattern rules and its notion of a duplicate.
+  p = problems_of("agi:\n  routes:\n    - path: /x/*rest/y\n    - path: \"/x/:\"\n    - path: /a\n    - path: /a/\n    - path: /files/*rest\n");
+  CHECK(p["agi.routes[0].path"].find("last") != std::string::npos);
+  CHECK(p["agi.routes[1].path"].find("unnamed segment") != std::string::npos);
+  CHECK(p["agi.routes[3].path"].find("duplicate route \"/a/\"") == 0);
+  CHECK_FALSE(p.count("agi.routes[2].path"));
+  CHECK_FALSE(p.count("agi.routes[4].path"));
+  // A token that is given must not be empty (an empty one would turn the check off).
+  p = problems_of("agi:\n  routes:\n    - {path: /t, token_env: EMPTY_TOKEN}\n", {{"EMPTY_TOKEN", ""}});
+  CHECK(p["agi.routes[0].token"] == "is empty (from env:EMPTY_TOKEN)");
+  // CIDR blocks as the FastAGI allowlist parses them.
+  p = problems_of("agi: {allow_cidrs: [\"10.0.0.0/-0\", \"::ffff:10.0.0.0/104\", \"::ffff:10.0.0.0/8\", \"fd00::/8\"]}\n");
+  CHECK(p.count("agi.allow_cidrs[0]"));
+  CHECK(p.count("agi.allow_cidrs[1]"));
+  CHECK_FALSE(p.count("agi.allow_cidrs[2]"));
+  CHECK_FALSE(p.count("agi.allow_cidrs[3]"));
+}
+
 TEST_CASE("YAML syntax errors and wrong shapes are problems, not exceptions") {
   auto r = load_string("servers: [\n  - {name: a\n", no_env);
   REQUIRE_FALSE(r.ok());
