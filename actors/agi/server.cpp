@@ -756,15 +756,24 @@ void handler_done(caf::stateful_actor<call_state>* self, std::exception_ptr erro
   auto& st = self->state;
   st.finished = true;
   if (!st.cut) {
+    bool call_over = false;  // a straight-line handler met the end of its call: a normal end
+    std::string what = "unknown exception";
     if (error) {
-      st.outcome = call_outcome::exception;
-      std::string what = "unknown exception";
       try {
         std::rethrow_exception(error);
+      } catch (const astra::call_ended& ended) {
+        call_over = true;
+        spdlog::debug("agi: call {} route {}: ended by {}", st.id(), st.route(), ended.reason.message());
+      } catch (const astra::failure& f) {  // `throw r.error()`: the handler gives up with an error value
+        st.result_error = std::make_unique<failure>(f);
+        error = nullptr;
       } catch (const std::exception& e) {
         what = e.what();
       } catch (...) {
       }
+    }
+    if (error && !call_over) {
+      st.outcome = call_outcome::exception;
       spdlog::error("agi: call {} route {} (channel {}): handler threw: {}", st.id(), st.route(),
                     st.the_call->env().channel(), what);
     } else if (st.result_error && st.result_error->code) {
@@ -786,6 +795,7 @@ caf::behavior call_actor(caf::stateful_actor<call_state>* self, std::shared_ptr<
   const auto& srv = *seed->srv;
   st.the_call.emplace(srv.core, seed->conn, &srv.config.hooks, std::move(seed->env), std::move(seed->id));
   seed.reset();
+  st.the_call->set_on_hangup(target.options.on_hangup);
   if (srv.config.hooks.call_started) srv.config.hooks.call_started(st.route(), st.id());
   spdlog::debug("agi: call {} route {} started (channel {})", st.id(), st.route(), st.the_call->env().channel());
 

@@ -178,11 +178,20 @@ struct load_result {
 using env_lookup = std::function<std::optional<std::string>(const std::string& name)>;
 env_lookup process_env();
 
+// The handler names a configuration may use (agi.routes[].handler, servers[].ari.handler):
+// the stock ones plus those a service registered in code (astra::service). Null: the stock
+// lists agi_handlers / ari_handlers.
+struct handler_names {
+  std::vector<std::string> agi;
+  std::vector<std::string> ari;
+};
+
 // Reads and validates `path` (relative secret files resolve against its directory).
-load_result load_file(const std::string& path, const env_lookup& env = process_env());
+load_result load_file(const std::string& path, const env_lookup& env = process_env(),
+                      const handler_names* names = nullptr);
 // Same, from YAML text; `origin` names it in problems ("<string>").
 load_result load_string(std::string_view yaml, const env_lookup& env = process_env(),
-                        const std::string& base_dir = ".");
+                        const std::string& base_dir = ".", const handler_names* names = nullptr);
 
 // One documented key: path pattern ("servers[].ami.port"), its default as text, its
 // environment variable pattern ("ASTRA_SERVER_<NAME>_AMI_PORT") and what it means.

@@ -32,7 +32,7 @@
 #include "service/core/upstreams.hpp"
 #include "service/metrics/astra_metrics.hpp"
 
-namespace astra::service {
+namespace astra::runtime {
 
 namespace {
 
@@ -122,18 +122,20 @@ std::string agi_detail_json(const agi::server_stats& s) {
 
 }  // namespace
 
-int run(const config::config& cfg) {
+int run(const config::config& cfg, const registrations& regs) {
   signal_waiter signals;  // blocks SIGTERM/SIGINT before any thread starts
   setup_logging(cfg.log.format == config::log_format::json ? log_style::json : log_style::text, cfg.log.level);
   signals.set_json(cfg.log.format == config::log_format::json);
   const auto started = std::chrono::steady_clock::now();
 
-  metrics::registry registry;
+  metrics::registry own_registry;
+  metrics::registry& registry = regs.registry ? *regs.registry : own_registry;
   metrics::astra_metrics m(registry);
   metrics::register_process_metrics(registry);
   for (const char* q : {"ami_inbox", "ami_subscriber", "ari_dispatch", "ari_actor"}) m.add_queue(q);
   for (const char* a : {"ami_session", "ari_client", "server_supervisor"}) m.add_actor_kind(a);
   for (const auto& r : cfg.agi.routes) m.agi_calls.with({r.path, "completed"});
+  for (const auto& r : regs.agi_routes) m.agi_calls.with({agi::router::normalise(r.path), "completed"});
 
   status_board board;
   board.set_agi(cfg.agi.enabled, cfg.agi.listen.to_string());
@@ -153,7 +155,7 @@ int run(const config::config& cfg) {
 
   // Upstreams (one runtime per configured server) and the supervision tree.
   std::vector<std::shared_ptr<server_runtime>> servers;
-  for (const auto& s : cfg.servers) servers.push_back(make_server_runtime(system, io, cfg, s, m, board));
+  for (const auto& s : cfg.servers) servers.push_back(make_server_runtime(system, io, cfg, s, m, board, regs));
 
   // FastAGI.
   std::unique_ptr<agi::server> agi_server;
@@ -174,6 +176,7 @@ int run(const config::config& cfg) {
       }
       sc.auth = std::move(*cidrs);
     }
+    if (regs.agi_auth) sc.auth = sc.auth ? agi::all_of({std::move(sc.auth), *regs.agi_auth}) : *regs.agi_auth;
     auto& active = m.agi_calls_active.series();
     sc.hooks.call_started = [&active](std::string_view, std::uint64_t) { active.inc(); };
     sc.hooks.call_ended = [&active, &m](std::string_view route, std::uint64_t, agi::call_outcome outcome,
@@ -189,7 +192,7 @@ int run(const config::config& cfg) {
       m.agi_calls.with({"none", agi::to_string(why)}).inc();
     };
     try {
-      agi_server = std::make_unique<agi::server>(system, io.context(), make_agi_router(cfg.agi), std::move(sc));
+      agi_server = std::make_unique<agi::server>(system, io.context(), make_agi_router(cfg.agi, regs), std::move(sc));
     } catch (const std::exception& e) {
       spdlog::error(log_fields("FastAGI server configuration refused", "\"error\":" + json_quote(e.what())));
       return 1;
@@ -308,4 +311,4 @@ int run(const config::config& cfg) {
   return 0;
 }
 
-}  // namespace astra::service
+}  // namespace astra::runtime

@@ -4,7 +4,7 @@
 
 #include "protocols/common/json_string.hpp"
 
-namespace astra::service {
+namespace astra::runtime {
 
 std::int64_t unix_ms_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -206,4 +206,4 @@ std::string status_board::to_json() const {
   return doc.dump();
 }
 
-}  // namespace astra::service
+}  // namespace astra::runtime

@@ -15,7 +15,7 @@
 
 #include "service/admin/admin_server.hpp"
 
-namespace astra::service {
+namespace astra::runtime {
 
 // Past outages kept per link (oldest dropped first).
 inline constexpr std::size_t max_gap_history = 32;
@@ -97,4 +97,4 @@ class status_board {
 
 std::int64_t unix_ms_now();
 
-}  // namespace astra::service
+}  // namespace astra::runtime

@@ -17,7 +17,7 @@
 #include "service/core/logging.hpp"
 #include "service/metrics/astra_metrics.hpp"
 
-namespace astra::service {
+namespace astra::runtime {
 
 namespace {
 
@@ -36,36 +36,21 @@ std::string outcome_label(std::error_code ec) {
 
 std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()); }
 
-// ---------------------------------------------------------------------------------------
-// Stock Stasis handlers (config: servers[].ari.handler).
-
-// The examples/ari_demo flow: answer; ASTRA_ARI_DEMO=answered; mixing bridge; add the
-// channel; play sound:beep on the bridge; hang up when it finished; destroy the bridge.
-task<void> ari_demo_handler(ari::channel chan, ari::session& ari) {
-  if (!co_await chan.answer()) co_return;
-  (void)co_await chan.set_var("ASTRA_ARI_DEMO", "answered");
-  auto b = co_await ari.create_bridge("mixing");
-  if (!b) {
-    (void)co_await chan.hangup();
-    co_return;
-  }
-  ari::bridge bridge = *b;
-  chan.on_end([bridge](const failure&) mutable { bridge.destroy().detach(); });
-  if (co_await bridge.add(chan.id())) {
-    auto playback = co_await bridge.play("sound:beep");
-    if (playback) (void)co_await chan.wait_playback(playback->id, 30s);
-  }
-  (void)co_await chan.hangup();
+// Runs the handler of the app the channel entered (parameters by value: the frame owns them).
+task<void> run_for_app(std::shared_ptr<std::map<std::string, ari::stasis_handler>> by_app,
+                       ari::stasis_handler fallback, ari::channel chan, ari::session& ari) {
+  const auto* start = chan.start_event();
+  auto it = start ? by_app->find(start->application) : by_app->end();
+  ari::stasis_handler h = it != by_app->end() ? it->second : fallback;
+  if (h) co_await h(std::move(chan), ari);
 }
-
-// Tracks the channel in its actor until it leaves; does not touch the call.
-task<void> ari_track_handler(ari::channel, ari::session&) { co_return; }
 
 class server_runtime_impl final : public server_runtime, public std::enable_shared_from_this<server_runtime_impl> {
  public:
   server_runtime_impl(caf::actor_system& system, io_runtime& io, const config::config& cfg,
-                      const config::server_config& server, metrics::astra_metrics& m, status_board& board)
-      : system_(system), io_(io), cfg_(cfg), server_(server), m_(m), board_(board) {
+                      const config::server_config& server, metrics::astra_metrics& m, status_board& board,
+                      const registrations& regs)
+      : system_(system), io_(io), cfg_(cfg), server_(server), m_(m), board_(board), regs_(regs) {
     const std::string& n = server_.name;
     board_.add_server(n);
     m_.add_server(n, server_.ami.has_value(), server_.ari.has_value());
@@ -88,6 +73,12 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   ~server_runtime_impl() override { shutdown(); }
 
   const std::string& name() const override { return server_.name; }
+  std::vector<const ami_registration*> ami_subscriptions() const override {
+    std::vector<const ami_registration*> out;
+    for (const auto& r : regs_.ami)
+      if (r.server.empty() || r.server == server_.name) out.push_back(&r);
+    return out;
+  }
   bool has_ami() const override { return server_.ami.has_value(); }
   const config::queue_config& subscriber_queue() const override { return cfg_.queues.ami_subscriber; }
 
@@ -204,9 +195,21 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     cc.channel_queue = cfg_.queues.ari_actor.capacity;
     cc.dispatch_queue = cfg_.queues.ari_dispatch.capacity;
 
+    // One handler per app: the configured apps run `ari.handler` (a stock or registered
+    // name), apps registered in code their own; StasisStart names the app.
+    auto by_app = std::make_shared<std::map<std::string, ari::stasis_handler>>();
+    auto configured = regs_.ari_handlers.find(a.handler);
+    ari::stasis_handler fallback = configured != regs_.ari_handlers.end() ? configured->second : ari::stasis_handler{};
+    for (const auto& name : cc.apps) (*by_app)[name] = fallback;
+    for (const auto& reg : regs_.ari_apps) {
+      if (!reg.server.empty() && reg.server != server_.name) continue;
+      if (!by_app->count(reg.app)) cc.apps.push_back(reg.app);
+      (*by_app)[reg.app] = reg.handler;
+    }
     ari::client_handlers handlers;
-    handlers.on_stasis_start = a.handler == "demo" ? ari::stasis_handler(&ari_demo_handler)
-                                                   : ari::stasis_handler(&ari_track_handler);
+    handlers.on_stasis_start = [by_app, fallback](ari::channel chan, ari::session& ari) {
+      return run_for_app(by_app, fallback, std::move(chan), ari);
+    };
     ari::client_hooks hooks;
     auto self = shared_from_this();
     hooks.connected = [self](bool up) {
@@ -353,6 +356,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   config::server_config server_;
   metrics::astra_metrics& m_;
   status_board& board_;
+  const registrations& regs_;
 
   metrics::counter* ami_events_ = nullptr;
   metrics::counter* ami_oversized_ = nullptr;
@@ -378,8 +382,8 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 
 std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, io_runtime& io, const config::config& cfg,
                                                     const config::server_config& server, metrics::astra_metrics& m,
-                                                    status_board& board) {
-  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board);
+                                                    status_board& board, const registrations& regs) {
+  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board, regs);
 }
 
-}  // namespace astra::service
+}  // namespace astra::runtime

@@ -7,7 +7,7 @@
 #include "service/core/logging.hpp"
 #include "service/core/status_board.hpp"
 
-using namespace astra::service;
+using namespace astra::runtime;
 
 TEST_CASE("readiness needs every configured upstream up and the FastAGI listener") {
   status_board b;

@@ -30,6 +30,7 @@
 #include <system_error>
 
 #include "actors/agi/hooks.hpp"
+#include "actors/common/call_ended.hpp"
 #include "protocols/agi/errors.hpp"
 #include "protocols/agi/reply.hpp"
 #include "protocols/common/result.hpp"
@@ -148,6 +149,13 @@ class call_core {
   // This call's default command deadline (starts at settings().command_timeout).
   std::chrono::milliseconds command_timeout() const noexcept { return command_timeout_; }
   void set_command_timeout(std::chrono::milliseconds timeout) noexcept { command_timeout_ = timeout; }
+  astra::hangup_policy hangup_policy() const noexcept { return hangup_policy_; }
+  void set_hangup_policy(astra::hangup_policy p) noexcept { hangup_policy_ = p; }
+  // True when a command error must end a straight-line handler (astra::call_ended).
+  bool ends_handler(std::error_code ec) const noexcept {
+    return hangup_policy_ == astra::hangup_policy::end_handler &&
+           (ec == agi_errc::hung_up || ec == agi_errc::disconnected || ec == agi_errc::shutting_down);
+  }
 
  private:
   std::chrono::milliseconds timeout_for(const command_slot& slot) const;
@@ -178,6 +186,7 @@ class call_core {
   bool closed_ = false;
   bool runaway_ = false;
   bool probing_ = false;                    // inflight_ waits for the reply of the core's probe
+  astra::hangup_policy hangup_policy_ = astra::hangup_policy::return_error;
   std::uint32_t after_close_ = 0;
   agi_errc closed_reason_ = agi_errc::disconnected;
   core_counters counters_;
