@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   const std::string token = env ? env : "my-secret";
   svc.agi_auth([token](const astra::agi::auth_request& r) { return r.env.param("token") == token; });
   svc.agi("/welcome", welcome);
-  svc.agi("/survey", survey, {.auth = [](const astra::agi::auth_request&) { return true; }});
+  astra::agi_route_options open_to_all;
+  open_to_all.auth = [](const astra::agi::auth_request&) { return true; };
+  svc.agi("/survey", survey, open_to_all);
   return svc.run();
 }
