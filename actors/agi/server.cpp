@@ -31,6 +31,8 @@ server::impl::impl(caf::actor_system& sys, asio::io_context& ctx, router r, serv
   core.hangup_reply_grace = config.hangup_reply_grace;
   core.fail_fast_after_hangup = config.fail_fast_after_hangup;
   core.max_commands_after_close = config.max_commands_after_close;
+  core.max_call_duration = config.max_call_duration;
+  core.faults = &hook_faults;
   // The call registry and the deadline heap are sized for the configured call limit up
   // front (a few bytes per allowed call): growing them under a burst would leave freed
   // arrays behind in the heap.
@@ -43,6 +45,7 @@ void server::impl::refuse(refusal why, const peer_address& peer, std::string_vie
   switch (why) {
     case refusal::capacity: ++counters.refused_capacity; break;
     case refusal::auth: ++counters.refused_auth; break;
+    case refusal::auth_error: ++counters.auth_errors; break;
     case refusal::no_route: ++counters.no_route; break;
     case refusal::shutting_down: ++counters.refused_shutting_down; break;
     case refusal::bad_environment: ++counters.bad_environment; break;
@@ -53,10 +56,13 @@ void server::impl::refuse(refusal why, const peer_address& peer, std::string_vie
     spdlog::debug("agi: {} closed before its agi_* block was complete", peer.to_string());
   } else if (why == refusal::capacity || why == refusal::shutting_down || why == refusal::env_timeout) {
     spdlog::info("agi: refused {} ({}){}{}", peer.to_string(), to_string(why), detail.empty() ? "" : ": ", detail);
+  } else if (why == refusal::auth_error) {
+    spdlog::error("agi: refused {} ({}){}{}", peer.to_string(), to_string(why), detail.empty() ? "" : ": ", detail);
   } else {
     spdlog::warn("agi: refused {} ({}){}{}", peer.to_string(), to_string(why), detail.empty() ? "" : ": ", detail);
   }
-  if (config.hooks.connection_refused) config.hooks.connection_refused(why, peer);
+  detail::invoke_hook(config.hooks.connection_refused, &hook_faults, detail::hook_kind::connection_refused,
+                      detail::hook_subject{0, {}, &peer}, why, peer);
 }
 
 bool server::impl::register_call(std::uint64_t id, caf::actor actor) {
@@ -72,6 +78,7 @@ void server::impl::call_ended(std::uint64_t id, call_outcome outcome) {
     case call_outcome::failed:
     case call_outcome::exception: ++counters.failed; break;
     case call_outcome::cut: ++counters.cut; break;
+    case call_outcome::timed_out: ++counters.timed_out; break;
   }
   {
     std::lock_guard<std::mutex> lock(mutex);
@@ -88,6 +95,8 @@ server::server(caf::actor_system& system, asio::io_context& io, router routes, s
   if (config.max_concurrent_calls == 0) throw std::invalid_argument("agi server: max_concurrent_calls must be > 0");
   if (config.env_timeout.count() <= 0 || config.command_timeout.count() <= 0)
     throw std::invalid_argument("agi server: timeouts must be positive");
+  if (config.max_call_duration.count() < 0)
+    throw std::invalid_argument("agi server: max_call_duration must be >= 0 (0: no limit)");
   impl_ = std::make_shared<impl>(system, io, std::move(routes), std::move(config));
 }
 
@@ -138,8 +147,11 @@ server_stats server::stats() const noexcept {
   s.calls_completed = c.completed.load();
   s.calls_failed = c.failed.load();
   s.calls_cut = c.cut.load();
+  s.calls_timed_out = c.timed_out.load();
   s.refused_capacity = c.refused_capacity.load();
   s.refused_auth = c.refused_auth.load();
+  s.auth_errors = c.auth_errors.load();
+  s.hook_errors = impl_->hook_faults.total();
   s.no_route = c.no_route.load();
   s.refused_shutting_down = c.refused_shutting_down.load();
   s.bad_environment = c.bad_environment.load();
@@ -155,7 +167,7 @@ shutdown_report server::shutdown(std::chrono::milliseconds drain) {
   auto& d = *impl_;
   if (d.draining.exchange(true)) return {};
   // The drain starts here: a call that ends from now on counts as drained.
-  const auto ended_before = d.counters.completed.load() + d.counters.failed.load() + d.counters.cut.load();
+  const auto ended_before = d.counters.ended();
   const auto cut_before = d.counters.cut.load();
   spdlog::info("agi: shutting down: {} live calls, drain {} ms", d.live.load(), drain.count());
   {
@@ -188,14 +200,14 @@ shutdown_report server::shutdown(std::chrono::milliseconds drain) {
     d.cutting = true;  // calls registering from now on cut themselves
     for (auto& [id, actor] : d.calls) to_cut.push_back(actor);
   }
-  for (auto& actor : to_cut) caf::anon_send(actor, detail::call_control{true});
+  for (auto& actor : to_cut) caf::anon_send(actor, detail::call_control{detail::call_control::cut});
   {
     std::unique_lock<std::mutex> lock(d.mutex);
     d.changed.wait_for(lock, cut_grace, [&] { return d.live.load() == 0; });
   }
   shutdown_report report;
   report.cut = static_cast<std::size_t>(d.counters.cut.load() - cut_before);
-  const auto ended_after = d.counters.completed.load() + d.counters.failed.load() + d.counters.cut.load();
+  const auto ended_after = d.counters.ended();
   report.drained = static_cast<std::size_t>(ended_after - ended_before) - report.cut;
   spdlog::info("agi: shutdown complete: {} drained, {} cut, {} still live", report.drained, report.cut, d.live.load());
   return report;

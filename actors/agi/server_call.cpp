@@ -5,6 +5,7 @@
 
 #include "actors/agi/detail/server_impl.hpp"
 
+#include <algorithm>
 #include <exception>
 #include <optional>
 
@@ -28,9 +29,10 @@ struct call_state {
   astra::root_task root;  // after the_call: its frames (holding command slots) die first
   clock::time_point started{};
   call_outcome outcome = call_outcome::completed;
-  bool finished = false;  // the handler returned or threw
+  bool finished = false;  // the handler returned or threw (or the call was ended: runaway, timed out)
   bool cut = false;
   bool reported = false;
+  bool expiry_scheduled = false;  // a call_control::expire is on its way (see check_limits)
   std::unique_ptr<failure> result_error;  // what a result_handler returned (null: success)
 
   call_state() = default;
@@ -56,7 +58,8 @@ struct call_state {
     const auto duration = clock::now() - started;
     spdlog::debug("agi: call {} route {} ended: {} after {} ms", id(), route(), to_string(outcome),
                   std::chrono::duration_cast<std::chrono::milliseconds>(duration).count());
-    if (srv->config.hooks.call_ended) srv->config.hooks.call_ended(route(), id(), outcome, duration);
+    detail::invoke_hook(srv->config.hooks.call_ended, &srv->hook_faults, detail::hook_kind::call_ended,
+                        detail::hook_subject{id(), route(), nullptr}, route(), id(), outcome, duration);
   }
 };
 
@@ -65,15 +68,50 @@ astra::task<void> run_result_handler(const result_handler& body, call& c, std::u
   if (!r) *out = std::make_unique<failure>(r.error());
 }
 
-// Handlers capture only `self` (a smaller behavior per call actor).
-void check_runaway(caf::stateful_actor<call_state>* self) {
+// A task that throws `error` when awaited: stands for a handler that threw before it returned
+// its coroutine (a plain function), so that the exception takes the normal path (handler_done).
+astra::task<void> rethrow(std::exception_ptr error) {
+  std::rethrow_exception(error);
+  co_return;
+}
+
+// Ends the call past server_config::max_call_duration (outcome timed_out). The handler is not
+// resumed: ~call_state destroys its frames, then closes the socket.
+void end_timed_out(caf::stateful_actor<call_state>* self) {
   auto& s = self->state;
-  if (!s.finished && s.the_call->core().runaway()) {
+  spdlog::warn("agi: call {} route {} (channel {}): still running after max_call_duration ({} ms); ending it", s.id(),
+               s.route(), s.the_call->env().channel(), s.srv->config.max_call_duration.count());
+  s.outcome = call_outcome::timed_out;
+  s.finished = true;
+  self->quit();
+}
+
+// Ends a call whose handler must not go on: runaway (commands after the call closed) or past
+// max_call_duration. Called after every event the core handled. Handlers capture only `self`
+// (a smaller behavior per call actor).
+void check_limits(caf::stateful_actor<call_state>* self) {
+  auto& s = self->state;
+  if (s.finished) return;
+  auto& core = s.the_call->core();
+  if (core.runaway()) {
     spdlog::error("agi: call {} route {}: handler kept issuing commands after the call closed; ending it",
                   s.id(), s.route());
     s.outcome = call_outcome::failed;
     s.finished = true;
     self->quit();
+    return;
+  }
+  if (core.expired()) {
+    end_timed_out(self);
+    return;
+  }
+  // The core's deadline rides on the connection's timer, which stops when the connection
+  // closes. A handler still running then (suspended on something other than a command) is
+  // ended by a message to itself at the deadline instead (CAF holds the actor until it is due).
+  if (!core.connected() && !s.expiry_scheduled && core.call_deadline() != clock::time_point::max()) {
+    s.expiry_scheduled = true;
+    const auto left = std::max(core.call_deadline() - clock::now(), clock::duration::zero());
+    self->delayed_send(self, left, detail::call_control{detail::call_control::expire});
   }
 }
 
@@ -83,15 +121,8 @@ void handler_done(caf::stateful_actor<call_state>* self, std::exception_ptr erro
   if (!st.cut) {
     if (error) {
       st.outcome = call_outcome::exception;
-      std::string what = "unknown exception";
-      try {
-        std::rethrow_exception(error);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
       spdlog::error("agi: call {} route {} (channel {}): handler threw: {}", st.id(), st.route(),
-                    st.the_call->env().channel(), what);
+                    st.the_call->env().channel(), detail::describe(error));
     } else if (st.result_error && st.result_error->code) {
       st.outcome = call_outcome::failed;
       spdlog::warn("agi: call {} route {} (channel {}): handler failed: {}", st.id(), st.route(),
@@ -100,7 +131,7 @@ void handler_done(caf::stateful_actor<call_state>* self, std::exception_ptr erro
   }
   st.the_call->core().shutdown(agi_errc::disconnected);
   // The root's frame is still on the stack here: end the actor from a fresh message.
-  self->send(self, detail::call_control{false});
+  self->send(self, detail::call_control{detail::call_control::done});
 }
 
 caf::behavior call_actor(caf::stateful_actor<call_state>* self, std::shared_ptr<call_seed> seed) {
@@ -111,19 +142,25 @@ caf::behavior call_actor(caf::stateful_actor<call_state>* self, std::shared_ptr<
   const auto& srv = *seed->srv;
   st.the_call.emplace(srv.core, seed->conn, &srv.config.hooks, std::move(seed->env), std::move(seed->id));
   seed.reset();
-  if (srv.config.hooks.call_started) srv.config.hooks.call_started(st.route(), st.id());
+  detail::invoke_hook(srv.config.hooks.call_started, &st.srv->hook_faults, detail::hook_kind::call_started,
+                      detail::hook_subject{st.id(), st.route(), nullptr}, st.route(), st.id());
   spdlog::debug("agi: call {} route {} started (channel {})", st.id(), st.route(), st.the_call->env().channel());
 
   if (target.result_body) {
     st.root = astra::root_task(run_result_handler(target.result_body, *st.the_call, &st.result_error));
   } else {
-    st.root = astra::root_task(target.body(*st.the_call));
+    try {
+      st.root = astra::root_task(target.body(*st.the_call));
+    } catch (...) {  // not a coroutine, and it threw at once
+      st.root = astra::root_task(rethrow(std::current_exception()));
+    }
   }
   if (st.srv->register_call(st.id(), caf::actor_cast<caf::actor>(self))) {
     st.root.start([self](std::exception_ptr error) { handler_done(self, error); });
-    check_runaway(self);
+    check_limits(self);
   } else {
-    self->send(self, detail::call_control{true});  // shutdown is cutting: never start the handler
+    // shutdown is cutting: never start the handler
+    self->send(self, detail::call_control{detail::call_control::cut});
   }
 
   return {
@@ -141,15 +178,19 @@ caf::behavior call_actor(caf::stateful_actor<call_state>* self, std::shared_ptr<
             break;
           }
         }
-        check_runaway(self);
+        check_limits(self);
       },
       [self](detail::call_control control) {
         auto& s = self->state;
-        if (!control.cut) {
+        if (control.kind == detail::call_control::done) {
           self->quit();
           return;
         }
         if (s.finished) return;
+        if (control.kind == detail::call_control::expire) {
+          end_timed_out(self);
+          return;
+        }
         s.cut = true;
         s.outcome = call_outcome::cut;
         spdlog::info("agi: call {} route {}: cut by shutdown", s.id(), s.route());

@@ -198,7 +198,18 @@ class connection final : public detail::call_transport, public std::enable_share
     const auto& policy = match->target->options.auth ? *match->target->options.auth : srv.config.auth;
     if (policy) {
       auth_request request{env, env.script_path, match->target->pattern, match->params, peer_};
-      auto decision = policy(request);
+      auth_decision decision;
+      try {
+        decision = policy(request);
+      } catch (...) {
+        // A user policy that throws refuses only this call (fail closed); the io thread goes on.
+        srv.refuse(refusal::auth_error, peer_,
+                   "route " + match->target->pattern + ", call uniqueid " + std::string(env.uniqueid()) + " (channel " +
+                       std::string(env.channel()) + "): the auth policy threw: " +
+                       detail::describe(std::current_exception()));
+        close_now();
+        return false;
+      }
       if (!decision.allowed) {
         srv.refuse(refusal::auth, peer_, "route " + match->target->pattern + ": " + decision.reason);
         close_now();

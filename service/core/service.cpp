@@ -110,8 +110,10 @@ const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SI
 std::string agi_detail_json(const agi::server_stats& s) {
   return "{\"accepted\":" + std::to_string(s.accepted) + ",\"calls_started\":" + std::to_string(s.calls_started) +
          ",\"calls_completed\":" + std::to_string(s.calls_completed) + ",\"calls_failed\":" +
-         std::to_string(s.calls_failed) + ",\"calls_cut\":" + std::to_string(s.calls_cut) + ",\"refused_capacity\":" +
+         std::to_string(s.calls_failed) + ",\"calls_cut\":" + std::to_string(s.calls_cut) +
+         ",\"calls_timed_out\":" + std::to_string(s.calls_timed_out) + ",\"refused_capacity\":" +
          std::to_string(s.refused_capacity) + ",\"refused_auth\":" + std::to_string(s.refused_auth) +
+         ",\"auth_errors\":" + std::to_string(s.auth_errors) + ",\"hook_errors\":" + std::to_string(s.hook_errors) +
          ",\"no_route\":" + std::to_string(s.no_route) + ",\"refused_shutting_down\":" +
          std::to_string(s.refused_shutting_down) + ",\"bad_environment\":" + std::to_string(s.bad_environment) +
          ",\"env_timeouts\":" + std::to_string(s.env_timeouts) + ",\"closed_early\":" + std::to_string(s.closed_early) +
@@ -164,6 +166,7 @@ int run(const config::config& cfg) {
     sc.max_concurrent_calls = cfg.agi.max_calls;
     sc.env_timeout = cfg.agi.env_timeout;
     sc.command_timeout = cfg.agi.command_timeout;
+    sc.max_call_duration = cfg.agi.max_call_duration;
     if (!cfg.agi.allow_cidrs.empty()) {
       auto cidrs = agi::cidr_allowlist(cfg.agi.allow_cidrs);
       if (!cidrs) {

@@ -27,6 +27,7 @@
 #include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 
+#include "actors/agi/detail/hook_guard.hpp"
 #include "actors/agi/server.hpp"
 
 namespace astra::agi::detail {
@@ -43,9 +44,10 @@ struct wake_up {};  // the call's wake-up instant passed
 struct connection_news {
   std::variant<reply_event, wake_up, peer_closed, peer_garbled> what;
 };
-// From the call itself (`done`: the handler finished) or from server::shutdown (`cut`).
+// To a call actor: from the call itself (`done`: the handler finished; `expire`: its
+// max_call_duration passed while its connection was closed) or from server::shutdown (`cut`).
 struct call_control {
-  bool cut = false;
+  enum kind_t : std::uint8_t { done, cut, expire } kind = done;
 };
 }  // namespace astra::agi::detail
 
@@ -115,10 +117,16 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::atomic<std::uint64_t> next_id{1};
 
   struct {
-    std::atomic<std::uint64_t> accepted{0}, started{0}, completed{0}, failed{0}, cut{0}, refused_capacity{0},
-        refused_auth{0}, no_route{0}, refused_shutting_down{0}, bad_environment{0}, env_timeouts{0},
-        closed_early{0}, accept_errors{0};
+    std::atomic<std::uint64_t> accepted{0}, started{0}, completed{0}, failed{0}, cut{0}, timed_out{0},
+        refused_capacity{0}, refused_auth{0}, auth_errors{0}, no_route{0}, refused_shutting_down{0},
+        bad_environment{0}, env_timeouts{0}, closed_early{0}, accept_errors{0};
+    // Calls that ended, whatever the outcome.
+    std::uint64_t ended() const noexcept {
+      return completed.load() + failed.load() + cut.load() + timed_out.load();
+    }
   } counters;
+  // Hooks (config.hooks) that threw; core.faults points here.
+  detail::hook_faults hook_faults;
 
   std::mutex mutex;  // guards calls; signals `changed` when a call ends
   std::condition_variable changed;
