@@ -26,6 +26,7 @@
 #include "actors/common/io_runtime.hpp"
 #include "service/admin/admin_server.hpp"
 #include "service/core/agi_handlers.hpp"
+#include "service/core/agi_metrics.hpp"
 #include "service/core/logging.hpp"
 #include "service/core/status_board.hpp"
 #include "service/core/supervision.hpp"
@@ -136,6 +137,11 @@ int run(const config::config& cfg) {
   for (const char* q : {"ami_inbox", "ami_subscriber", "ari_dispatch", "ari_actor"}) m.add_queue(q);
   for (const char* a : {"ami_session", "ari_client", "server_supervisor"}) m.add_actor_kind(a);
   for (const auto& r : cfg.agi.routes) m.agi_calls.with({r.path, "completed"});
+  // The FastAGI hooks' series, kept per route / command (declared before the actor system:
+  // call actors report to it until the system is gone).
+  std::vector<std::string> agi_route_paths;
+  for (const auto& r : cfg.agi.routes) agi_route_paths.push_back(r.path);
+  agi_series agi_metrics(m, agi_route_paths);
 
   status_board board;
   board.set_agi(cfg.agi.enabled, cfg.agi.listen.to_string());
@@ -177,17 +183,16 @@ int run(const config::config& cfg) {
     }
     auto& active = m.agi_calls_active.series();
     sc.hooks.call_started = [&active](std::string_view, std::uint64_t) { active.inc(); };
-    sc.hooks.call_ended = [&active, &m](std::string_view route, std::uint64_t, agi::call_outcome outcome,
-                                        std::chrono::nanoseconds) {
+    sc.hooks.call_ended = [&active, &agi_metrics](std::string_view route, std::uint64_t, agi::call_outcome outcome,
+                                                  std::chrono::nanoseconds) {
       active.dec();
-      m.agi_calls.with({std::string(route), agi::to_string(outcome)}).inc();
+      agi_metrics.call_ended(route, outcome);
     };
-    sc.hooks.command_completed = [&m](std::string_view command, std::chrono::nanoseconds latency, int) {
-      m.agi_command_duration.with({std::string(command)}).observe(std::chrono::duration<double>(latency).count());
+    sc.hooks.command_completed = [&agi_metrics](std::string_view command, std::chrono::nanoseconds latency, int) {
+      agi_metrics.command_completed(command, latency);
     };
-    sc.hooks.connection_refused = [&m](agi::refusal why, const agi::peer_address&) {
-      if (why == agi::refusal::closed_early) return;  // health probes and scanners are not calls
-      m.agi_calls.with({"none", agi::to_string(why)}).inc();
+    sc.hooks.connection_refused = [&agi_metrics](agi::refusal why, const agi::peer_address&) {
+      agi_metrics.refused(why);
     };
     try {
       agi_server = std::make_unique<agi::server>(system, io.context(), make_agi_router(cfg.agi), std::move(sc));
