@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <charconv>
 #include <mutex>
 
 #include "actors/ami/session.hpp"
@@ -128,10 +129,11 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
       self->board_.link_down(self->server_.name, "ami", why.message());
     };
     hooks.event_received = [self](std::string_view) { self->ami_events_->inc(); };
+    // Per action: series found through the families' read-mostly index (no lock held
+    // exclusively, no allocation once the series exist; "success" fits a short string).
     hooks.action_done = [self](std::string_view action, std::error_code outcome, double seconds) {
-      std::string a(action);
-      self->m_.ami_action_duration.with({self->server_.name, a}).observe(seconds);
-      self->m_.ami_actions.with({self->server_.name, a, outcome_label(outcome)}).inc();
+      self->m_.ami_action_duration.labels(self->server_.name, action).observe(seconds);
+      self->m_.ami_actions.labels(self->server_.name, action, outcome_label(outcome)).inc();
     };
     hooks.reconnect = [self](unsigned attempt, std::chrono::milliseconds delay) {
       self->board_.link_state(self->server_.name, "ami", "backoff");
@@ -223,9 +225,12 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
       spdlog::debug(log_fields("ari event socket down", "\"server\":" + json_quote(self->server_.name) + ",\"reason\":" +
                                                            json_quote(why.message()) + ",\"retry_in_ms\":" + ms_text(retry_in)));
     };
-    hooks.event = [self](std::string_view type) { self->m_.ari_events.with({self->server_.name, std::string(type)}).inc(); };
+    // Per event / request: see action_done above.
+    hooks.event = [self](std::string_view type) { self->m_.ari_events.labels(self->server_.name, type).inc(); };
     hooks.request = [self](std::string_view method, int status) {
-      self->m_.ari_requests.with({self->server_.name, std::string(method), std::to_string(status)}).inc();
+      char text[16];
+      const auto end = std::to_chars(text, text + sizeof text, status).ptr;
+      self->m_.ari_requests.labels(self->server_.name, method, std::string_view(text, end - text)).inc();
     };
     hooks.actors = [self](std::size_t channels, std::size_t bridges) {
       self->ari_channels_->set(static_cast<double>(channels));

@@ -549,12 +549,13 @@ TEST_CASE("originate with a pre-assigned id: the actor exists before any event",
   REQUIRE(server.wait_ws_handshakes(1, 5s));
   REQUIRE(eventually([&] { return (*client)->connected(); }));
 
-  std::promise<result<ari::Channel>> done;
+  // The callbacks own their promises: they may still run after a failed wait left the test.
+  auto done = std::make_shared<std::promise<result<ari::Channel>>>();
   ari::channels::originate params;
   params.endpoint = "Local/wait@default";
   params.channelId = "astra-orig-1";
-  (*client)->originate(params, [&done](result<ari::Channel> c) { done.set_value(std::move(c)); });
-  auto f = done.get_future();
+  (*client)->originate(params, [done](result<ari::Channel> c) { done->set_value(std::move(c)); });
+  auto f = done->get_future();
   REQUIRE(f.wait_for(5s) == std::future_status::ready);
   auto c = f.get();
   REQUIRE(c.ok());
@@ -567,15 +568,15 @@ TEST_CASE("originate with a pre-assigned id: the actor exists before any event",
   CHECK((*client)->channel_actors() == 1);
 
   // A refused originate stops its pre-spawned actor.
-  std::promise<result<ari::Channel>> refused;
+  auto refused = std::make_shared<std::promise<result<ari::Channel>>>();
   ari::channels::originate bogus;
   bogus.endpoint = "Bogus";
   bogus.channelId = "never";
   server.set_handler([](const test::fake_request&) -> std::optional<test::fake_reply> {
     return test::fake_reply{400, "application/json", R"({"message":"Invalid endpoint specified"})"};
   });
-  (*client)->originate(bogus, [&refused](result<ari::Channel> c) { refused.set_value(std::move(c)); });
-  auto rf = refused.get_future();
+  (*client)->originate(bogus, [refused](result<ari::Channel> c) { refused->set_value(std::move(c)); });
+  auto rf = refused->get_future();
   REQUIRE(rf.wait_for(5s) == std::future_status::ready);
   auto r = rf.get();
   REQUIRE_FALSE(r.ok());

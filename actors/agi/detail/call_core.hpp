@@ -29,6 +29,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "actors/agi/detail/hook_guard.hpp"
 #include "actors/agi/hooks.hpp"
 #include "actors/common/call_ended.hpp"
 #include "protocols/agi/errors.hpp"
@@ -97,7 +98,13 @@ struct core_settings {
   // Commands accepted after the call closed (each fails at once) before the core stops
   // completing them and reports runaway(): the actor then ends the call.
   std::uint32_t max_commands_after_close = 256;
+  // The whole call's deadline, from the core's construction; 0: none. Reaching it on a tick
+  // sets expired() (the owner ends the call); it only moves the transport's timer earlier.
+  std::chrono::milliseconds max_call_duration{0};
   time_source now = &clock::now;  // every instant the core reads (deadlines, grace, wake-ups); never null
+  // Where hooks that throw are counted (the server's, shared by its calls; thread-safe); null:
+  // a throwing hook is swallowed uncounted.
+  hook_faults* faults = nullptr;
 };
 
 struct core_counters {
@@ -112,7 +119,10 @@ class call_core {
  public:
   // `settings` is shared by every call of a server and must outlive the core (the server owns
   // it); only the default command deadline can be changed per call (set_command_timeout).
-  call_core(const core_settings& settings, std::shared_ptr<call_transport> transport, const server_hooks* hooks);
+  // `call_id` names the call in the log line of a hook that throws. With
+  // settings.max_call_duration set, the constructor arms the transport for the call's deadline.
+  call_core(const core_settings& settings, std::shared_ptr<call_transport> transport, const server_hooks* hooks,
+            std::uint64_t call_id = 0);
   ~call_core();
   call_core(const call_core&) = delete;
   call_core& operator=(const call_core&) = delete;
@@ -144,6 +154,11 @@ class call_core {
   // The handler kept issuing commands on a closed call: it is suspended for good and the owner
   // must end the call.
   bool runaway() const noexcept { return runaway_; }
+  // A tick found the call past settings().max_call_duration: the owner must end the call (the
+  // core completes nothing for it; its pending commands fail when the owner shuts it down).
+  bool expired() const noexcept { return expired_; }
+  // When the call expires (time_point::max(): never).
+  clock::time_point call_deadline() const noexcept { return call_deadline_; }
   const core_counters& counters() const noexcept { return counters_; }
   const core_settings& settings() const noexcept { return *settings_; }
   // This call's default command deadline (starts at settings().command_timeout).
@@ -175,6 +190,8 @@ class call_core {
   std::chrono::milliseconds command_timeout_;
   std::shared_ptr<call_transport> transport_;
   const server_hooks* hooks_;
+  std::uint64_t call_id_;
+  clock::time_point call_deadline_ = clock::time_point::max();
   command_slot* inflight_ = nullptr;
   command_slot* head_ = nullptr;
   command_slot* tail_ = nullptr;
@@ -185,6 +202,7 @@ class call_core {
   bool hung_up_ = false;
   bool closed_ = false;
   bool runaway_ = false;
+  bool expired_ = false;
   bool probing_ = false;                    // inflight_ waits for the reply of the core's probe
   astra::hangup_policy hangup_policy_ = astra::hangup_policy::return_error;
   std::uint32_t after_close_ = 0;
