@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   }
   astra::metrics::registry reg;
   astra::metrics::astra_metrics m(reg);
-  astra::service::agi_series agi(m, {"/ivr/menu"});
+  astra::runtime::agi_series agi(m, {"/ivr/menu"});
   const std::string server = "pbx-1";
   const std::string_view actions[] = {"Ping", "Originate", "Hangup", "CoreShowChannels"};
   const std::string_view commands[] = {"answer", "stream file", "get data", "hangup"};

@@ -116,12 +116,14 @@ service& service::agi_auth(agi_auth_check check) {
   return *this;
 }
 
-service& service::ari_app(std::string app, ari_handler handler, std::string server) {
-  impl_->regs.ari_apps.push_back({std::move(app), std::move(server), std::move(handler)});
+service& service::ari_app(std::string app, ari_handler handler, std::string server, ari_adoption_handler adopt) {
+  impl_->regs.ari_apps.push_back({std::move(app), std::move(server), std::move(handler), std::move(adopt)});
   return *this;
 }
 
-service& service::named_ari_handler(std::string name, ari_handler handler) {
+service& service::named_ari_handler(std::string name, ari_handler handler, ari_adoption_handler adopt) {
+  if (adopt) impl_->regs.ari_adopters[name] = std::move(adopt);
+  else impl_->regs.ari_adopters.erase(name);
   impl_->regs.ari_handlers[std::move(name)] = std::move(handler);
   return *this;
 }

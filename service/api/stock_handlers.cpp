@@ -85,6 +85,14 @@ task<void> ari_demo(ari::channel chan, ari::session& ari) {
 // Tracks the channel in its actor until it leaves; does not touch the call.
 task<void> ari_track(ari::channel, ari::session&) { co_return; }
 
+// Adoption entry points (servers[].ari.on_reconnect: adopt), for a channel found inside the
+// app without an actor when the event socket (re)subscribes. demo: the flow cannot resume
+// where an earlier process left it, so it runs again from the start (answering an answered
+// channel is harmless; the channel moves into a new bridge, hears the beep, is hung up).
+// track: tracked like any other channel.
+task<void> ari_demo_adopt(ari::channel chan, ari::session& ari, ari::Channel) { co_await ari_demo(chan, ari); }
+task<void> ari_track_adopt(ari::channel, ari::session&, ari::Channel) { co_return; }
+
 }  // namespace
 
 void register_stock_handlers(service& svc) {
@@ -98,8 +106,8 @@ void register_stock_handlers(service& svc) {
   svc.agi_handler_factory("wait", [](const config::agi_route_config& r) -> agi_handler {
     return [timeout = std::chrono::milliseconds(r.wait)](call& c) { return wait(c, timeout); };
   });
-  svc.named_ari_handler("demo", &ari_demo);
-  svc.named_ari_handler("track", &ari_track);
+  svc.named_ari_handler("demo", &ari_demo, &ari_demo_adopt);
+  svc.named_ari_handler("track", &ari_track, &ari_track_adopt);
 }
 
 }  // namespace astra::stock

@@ -455,6 +455,10 @@ constexpr std::pair<std::string_view, log_format> log_formats[] = {{"json", log_
 constexpr std::pair<std::string_view, drop_policy> drop_policies[] = {{"drop_newest", drop_policy::drop_newest},
                                                                      {"drop_oldest", drop_policy::drop_oldest},
                                                                      {"pause_reading", drop_policy::pause_reading}};
+constexpr std::pair<std::string_view, ari_reconnect_policy> ari_reconnect_policies[] = {
+    {"hangup", ari_reconnect_policy::hangup},
+    {"continue", ari_reconnect_policy::continue_},
+    {"adopt", ari_reconnect_policy::adopt}};
 
 void load_ami(loader& l, const scope& s, ami_config& a) {
   l.check_keys(s, {"host", "port", "username", "secret", "secret_env", "secret_file", "md5", "events",
@@ -489,7 +493,7 @@ void load_ami(loader& l, const scope& s, ami_config& a) {
 void load_ari(loader& l, const scope& s, ari_config& a) {
   l.check_keys(s, {"url", "username", "password", "password_env", "password_file", "app", "handler", "subscribe_all",
                    "verify_tls", "ca_file", "rest_over_websocket", "max_connections", "request_timeout",
-                   "connect_timeout", "dead_peer_timeout"});
+                   "connect_timeout", "dead_peer_timeout", "on_reconnect"});
   l.field(s, "url", a.url, "ARI base URL: http(s)://HOST[:PORT][/prefix]", true);
   l.field(s, "username", a.username, "ARI user (ari.conf)", true);
   l.credential_field(s, "password", a.password, "ARI password", true);
@@ -518,6 +522,9 @@ void load_ari(loader& l, const scope& s, ari_config& a) {
   l.field(s, "request_timeout", a.request_timeout, "deadline of one REST request");
   l.field(s, "connect_timeout", a.connect_timeout, "deadline of TCP + TLS + WebSocket handshake");
   l.field(s, "dead_peer_timeout", a.dead_peer_timeout, "no frame for this long closes the event socket (pinged at half)");
+  l.enum_field(s, "on_reconnect", a.on_reconnect, ari_reconnect_policies,
+               "channels found inside the app(s) without an actor when the event socket (re)subscribes: hang up, "
+               "continue in the dialplan, or adopt (the handler's adoption entry point)");
   // Derive scheme/host/port from the URL.
   std::string_view u = a.url;
   const std::string path = s.path + ".url";
@@ -775,6 +782,12 @@ std::string_view to_string(drop_policy p) noexcept {
   for (const auto& [name, value] : drop_policies)
     if (value == p) return name;
   return "?";
+}
+
+std::string_view to_string(ari_reconnect_policy p) noexcept {
+  for (const auto& [name, value] : ari_reconnect_policies)
+    if (value == p) return name;
+  return "hangup";
 }
 
 std::string format_duration(duration d) {

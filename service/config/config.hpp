@@ -60,6 +60,14 @@ struct ami_config {
   duration max_read_stall{50};  // longest pause of the reader for a full queue (< Asterisk's 100 ms writetimeout)
 };
 
+// servers[].ari.on_reconnect: what happens to a channel found inside the app(s) with no actor
+// each time the ARI event socket (re)subscribes (astra restart, Asterisk restart, network cut).
+enum class ari_reconnect_policy {
+  hangup,    // DELETE /channels/{id} (default: a caller is never left in silence)
+  continue_, // POST /channels/{id}/continue: back to the dialplan after Stasis()
+  adopt,     // a channel actor runs the handler's adoption entry point
+};
+
 struct ari_config {
   std::string url = "http://127.0.0.1:8088";  // http(s)://HOST[:PORT][/prefix]
   std::string scheme;                          // derived from url: "http" / "https"
@@ -78,6 +86,7 @@ struct ari_config {
   duration request_timeout{10'000};
   duration connect_timeout{5'000};             // TCP + TLS + WebSocket handshake
   duration dead_peer_timeout{20'000};          // no frame for this long closes the event socket
+  ari_reconnect_policy on_reconnect = ari_reconnect_policy::hangup;  // every app of this section
 };
 
 struct server_config {
@@ -210,6 +219,7 @@ std::string env_token(std::string_view name);
 
 std::string_view to_string(log_format f) noexcept;
 std::string_view to_string(drop_policy p) noexcept;
+std::string_view to_string(ari_reconnect_policy p) noexcept;  // "hangup", "continue", "adopt"
 std::string format_duration(duration d);
 
 }  // namespace astra::config

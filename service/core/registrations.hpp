@@ -38,6 +38,7 @@ struct ari_app_registration {
   std::string app;
   std::string server;  // "" = every server with ARI
   ari::stasis_handler handler;
+  ari::adoption_handler adopt;  // servers[].ari.on_reconnect: adopt ({} = hang up)
 };
 
 struct ami_registration {
@@ -52,6 +53,7 @@ struct registrations {
   std::optional<agi::auth_policy> agi_auth;                 // with agi.allow_cidrs: both must admit
   std::vector<ari_app_registration> ari_apps;
   std::map<std::string, ari::stasis_handler> ari_handlers;  // `servers[].ari.handler` names
+  std::map<std::string, ari::adoption_handler> ari_adopters;  // their adoption entry points (optional)
   std::vector<ami_registration> ami;
   metrics::registry* registry = nullptr;                    // the service's (owned by the caller)
 

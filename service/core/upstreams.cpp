@@ -46,6 +46,32 @@ task<void> run_for_app(std::shared_ptr<std::map<std::string, ari::stasis_handler
   if (h) co_await h(std::move(chan), ari);
 }
 
+// Runs the adoption entry point of the app a channel found inside the application (without an
+// actor) at a (re)subscription is in (servers[].ari.on_reconnect: adopt); the app is the first
+// token of its Stasis data. Without an entry point for it the channel is hung up: nothing
+// knows how to resume the call. Parameters by value: the frame owns them.
+task<void> adopt_for_app(std::shared_ptr<std::map<std::string, ari::adoption_handler>> by_app,
+                         ari::adoption_handler fallback, ari::channel chan, ari::session& ari, ari::Channel state) {
+  std::string_view data = state.dialplan.app_data;
+  auto it = by_app->find(std::string(data.substr(0, data.find(','))));
+  ari::adoption_handler h = it != by_app->end() ? it->second : fallback;
+  if (h) {
+    co_await h(std::move(chan), ari, std::move(state));
+    co_return;
+  }
+  auto hung_up = co_await chan.hangup();
+  if (!hung_up) spdlog::warn("ari: hanging up adopted channel {} failed: {}", chan.id(), hung_up.error().message());
+}
+
+ari::reconnect_policy to_client_policy(config::ari_reconnect_policy p) {
+  switch (p) {
+    case config::ari_reconnect_policy::continue_: return ari::reconnect_policy::continue_in_dialplan;
+    case config::ari_reconnect_policy::adopt: return ari::reconnect_policy::adopt;
+    case config::ari_reconnect_policy::hangup: break;
+  }
+  return ari::reconnect_policy::hangup;
+}
+
 class server_runtime_impl final : public server_runtime, public std::enable_shared_from_this<server_runtime_impl> {
  public:
   server_runtime_impl(caf::actor_system& system, io_runtime& io, const config::config& cfg,
@@ -68,6 +94,8 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
       ari_connected_ = &m_.ari_connected.with({n});
       ari_channels_ = &m_.ari_channel_actors.with({n});
       ari_bridges_ = &m_.ari_bridge_actors.with({n});
+      // The configured policy's success series exists (at 0) before the first subscription.
+      m_.ari_reconnect_channels.with({n, std::string(config::to_string(server_.ari->on_reconnect)), "ok"});
     }
   }
 
@@ -194,6 +222,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     cc.connect_timeout = a.connect_timeout;
     cc.dead_peer_timeout = a.dead_peer_timeout;
     cc.reconnect = restart_policy();
+    cc.on_reconnect = to_client_policy(a.on_reconnect);
     cc.channel_queue = cfg_.queues.ari_actor.capacity;
     cc.dispatch_queue = cfg_.queues.ari_dispatch.capacity;
 
@@ -212,6 +241,19 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     handlers.on_stasis_start = [by_app, fallback](ari::channel chan, ari::session& ari) {
       return run_for_app(by_app, fallback, std::move(chan), ari);
     };
+    // Adoption entry points (on_reconnect: adopt), chosen per app like the handlers.
+    auto adopt_by_app = std::make_shared<std::map<std::string, ari::adoption_handler>>();
+    auto configured_adopt = regs_.ari_adopters.find(a.handler);
+    ari::adoption_handler adopt_fallback =
+        configured_adopt != regs_.ari_adopters.end() ? configured_adopt->second : ari::adoption_handler{};
+    for (const auto& name : a.apps) (*adopt_by_app)[name] = adopt_fallback;
+    for (const auto& reg : regs_.ari_apps) {
+      if (!reg.server.empty() && reg.server != server_.name) continue;
+      (*adopt_by_app)[reg.app] = reg.adopt;
+    }
+    handlers.on_adopt = [adopt_by_app, adopt_fallback](ari::channel chan, ari::session& ari, ari::Channel state) {
+      return adopt_for_app(adopt_by_app, adopt_fallback, std::move(chan), ari, std::move(state));
+    };
     ari::client_hooks hooks;
     auto self = shared_from_this();
     hooks.connected = [self](bool up) {
@@ -221,9 +263,12 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     };
     hooks.disconnected = [self](const failure& why, std::chrono::milliseconds retry_in) {
       self->ari_connected_->set(0);
-      self->board_.link_down(self->server_.name, "ari", why.message());
+      // ApplicationReplaced: the detail says it all ("application 'x' replaced by another client").
+      std::string reason = why.code == make_error_code(ari::ari_errc::application_replaced) ? why.detail : why.message();
+      self->board_.link_down(self->server_.name, "ari", reason);
+      self->board_.link_retry(self->server_.name, "ari", retry_in);
       spdlog::debug(log_fields("ari event socket down", "\"server\":" + json_quote(self->server_.name) + ",\"reason\":" +
-                                                           json_quote(why.message()) + ",\"retry_in_ms\":" + ms_text(retry_in)));
+                                                           json_quote(reason) + ",\"retry_in_ms\":" + ms_text(retry_in)));
     };
     // Per event / request: see action_done above.
     hooks.event = [self](std::string_view type) { self->m_.ari_events.labels(self->server_.name, type).inc(); };
@@ -249,9 +294,12 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
       if (delta) self->m_.queue_dropped.with({label}).inc(static_cast<double>(delta));
     };
     hooks.application_replaced = [self](std::string_view app) {
-      self->board_.link_down(self->server_.name, "ari", "application " + std::string(app) + " replaced by another client");
+      // The client drops the socket next: hooks.disconnected records the reason and the retry.
       spdlog::error(log_fields("ari application replaced", "\"server\":" + json_quote(self->server_.name) +
                                                                ",\"app\":" + json_quote(app)));
+    };
+    hooks.reconnect_channel = [self](std::string_view policy, std::string_view outcome) {
+      self->m_.ari_reconnect_channels.with({self->server_.name, std::string(policy), std::string(outcome)}).inc();
     };
     auto started = ari::client::start(system_, io_.context(), std::move(cc), std::move(handlers), std::move(hooks));
     if (!started) {
@@ -340,7 +388,17 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
                        {"rest_over_websocket", s.rest_over_websocket},
                        {"channel_actors", s.channel_actors},
                        {"bridge_actors", s.bridge_actors},
-                       {"replaced_apps", s.replaced_apps}};
+                       {"replaced_apps", s.replaced_apps},
+                       {"replacements", s.replacements},
+                       {"down_reason", s.down_reason},
+                       {"retry_in_ms", s.retry_in.count()},
+                       {"on_reconnect", config::to_string(server_.ari->on_reconnect)},
+                       {"reconnect_channels",
+                        {{"adopted", s.reconnect_channels.adopted},
+                         {"hung_up", s.reconnect_channels.hung_up},
+                         {"continued", s.reconnect_channels.continued},
+                         {"gone", s.reconnect_channels.gone},
+                         {"failed", s.reconnect_channels.failed}}}};
       board_.set_link_detail(server_.name, "ari", d.dump());
       queues.push_back({server_.name + "/ari_dispatch", cfg_.queues.ari_dispatch.capacity, 0, s.dropped_dispatch});
       queues.push_back({server_.name + "/ari_actor", cfg_.queues.ari_actor.capacity, 0, s.dropped_actor});

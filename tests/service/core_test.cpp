@@ -178,3 +178,32 @@ TEST_CASE("agi_series: the kept series are the ones the hooks used to look up ea
   CHECK(text.find("outcome=\"exception\"") == std::string::npos);
   CHECK(text.find("command=\"answer\"") == std::string::npos);
 }
+
+TEST_CASE("a down link with a scheduled retry says when in /readyz and /v1/status") {
+  status_board b;
+  b.add_server("pbx-1");
+  b.configure_link("pbx-1", "ari", "http://10.0.0.1:8088", "inline");
+  b.link_up("pbx-1", "ari");
+  b.link_down("pbx-1", "ari", "application 'sales' replaced by another client");
+  b.link_retry("pbx-1", "ari", std::chrono::milliseconds(3500));
+  auto r = b.readiness();
+  CHECK_FALSE(r.ready);
+  CHECK(r.reason == "ari pbx-1: down (application 'sales' replaced by another client), retrying in 4 s");
+  auto doc = nlohmann::json::parse(b.to_json());
+  auto left = doc["servers"][0]["ari"]["retry_in_ms"].get<std::int64_t>();
+  CHECK(left > 3000);
+  CHECK(left <= 3500);
+  CHECK(doc["servers"][0]["ari"]["last_error"] == "application 'sales' replaced by another client");
+
+  b.link_retry("pbx-1", "ari", std::chrono::milliseconds(0));  // due: an attempt is under way
+  CHECK(b.readiness().reason == "ari pbx-1: down (application 'sales' replaced by another client), retrying now");
+  b.link_retry("pbx-1", "ari", std::chrono::milliseconds(-1));  // none scheduled
+  CHECK(b.readiness().reason == "ari pbx-1: down (application 'sales' replaced by another client)");
+
+  b.link_retry("pbx-1", "ari", std::chrono::milliseconds(500));
+  b.link_up("pbx-1", "ari");  // subscribed again: the retry is forgotten
+  CHECK(b.readiness().ready);
+  CHECK_FALSE(nlohmann::json::parse(b.to_json())["servers"][0]["ari"].contains("retry_in_ms"));
+  b.link_down("pbx-1", "ari", "event socket closed");
+  CHECK(b.readiness().reason == "ari pbx-1: down (event socket closed)");
+}

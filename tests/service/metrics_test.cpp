@@ -176,6 +176,7 @@ TEST_CASE("astra's contract series exist with their labels") {
                            "astra_ami_action_duration_seconds_count{server=\"pbx-1\",action=\"Ping\"} 1"})
     CHECK(contains(text, std::string(line) + "\n"));
   for (const char* type : {"astra_ari_events_total counter", "astra_ari_requests_total counter",
+                           "astra_ari_reconnect_channels_total counter",
                            "astra_agi_calls_total counter", "astra_agi_command_duration_seconds histogram"})
     CHECK(contains(text, std::string("# TYPE ") + type + "\n"));
 }

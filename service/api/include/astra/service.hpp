@@ -53,6 +53,11 @@ namespace astra {
 
 using agi_handler = std::function<task<void>(agi::call& call)>;
 using ari_handler = ari::stasis_handler;  // task<void>(ari::channel, ari::session&)
+// task<void>(ari::channel, ari::session&, ari::Channel state): the adoption entry point of a
+// channel found inside the app without an actor when the ARI event socket (re)subscribes
+// (astra restarted, Asterisk restarted, network cut) and servers[].ari.on_reconnect is adopt.
+// `state` is the channel as GET /channels listed it; no StasisStart is replayed.
+using ari_adoption_handler = ari::adoption_handler;
 using ami_event_handler = std::function<void(const ami::message& event)>;
 // An admission check of a FastAGI call (runs on an Asio thread; must be quick and thread-safe).
 // Returning false refuses the call (counted as refused_auth). A throw refuses it too, logged.
@@ -84,9 +89,12 @@ class service {
 
   // A Stasis application: on every configured ARI server (server "") or one named server,
   // channels entering `app` run `handler`. The app joins the server's configured apps.
-  service& ari_app(std::string app, ari_handler handler, std::string server = {});
-  // A named ARI handler for servers of the configuration file (`ari.handler: NAME`).
-  service& named_ari_handler(std::string name, ari_handler handler);
+  // `adopt` (optional) runs for channels adopted at a re-subscription (on_reconnect: adopt);
+  // without it such channels are hung up.
+  service& ari_app(std::string app, ari_handler handler, std::string server = {}, ari_adoption_handler adopt = {});
+  // A named ARI handler for servers of the configuration file (`ari.handler: NAME`), with its
+  // optional adoption entry point (as for ari_app).
+  service& named_ari_handler(std::string name, ari_handler handler, ari_adoption_handler adopt = {});
 
   // AMI events named `events` (case-insensitive; empty = all) of server `server` ("" = every
   // server with AMI).
