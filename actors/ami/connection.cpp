@@ -2,6 +2,7 @@
 
 #include <utility>
 #include <deque>
+#include <fstream>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -42,11 +43,15 @@ result<std::shared_ptr<ssl::context>> make_tls_context(const tls_config& cfg) {
   boost::system::error_code ec;
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3, ec);
   if (cfg.verify) {
+    if (!cfg.ca_file.empty() && !std::ifstream(cfg.ca_file, std::ios::binary))
+      return failure{make_error_code(ami_errc::tls_failed), "cannot read CA file " + cfg.ca_file};
     if (!cfg.ca_file.empty()) ctx->load_verify_file(cfg.ca_file, ec);
     else ctx->set_default_verify_paths(ec);
     if (ec)
       return failure{make_error_code(ami_errc::tls_failed),
-                     "CA store " + (cfg.ca_file.empty() ? std::string("(system)") : cfg.ca_file) + ": " + ec.message()};
+                     (cfg.ca_file.empty() ? std::string("cannot load the system CA store")
+                                          : "cannot load CA file " + cfg.ca_file + " (expected PEM certificates)") +
+                         ": " + ec.message()};
     ctx->set_verify_mode(ssl::verify_peer);
   } else {
     ctx->set_verify_mode(ssl::verify_none);
