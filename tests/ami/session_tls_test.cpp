@@ -195,3 +195,31 @@ TEST_CASE("TLS: a Hangup-only subscriber over TLS gets only Hangup events on the
   CHECK(others.load() == 0);
   CHECK(h.server.events_streamed() == 160);
 }
+
+TEST_CASE("TLS: pause_reading holds the TLS reader too: a slow subscriber loses nothing", "[ami][session][tls][limits]") {
+  test_pki pki;
+  auto opts = tls_options(pki.server_cert_pem, pki.server_key_pem);
+  opts.burst = event_burst_bytes();
+  opts.burst_repeat = 6;
+  const std::size_t expected = opts.burst_repeat * count_events(opts.burst);
+  session_harness h(opts);
+  ami::client c(h.system, h.io, tls_config(h, pki));
+  std::atomic<std::size_t> received{0};
+  ami::subscribe_request req;
+  req.filter = ami::event_filter::all();
+  req.capacity = 32;  // far below the burst: the policy, not the bound, keeps it lossless
+  req.name = "slow";
+  req.policy = ami::queue_policy::pause_reading;
+  auto sub = c.subscribe(req, [&](const std::vector<ami::message_ptr>& b) {
+    std::this_thread::sleep_for(std::chrono::microseconds(20 * b.size()));
+    received += b.size();
+  });
+  REQUIRE(c.wait_until_up(3000ms).ok());
+  REQUIRE(eventually([&] { return received.load() >= expected; }, 20000ms));
+  auto st = c.status().get();
+  for (const auto& s : st.subscribers) CHECK(s.dropped == 0);
+  CHECK(st.inbox_dropped == 0);
+  // FullyBooted at login comes on top when the subscription was there before it.
+  CHECK(received.load() <= expected + 1);
+  CHECK(received.load() == st.events_received);
+}
