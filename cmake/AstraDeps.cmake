@@ -9,15 +9,11 @@ find_package(fmt REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
 
-# libcaf-dev 0.17.6 ships no CMake config: wrap the library in an imported target.
-find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
-find_library(CAF_CORE_LIBRARY NAMES caf_core REQUIRED)
-if(NOT TARGET CAF::core)
-  add_library(CAF::core SHARED IMPORTED GLOBAL)
-  set_target_properties(CAF::core PROPERTIES
-    IMPORTED_LOCATION "${CAF_CORE_LIBRARY}"
-    INTERFACE_INCLUDE_DIRECTORIES "${CAF_INCLUDE_DIR}"
-    INTERFACE_LINK_LIBRARIES Threads::Threads)
+# libcaf-dev 0.17.6 ships no CMake config: wrap the library in an imported target (CAF::core).
+include(${CMAKE_CURRENT_LIST_DIR}/AstraFindCAF.cmake)
+if(NOT ASTRA_CAF_FOUND)
+  message(FATAL_ERROR "CAF 0.17 not found (caf/all.hpp: ${CAF_INCLUDE_DIR}, libcaf_core: "
+                      "${CAF_CORE_LIBRARY}); install libcaf-dev (scripts/install-deps)")
 endif()
 
 # Boost.Asio / Beast as header-only users, with the definitions every TU must agree on.

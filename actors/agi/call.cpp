@@ -34,7 +34,7 @@ milliseconds own(std::optional<milliseconds> t) { return t ? (t->count() < 0 ? m
 
 call::call(const detail::core_settings& settings, std::shared_ptr<detail::call_transport> transport,
            const server_hooks* hooks, call_environment env, identity id)
-    : core_(settings, std::move(transport), hooks), env_(std::move(env)), id_(std::move(id)) {}
+    : core_(settings, std::move(transport), hooks, id.id), env_(std::move(env)), id_(std::move(id)) {}
 
 std::string_view call::route_pattern() const noexcept { return id_.target ? std::string_view(id_.target->pattern) : std::string_view{}; }
 

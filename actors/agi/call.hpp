@@ -33,6 +33,7 @@
 
 #include "actors/agi/auth.hpp"
 #include "actors/agi/call_environment.hpp"
+#include "actors/common/call_ended.hpp"
 #include "actors/agi/detail/call_core.hpp"
 #include "protocols/agi/command.hpp"
 #include "protocols/agi/environment.hpp"
@@ -62,9 +63,14 @@ class [[nodiscard]] command {
     slot_->waiter = h;
     return core_->submit(*slot_);
   }
+  // Straight-line mode (core.hangup_policy() == end_handler): hung_up, disconnected and
+  // shutting_down throw astra::call_ended instead of returning; other errors are values.
   astra::result<T> await_resume() {
     auto& outcome = *slot_->outcome;
-    if (!outcome) return outcome.error();
+    if (!outcome) {
+      if (core_->ends_handler(outcome.error().code)) throw astra::call_ended{outcome.error().code, outcome.error().detail};
+      return outcome.error();
+    }
     return decode_(*outcome);
   }
 
@@ -103,6 +109,13 @@ class call {
 
   // ------------------------------------------------------------ state
   bool hung_up() const noexcept { return core_.hung_up(); }     // HANGUP or 511 seen
+  // What a hang-up does to the handler's commands (the route's route_options::on_hangup at
+  // the start): end_handler makes a command that meets hung_up / disconnected /
+  // shutting_down throw astra::call_ended (the call then ends normally); return_error yields
+  // them as values. A straight-line handler that wants dead-channel commands after the
+  // hang-up switches to return_error first.
+  hangup_policy on_hangup() const noexcept { return core_.hangup_policy(); }
+  void set_on_hangup(hangup_policy p) noexcept { core_.set_hangup_policy(p); }
   bool connected() const noexcept { return core_.connected(); }
   // Default deadline of later commands (never below a command's own timeout + margin).
   void set_command_timeout(std::chrono::milliseconds timeout) noexcept { core_.set_command_timeout(timeout); }

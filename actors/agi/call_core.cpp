@@ -29,8 +29,16 @@ bool never_played(const reply& r) {
 
 }  // namespace
 
-call_core::call_core(const core_settings& settings, std::shared_ptr<call_transport> transport, const server_hooks* hooks)
-    : settings_(&settings), command_timeout_(settings.command_timeout), transport_(std::move(transport)), hooks_(hooks) {}
+call_core::call_core(const core_settings& settings, std::shared_ptr<call_transport> transport, const server_hooks* hooks,
+                     std::uint64_t call_id)
+    : settings_(&settings), command_timeout_(settings.command_timeout), transport_(std::move(transport)), hooks_(hooks),
+      call_id_(call_id) {
+  if (settings.max_call_duration.count() > 0) {
+    call_deadline_ = settings.now() + settings.max_call_duration;
+    armed_for_ = call_deadline_;
+    transport_->arm(call_deadline_);
+  }
+}
 
 call_core::~call_core() {
   // Frames still referencing slots are destroyed before the core (see call_actor); detach any
@@ -171,7 +179,7 @@ void call_core::finish_probe(const reply& answer) {
 
 void call_core::rearm() {
   if (closed_) return;
-  auto earliest = clock::time_point::max();
+  auto earliest = call_deadline_;
   if (inflight_) earliest = std::min(earliest, inflight_->deadline);
   for (auto* s = head_; s; s = s->next) earliest = std::min(earliest, s->deadline);
   if (orphans_ > 0 && orphan_after_hangup_) earliest = std::min(earliest, orphan_grace_until);
@@ -186,7 +194,8 @@ void call_core::rearm() {
 void call_core::report(const command_slot& slot, int code, clock::time_point now) {
   if (hooks_ && hooks_->command_completed) {
     auto start = slot.written != clock::time_point{} ? slot.written : slot.issued;
-    hooks_->command_completed(slot.name, now - start, code);
+    invoke_hook(hooks_->command_completed, settings_->faults, hook_kind::command_completed,
+                hook_subject{call_id_, {}, nullptr}, slot.name, now - start, code);
   }
 }
 
@@ -199,7 +208,8 @@ void call_core::complete(command_slot& slot, astra::result<reply> outcome) {
 
 void call_core::on_event(reply_event event) {
   if (hooks_ && hooks_->reply_received)
-    hooks_->reply_received(event.kind == reply_event::hangup_notice ? 0 : event.value.code);
+    invoke_hook(hooks_->reply_received, settings_->faults, hook_kind::reply_received, hook_subject{call_id_, {}, nullptr},
+                event.kind == reply_event::hangup_notice ? 0 : event.value.code);
   switch (event.kind) {
     case reply_event::provisional:
       return;  // "100 result=0 Trying...": the final reply follows
@@ -294,8 +304,12 @@ void call_core::on_disconnected(std::error_code ec) {
 }
 
 void call_core::on_tick(clock::time_point now) {
-  if (closed_) return;
+  if (closed_ || expired_) return;
   armed_for_ = clock::time_point::max();
+  if (now >= call_deadline_) {
+    expired_ = true;  // the owner ends the call; nothing is completed (the handler is not resumed)
+    return;
+  }
   if (orphans_ > 0 && orphan_after_hangup_ && now >= orphan_grace_until) {
     // Asterisk did not answer the command that HANGUP interrupted: stop waiting for it.
     orphans_ = 0;

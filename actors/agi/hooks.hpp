@@ -4,6 +4,10 @@
 // Thread affinity: invoked from CAF worker threads (per-call events) and Asio threads
 // (refusals), concurrently; every callback must be thread-safe, non-blocking and cheap.
 // The string_views are valid during the callback only.
+//
+// Failures: a hook that throws is caught where it was invoked, counted
+// (server_stats::hook_errors) and logged with the call id (or the peer) — the 1st, 2nd, 4th,
+// 8th... throw of each hook only — and the call or connection goes on as if it had returned.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -19,6 +23,7 @@ enum class call_outcome {
   failed,     // the handler returned an error result
   exception,  // the handler threw
   cut,        // closed by the server: drain deadline passed during shutdown
+  timed_out,  // closed by the server: still running after server_config::max_call_duration
 };
 const char* to_string(call_outcome o) noexcept;
 
@@ -26,6 +31,7 @@ const char* to_string(call_outcome o) noexcept;
 enum class refusal {
   capacity,         // max_concurrent_calls reached
   auth,             // the route's (or the global) auth policy refused it
+  auth_error,       // the auth policy threw: refused (fail closed), logged with the call's uniqueid
   no_route,         // no route matched agi_network_script
   shutting_down,    // the server is draining
   bad_environment,  // the agi_* block was malformed or exceeded a limit

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "actors/agi/auth.hpp"
+#include "actors/common/call_ended.hpp"
 #include "actors/common/task.hpp"
 #include "protocols/common/result.hpp"
 
@@ -35,6 +36,10 @@ using result_handler = std::function<astra::task<astra::result<void>>(call&)>;
 struct route_options {
   // Overrides the server's global auth policy for this route when set.
   std::optional<auth_policy> auth;
+  // What a hang-up does to the handler's commands (call::set_on_hangup can change it later):
+  // return_error (errors as values, the default of the router) or end_handler (straight-line:
+  // the command throws astra::call_ended and the call ends normally; astra::service's default).
+  hangup_policy on_hangup = hangup_policy::return_error;
 };
 
 struct route {

@@ -11,6 +11,10 @@
 //   ...
 //   auto report = srv.shutdown(10s);               // on SIGTERM: drained / cut counts
 //
+// Failures of user code are contained: a handler that throws ends its own call (outcome
+// exception), a hook that throws is counted and skipped (hooks.hpp), an auth policy that throws
+// refuses that one call (refusal::auth_error); the server and the other calls go on.
+//
 // Threads: Asio threads (the io_context's) own the sockets: they accept, read, parse and
 // anon_send parsed replies to the call actors; actors post writes back. The io_context and the
 // actor_system must outlive the server.
@@ -56,8 +60,15 @@ struct server_config {
   // Commands a handler may issue after its call closed before the call is ended as runaway
   // (each of them fails at once; a loop that ignores the errors would otherwise spin).
   std::uint32_t max_commands_after_close = 256;
+  // A call still running this long after its admission is ended by the server: its handler is
+  // not resumed again, the socket is closed, the outcome is call_outcome::timed_out (counted in
+  // server_stats::calls_timed_out). It also ends a handler stalled on something other than a
+  // command (commands have their own deadlines). 0: no limit (the default).
+  std::chrono::milliseconds max_call_duration{0};
 
-  // Global admission policy; a route's own policy overrides it. Empty: admit all.
+  // Global admission policy; a route's own policy overrides it. Empty: admit all. A policy that
+  // throws refuses the call (refusal::auth_error, server_stats::auth_errors), logged once with
+  // the route and the call's agi_uniqueid; the server goes on.
   auth_policy auth;
   server_hooks hooks;
 };
@@ -69,8 +80,11 @@ struct server_stats {
   std::uint64_t calls_completed = 0;    // handler returned normally
   std::uint64_t calls_failed = 0;       // handler returned an error or threw
   std::uint64_t calls_cut = 0;          // closed by the drain deadline
+  std::uint64_t calls_timed_out = 0;    // closed after running max_call_duration
   std::uint64_t refused_capacity = 0;
-  std::uint64_t refused_auth = 0;
+  std::uint64_t refused_auth = 0;       // the auth policy refused
+  std::uint64_t auth_errors = 0;        // the auth policy threw (the call was refused)
+  std::uint64_t hook_errors = 0;        // hook invocations (server_hooks) that threw
   std::uint64_t no_route = 0;
   std::uint64_t refused_shutting_down = 0;
   std::uint64_t bad_environment = 0;    // malformed or oversized agi_* block

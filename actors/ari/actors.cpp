@@ -1,21 +1,19 @@
-// Dispatcher, channel and bridge actors of the ARI client, and the handle methods that
-// run inside them. Asio threads only decode frames and anon_send; every map below is
-// owned by exactly one actor.
+// Channel and bridge actors of the ARI client (actor_core: per-actor requests, callbacks,
+// waiters, coroutines), the handle methods that run inside them, and the client facade. The
+// dispatcher is in dispatcher.cpp, the reconciliation after a (re)subscription in
+// reconcile.cpp. Asio threads only decode frames and anon_send; every map below is owned by
+// exactly one actor.
 #include "actors/ari/client.hpp"
 
 #include <algorithm>
 #include <deque>
 #include <mutex>
-#include <random>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/ari/event_stream.hpp"
-#include "actors/ari/http_pool.hpp"
-#include "actors/common/inflight_bound.hpp"
+#include "actors/ari/client_internal.hpp"
 #include "generated/ari/events.hpp"
 
 namespace astra::ari {
@@ -25,156 +23,30 @@ namespace {
 constexpr std::size_t max_finished_playbacks_remembered = 64;
 constexpr auto end_grace_extra = std::chrono::seconds(1);  // after request_timeout, an ended actor quits anyway
 
-struct event_msg {
-  event_ptr ev;
-  bool credited = true;  // false: sent beyond the bound (lifecycle event); do not release
-};
-struct reply_msg {
-  std::uint64_t tag = 0;
-  std::shared_ptr<result<rest_response>> reply;
-};
-struct handler_msg {
-  stasis_handler handler;
-};
-struct bound_msg {
-  inflight_bound_ptr bound;
-};
-struct ids_msg {
-  std::shared_ptr<std::vector<std::string>> ids;  // null: the list request failed
-  std::string error;
-};
+}  // namespace
 
-using ev_atom = caf::atom_constant<caf::atom("ari_ev")>;
-using reply_atom = caf::atom_constant<caf::atom("ari_rep")>;
-using spawn_chan_atom = caf::atom_constant<caf::atom("ari_spc")>;
-using spawn_bridge_atom = caf::atom_constant<caf::atom("ari_spb")>;
-using abort_atom = caf::atom_constant<caf::atom("ari_abort")>;
-using watch_atom = caf::atom_constant<caf::atom("ari_watch")>;
-using unreg_atom = caf::atom_constant<caf::atom("ari_unreg")>;
-using conn_atom = caf::atom_constant<caf::atom("ari_conn")>;
-using recon_atom = caf::atom_constant<caf::atom("ari_recon")>;
-using gone_atom = caf::atom_constant<caf::atom("ari_gone")>;
-using wait_tmo_atom = caf::atom_constant<caf::atom("ari_tmo")>;
-using quit_atom = caf::atom_constant<caf::atom("ari_quit")>;
-using stop_atom = caf::atom_constant<caf::atom("ari_stop")>;
+namespace detail {
+namespace {
 
-// Events that start or end an actor: never dropped by a bound (they are sent uncredited).
-bool lifecycle(event_type t) {
-  return t == event_type::StasisStart || t == event_type::StasisEnd || t == event_type::ChannelDestroyed ||
-         t == event_type::BridgeDestroyed || t == event_type::BridgeCreated;
+// The adoption entry point when the handlers have none: nothing knows how to resume the
+// call, so it is hung up (a caller is never left in silence).
+task<void> hang_up_adopted(channel chan, session&, Channel) {
+  auto done = co_await chan.hangup();
+  if (!done) spdlog::warn("ari: hanging up adopted channel {} failed: {}", chan.id(), done.error().message());
+}
+
+// Lives for the program: a coroutine started from it may outlive any one client.
+const adoption_handler& default_adoption() {
+  static const adoption_handler handler = &hang_up_adopted;
+  return handler;
 }
 
 }  // namespace
-}  // namespace astra::ari
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ari::event_msg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ari::reply_msg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ari::handler_msg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ari::bound_msg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::ari::ids_msg)
-
-namespace astra::ari {
-
-// State shared by the client facade, the dispatcher and every channel/bridge actor.
-struct shared_state {
-  client_config cfg;
-  client_hooks hooks;
-  client_handlers handlers;
-  std::shared_ptr<http_pool> pool;
-  std::shared_ptr<event_stream> stream;
-  caf::actor dispatcher;  // set once, before the stream starts
-  inflight_bound dispatch_bound{"ari.dispatch", default_dispatch_queue};
-
-  std::atomic<std::size_t> channel_actors{0};
-  std::atomic<std::size_t> bridge_actors{0};
-  std::atomic<std::uint64_t> events{0}, decode_errors{0}, unrouted{0}, dropped_actor{0}, vanished{0};
-  std::atomic<bool> is_connected{false};
-  std::atomic<bool> stopping{false};
-  std::atomic<std::uint64_t> id_counter{0};
-  std::string id_salt;
-  mutable std::mutex replaced_mu;
-  std::vector<std::string> replaced_apps;
-
-  explicit shared_state(client_config c)
-      : cfg(std::move(c)), dispatch_bound("ari.dispatch", cfg.dispatch_queue ? cfg.dispatch_queue : 1) {
-    std::random_device rd;
-    static const char* hex = "0123456789abcdef";
-    for (int i = 0; i < 8; ++i) id_salt += hex[rd() % 16];
-  }
-
-  std::string new_id(std::string_view prefix) {
-    return std::string(prefix) + "-" + id_salt + "-" + std::to_string(id_counter.fetch_add(1) + 1);
-  }
-
-  const std::string& first_app() const {
-    static const std::string none;
-    return cfg.apps.empty() ? none : cfg.apps.front();
-  }
-
-  // Reads and reports under one lock (callers run on any CAF worker): the hook's last call
-  // then carries the latest counts, never an older pair reported late.
-  std::mutex counts_mu;
-  void counts_changed() {
-    if (!hooks.actors) return;
-    std::lock_guard<std::mutex> lock(counts_mu);
-    hooks.actors(channel_actors.load(), bridge_actors.load());
-  }
-
-  // One event frame from the socket (Asio strand) or inject_frame(): decode, count, bound, dispatch.
-  bool on_frame(std::string_view frame);
-
-  // REST over the event socket when enabled and supported, else (or when it dropped) HTTP.
-  void send(rest_request request, rest_callback done, std::chrono::milliseconds timeout = {}) {
-    if (cfg.rest_over_websocket && stream && stream->rest_supported()) {
-      auto method = request.method;
-      auto fallback_request = request;
-      std::weak_ptr<http_pool> weak_pool = pool;
-      auto hook = hooks.request;
-      stream->send_rest(
-          std::move(request),
-          [done = std::move(done), method, hook, fallback_request = std::move(fallback_request), weak_pool,
-           timeout](result<rest_response> r) mutable {
-            if (!r && r.code() == make_error_code(ari_errc::not_connected)) {
-              if (auto p = weak_pool.lock()) {
-                p->send(std::move(fallback_request), std::move(done), timeout);
-                return;
-              }
-            }
-            if (hook) hook(method, r.ok() ? r->status : 0);
-            done(std::move(r));
-          },
-          timeout);
-      return;
-    }
-    pool->send(std::move(request), std::move(done), timeout);
-  }
-};
-
-bool shared_state::on_frame(std::string_view frame) {
-  auto decoded = decode_event(frame);
-  if (!decoded) {
-    decode_errors.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("ari: undecodable event frame ({} bytes): {}", frame.size(), decoded.error().message());
-    return false;
-  }
-  events.fetch_add(1, std::memory_order_relaxed);
-  auto ev = std::make_shared<const event>(std::move(*decoded));
-  if (hooks.event) hooks.event(ev->type_name());
-  bool credited = dispatch_bound.try_acquire();
-  if (!credited && !lifecycle(ev->type())) {
-    if (hooks.dropped) hooks.dropped("ari.dispatch", dispatch_bound.dropped());
-    return false;
-  }
-  caf::anon_send(dispatcher, ev_atom::value, event_msg{std::move(ev), credited});
-  return true;
-}
-
-namespace detail {
 
 // Per-actor half of the API: pending requests, event callbacks, waiters, coroutines.
 class actor_core {
  public:
-  enum class kind { channel, bridge };
+  using kind = member_kind;
 
   actor_core(caf::event_based_actor* self, std::shared_ptr<shared_state> sh, kind k, std::string id,
              inflight_bound_ptr bound)
@@ -257,6 +129,14 @@ class actor_core {
   }
 
   void set_handler(stasis_handler h) { handler_ = std::move(h); }
+
+  // Runs the adoption entry point (client_handlers::on_adopt, else hang up) for a channel
+  // found inside the app without an actor at a (re)subscription; `state` is as listed.
+  void adopt(Channel state) {
+    // Called in place (not copied): a coroutine lambda's captures live in this closure.
+    const adoption_handler& h = sh_->handlers.on_adopt ? sh_->handlers.on_adopt : default_adoption();
+    start_task(h(channel(this, id_), api_, std::move(state)));
+  }
 
   void on_event(const event_ptr& ev) {
     if (ended_) return;
@@ -346,9 +226,8 @@ void submit(actor_core* core, result<rest_request> request, std::function<void(r
 
 }  // namespace detail
 
+namespace detail {
 namespace {
-
-using detail::actor_core;
 
 struct member_state {
   std::unique_ptr<actor_core> core;
@@ -356,9 +235,10 @@ struct member_state {
 
 // A channel or bridge actor. Stops itself when its channel/bridge ends (see actor_core::end).
 caf::behavior member_actor(caf::stateful_actor<member_state>* self, std::shared_ptr<shared_state> sh,
-                           actor_core::kind kind, std::string id, stasis_handler handler, inflight_bound_ptr bound) {
+                           member_kind kind, std::string id, member_start start, inflight_bound_ptr bound) {
   self->state.core = std::make_unique<actor_core>(self, sh, kind, id, bound);
-  self->state.core->set_handler(std::move(handler));
+  self->state.core->set_handler(std::move(start.handler));
+  if (start.adopted) self->state.core->adopt(*start.adopted);
   return {
       [self](ev_atom, const event_msg& m) {
         if (m.credited) self->state.core->bound()->release();
@@ -374,232 +254,17 @@ caf::behavior member_actor(caf::stateful_actor<member_state>* self, std::shared_
   };
 }
 
-struct dispatch_entry {
-  caf::actor actor;
-  inflight_bound_ptr bound;
-  std::uint64_t generation = 0;  // connect generation at registration
-};
-
-struct dispatcher_state {
-  std::shared_ptr<shared_state> sh;
-  std::unordered_map<std::string, dispatch_entry> channels;
-  std::unordered_map<std::string, dispatch_entry> bridges;
-  std::unordered_map<std::string, dispatch_entry> playback_watch;
-  std::uint64_t generation = 0;
-  std::size_t replaced = 0;
-};
-
-using dispatcher_actor_t = caf::stateful_actor<dispatcher_state>;
-
-dispatch_entry spawn_member(dispatcher_actor_t* self, actor_core::kind kind, const std::string& id,
-                            stasis_handler handler) {
-  auto& sh = self->state.sh;
-  bool is_channel = kind == actor_core::kind::channel;
-  auto bound = std::make_shared<inflight_bound>(is_channel ? "ari.channel" : "ari.bridge",
-                                                sh->cfg.channel_queue ? sh->cfg.channel_queue : 1);
-  auto actor = self->spawn(member_actor, sh, kind, id, std::move(handler), bound);
-  (is_channel ? sh->channel_actors : sh->bridge_actors).fetch_add(1);
-  sh->counts_changed();
-  std::weak_ptr<shared_state> weak = sh;
-  caf::actor dispatcher = caf::actor_cast<caf::actor>(self);
-  auto addr = actor.address();
-  actor->attach_functor([weak, is_channel, id, dispatcher, addr](const caf::error&) {
-    if (auto s = weak.lock()) {
-      (is_channel ? s->channel_actors : s->bridge_actors).fetch_sub(1);
-      s->counts_changed();
-    }
-    caf::anon_send(dispatcher, unreg_atom::value, is_channel, id, addr);
-  });
-  return dispatch_entry{actor, bound, self->state.generation};
-}
-
-void deliver(dispatcher_actor_t* self, dispatch_entry& e, const event_ptr& ev, bool force, const char* queue) {
-  auto& sh = *self->state.sh;
-  if (e.bound->try_acquire()) {
-    self->send(e.actor, ev_atom::value, event_msg{ev, true});
-  } else if (force) {
-    self->send(e.actor, ev_atom::value, event_msg{ev, false});
-  } else {
-    auto total = sh.dropped_actor.fetch_add(1) + 1;
-    if (sh.hooks.dropped) sh.hooks.dropped(queue, total);
-  }
-}
-
-void dispatch(dispatcher_actor_t* self, const event_ptr& ev) {
-  auto& st = self->state;
-  auto& sh = *st.sh;
-  const event& e = *ev;
-  auto t = e.type();
-  bool force = lifecycle(t);
-  caf::actor_addr delivered_to;
-  bool delivered = false;
-
-  if (t == event_type::ApplicationReplaced) {
-    std::string app(e.application());
-    spdlog::error("ari: application '{}' was replaced by another client; its events now go there", app);
-    {
-      std::lock_guard lock(sh.replaced_mu);
-      if (std::find(sh.replaced_apps.begin(), sh.replaced_apps.end(), app) == sh.replaced_apps.end())
-        sh.replaced_apps.push_back(app);
-      // Every app of this socket is taken: reconnecting would only steal them back.
-      if (sh.replaced_apps.size() >= sh.cfg.apps.size() && sh.stream) sh.stream->set_reconnect(false);
-    }
-    if (sh.hooks.application_replaced) sh.hooks.application_replaced(app);
-    return;
-  }
-
-  auto channel_id = std::string(e.channel_id());
-  if (!channel_id.empty()) {
-    auto it = st.channels.find(channel_id);
-    if (it == st.channels.end() && t == event_type::StasisStart)
-      it = st.channels.emplace(channel_id, spawn_member(self, actor_core::kind::channel, channel_id, {})).first;
-    if (it != st.channels.end()) {
-      deliver(self, it->second, ev, force, "ari.channel");
-      delivered = true;
-      delivered_to = it->second.actor.address();
-      if (t == event_type::StasisEnd || t == event_type::ChannelDestroyed) st.channels.erase(it);
-    }
-  }
-  auto bridge_id = std::string(e.bridge_id());
-  if (!bridge_id.empty()) {
-    auto it = st.bridges.find(bridge_id);
-    if (it == st.bridges.end() && (t == event_type::BridgeCreated || t == event_type::ChannelEnteredBridge))
-      it = st.bridges.emplace(bridge_id, spawn_member(self, actor_core::kind::bridge, bridge_id, {})).first;
-    if (it != st.bridges.end()) {
-      deliver(self, it->second, ev, force, "ari.bridge");
-      delivered = true;
-      if (t == event_type::BridgeDestroyed) st.bridges.erase(it);
-    }
-  }
-  auto playback_id = e.playback_id();
-  if (!playback_id.empty()) {
-    auto it = st.playback_watch.find(std::string(playback_id));
-    if (it != st.playback_watch.end()) {
-      if (it->second.actor.address() != delivered_to) deliver(self, it->second, ev, force, "ari.channel");
-      delivered = true;
-      if (t == event_type::PlaybackFinished) st.playback_watch.erase(it);
-    }
-  }
-  if (!delivered) sh.unrouted.fetch_add(1, std::memory_order_relaxed);
-}
-
-void reconcile(dispatcher_actor_t* self, bool channels, std::uint64_t generation, const ids_msg& m) {
-  auto& st = self->state;
-  if (!m.ids) {
-    spdlog::warn("ari: reconciliation of {} after reconnect failed: {}; keeping actors", channels ? "channels" : "bridges",
-                 m.error);
-    return;
-  }
-  std::unordered_set<std::string> present(m.ids->begin(), m.ids->end());
-  auto& map = channels ? st.channels : st.bridges;
-  std::size_t gone = 0;
-  for (auto it = map.begin(); it != map.end();) {
-    if (it->second.generation < generation && !present.count(it->first)) {
-      self->send(it->second.actor, gone_atom::value,
-                 std::string(channels ? "channel" : "bridge") + " vanished while the event socket was down");
-      it = map.erase(it);
-      ++gone;
-    } else {
-      ++it;
-    }
-  }
-  st.sh->vanished.fetch_add(gone);
-  if (gone) spdlog::info("ari: reconnect: {} {} gone during the gap, their actors stopped", gone,
-                         channels ? "channels" : "bridges");
-  // Playback watches of stopped actors die with them (sends to a dead actor are dropped).
-}
-
-void list_ids(dispatcher_actor_t* self, bool channels, std::uint64_t generation) {
-  auto& sh = *self->state.sh;
-  rest_request req;
-  req.method = "GET";
-  req.path = channels ? "/ari/channels" : "/ari/bridges";
-  caf::actor me = caf::actor_cast<caf::actor>(self);
-  sh.pool->send(std::move(req), [me, channels, generation](result<rest_response> r) {
-    ids_msg m;
-    auto checked = check_status(std::move(r));
-    if (!checked) {
-      m.error = checked.error().message();
-    } else if (channels) {
-      auto list = decode_response<ari::channels::list>(checked->status, checked->body, checked->reason);
-      if (list) {
-        m.ids = std::make_shared<std::vector<std::string>>();
-        for (auto& c : *list) m.ids->push_back(c.id);
-      } else {
-        m.error = list.error().message();
-      }
-    } else {
-      auto list = decode_response<ari::bridges::list>(checked->status, checked->body, checked->reason);
-      if (list) {
-        m.ids = std::make_shared<std::vector<std::string>>();
-        for (auto& b : *list) m.ids->push_back(b.id);
-      } else {
-        m.error = list.error().message();
-      }
-    }
-    caf::anon_send(me, recon_atom::value, channels, generation, std::move(m));
-  });
-}
-
-caf::behavior dispatcher_actor(dispatcher_actor_t* self, std::shared_ptr<shared_state> sh) {
-  self->state.sh = std::move(sh);
-  return {
-      [self](ev_atom, const event_msg& m) {
-        if (m.credited) self->state.sh->dispatch_bound.release();
-        dispatch(self, m.ev);
-      },
-      [self](conn_atom) {
-        auto& st = self->state;
-        ++st.generation;
-        if (st.generation > 1) {  // a reconnect: find what vanished during the gap
-          list_ids(self, true, st.generation);
-          list_ids(self, false, st.generation);
-        }
-      },
-      [self](recon_atom, bool channels, std::uint64_t generation, const ids_msg& m) {
-        reconcile(self, channels, generation, m);
-      },
-      [self](spawn_chan_atom, const std::string& id, const handler_msg& h) {
-        auto& st = self->state;
-        if (st.channels.count(id)) return;
-        st.channels.emplace(id, spawn_member(self, actor_core::kind::channel, id, h.handler));
-      },
-      [self](spawn_bridge_atom, const std::string& id) {
-        auto& st = self->state;
-        if (st.bridges.count(id)) return;
-        st.bridges.emplace(id, spawn_member(self, actor_core::kind::bridge, id, {}));
-      },
-      [self](abort_atom, bool channel, const std::string& id, const std::string& why) {
-        auto& map = channel ? self->state.channels : self->state.bridges;
-        auto it = map.find(id);
-        if (it == map.end()) return;
-        self->send(it->second.actor, gone_atom::value, why);
-        map.erase(it);
-      },
-      [self](watch_atom, const std::string& playback_id, const caf::actor& watcher, const bound_msg& b) {
-        self->state.playback_watch[playback_id] = dispatch_entry{watcher, b.bound, self->state.generation};
-      },
-      [self](unreg_atom, bool channel, const std::string& id, const caf::actor_addr& addr) {
-        auto& map = channel ? self->state.channels : self->state.bridges;
-        auto it = map.find(id);
-        if (it != map.end() && it->second.actor.address() == addr) map.erase(it);
-        for (auto w = self->state.playback_watch.begin(); w != self->state.playback_watch.end();) {
-          if (w->second.actor.address() == addr) w = self->state.playback_watch.erase(w);
-          else ++w;
-        }
-      },
-      [self](stop_atom) {
-        for (auto& [id, e] : self->state.channels) self->send(e.actor, stop_atom::value);
-        for (auto& [id, e] : self->state.bridges) self->send(e.actor, stop_atom::value);
-        self->state.channels.clear();
-        self->state.bridges.clear();
-        self->state.playback_watch.clear();
-        self->quit();
-      },
-  };
-}
-
 }  // namespace
+
+caf::actor spawn_member_actor(caf::event_based_actor* parent, std::shared_ptr<shared_state> sh, member_kind kind,
+                              std::string id, member_start start, inflight_bound_ptr bound) {
+  return parent->spawn(member_actor, std::move(sh), kind, std::move(id), std::move(start), std::move(bound));
+}
+
+}  // namespace detail
+
+using namespace detail;
+
 
 // ------------------------------------------------------------------------------------------
 // Handles
@@ -920,6 +585,12 @@ result<std::unique_ptr<client>> client::start(caf::actor_system& system, boost::
     auto s = weak.lock();
     if (!s) return;
     s->is_connected = true;
+    {
+      std::lock_guard lock(s->link_mu);
+      s->replaced_apps.clear();  // subscribed again: the apps are ours (Asterisk's latest subscriber)
+      s->down_reason.clear();
+      s->retry_at.reset();
+    }
     spdlog::info("ari: event socket connected ({})", s->cfg.url);
     if (s->hooks.connected) s->hooks.connected(true);
     caf::anon_send(s->dispatcher, conn_atom::value);
@@ -928,10 +599,18 @@ result<std::unique_ptr<client>> client::start(caf::actor_system& system, boost::
     auto s = weak.lock();
     if (!s) return;
     bool was = s->is_connected.exchange(false);
+    // ApplicationReplaced: the detail alone says it ("application 'x' replaced by another client").
+    std::string reason = why.code == make_error_code(ari_errc::application_replaced) ? why.detail : why.message();
+    {
+      std::lock_guard lock(s->link_mu);
+      s->down_reason = reason;
+      if (retry_in.count() >= 0) s->retry_at = std::chrono::steady_clock::now() + retry_in;
+      else s->retry_at.reset();
+    }
     if (retry_in.count() >= 0)
-      spdlog::warn("ari: event socket down: {}; retrying in {} ms", why.message(), retry_in.count());
+      spdlog::warn("ari: event socket down: {}; retrying in {} ms", reason, retry_in.count());
     else
-      spdlog::error("ari: event socket down: {}; not reconnecting", why.message());
+      spdlog::error("ari: event socket down: {}; not reconnecting", reason);
     if (was && s->hooks.connected) s->hooks.connected(false);
     if (s->hooks.disconnected) s->hooks.disconnected(why, retry_in);
   };
@@ -981,8 +660,19 @@ client_stats client::stats() const {
   s.vanished = sh.vanished.load();
   s.connected = sh.is_connected.load();
   s.rest_over_websocket = sh.cfg.rest_over_websocket && sh.stream && sh.stream->rest_supported();
-  std::lock_guard lock(sh.replaced_mu);
+  s.replacements = sh.replacements.load();
+  s.reconnect_channels.adopted = sh.rc_adopted.load();
+  s.reconnect_channels.hung_up = sh.rc_hung_up.load();
+  s.reconnect_channels.continued = sh.rc_continued.load();
+  s.reconnect_channels.gone = sh.rc_gone.load();
+  s.reconnect_channels.failed = sh.rc_failed.load();
+  std::lock_guard lock(sh.link_mu);
   s.replaced_apps = sh.replaced_apps;
+  s.down_reason = sh.down_reason;
+  if (sh.retry_at && !s.connected) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*sh.retry_at - std::chrono::steady_clock::now());
+    s.retry_in = left.count() > 0 ? left : std::chrono::milliseconds(0);
+  }
   return s;
 }
 

@@ -12,6 +12,14 @@
 //    actor when the app creates a bridge (or at BridgeCreated). A channel actor stops at
 //    StasisEnd / ChannelDestroyed, a bridge actor at BridgeDestroyed; both stop when a
 //    reconnect finds their channel / bridge gone (reconciliation with GET /channels, /bridges).
+//  - Every (re)subscription lists the channels already inside the apps (GET /channels); each
+//    one without an actor gets client_config::on_reconnect: hangup, continue (back to the
+//    dialplan) or adopt (a channel actor running client_handlers::on_adopt).
+//  - ApplicationReplaced (another client subscribed one of the apps): the event socket is
+//    dropped as lost with that reason and re-subscribed after the capped, jittered backoff,
+//    for as long as the client runs (the other client may leave). Re-subscribing takes the
+//    app back from the other client (Asterisk gives an app to its latest subscriber), so two
+//    clients of one app alternate, each at most once per (growing) backoff delay.
 //  - Each actor has a bounded event queue (client_config::channel_queue events in flight);
 //    a non-lifecycle event beyond it is dropped and counted (queue "ari.channel" / "ari.bridge");
 //    lifecycle events (StasisStart/End, ChannelDestroyed, BridgeDestroyed) are never dropped.
@@ -78,6 +86,11 @@ class [[nodiscard]] pending : public callback_awaitable<result<T>> {
 
 // Runs inside the channel actor for each channel entering the application.
 using stasis_handler = std::function<task<void>(channel chan, session& ari)>;
+// Runs inside a new channel actor for a channel found already inside the application (with no
+// actor) when the event socket (re)subscribed and the policy is reconnect_policy::adopt.
+// `state` is the channel as GET /channels listed it (state, caller, dialplan position). No
+// StasisStart is replayed: chan.start_event() is nullptr.
+using adoption_handler = std::function<task<void>(channel chan, session& ari, Channel state)>;
 
 // The ARI API as seen from one actor (channel or bridge actor).
 class session {
@@ -198,7 +211,14 @@ struct client_hooks {
   std::function<void(std::size_t channels, std::size_t bridges)> actors;  // live actor counts changed
   std::function<void(std::string_view queue, std::uint64_t total)> dropped;  // "ari.dispatch", "ari.channel", "ari.bridge", "ari.http"
   std::function<void(std::string_view app)> application_replaced;    // another client took the app over
+  // The event socket is gone; the next attempt is in retry_in (< 0: none). After
+  // ApplicationReplaced, why is ari_errc::application_replaced with the detail
+  // "application 'NAME' replaced by another client".
   std::function<void(const failure& why, std::chrono::milliseconds retry_in)> disconnected;
+  // A channel found in an app without an actor at a (re)subscription, once its policy ran:
+  // policy "hangup" / "continue" / "adopt"; outcome "ok", "gone" (404: it had left already)
+  // or "failed" (any other error).
+  std::function<void(std::string_view policy, std::string_view outcome)> reconnect_channel;
 };
 
 struct client_handlers {
@@ -209,6 +229,18 @@ struct client_handlers {
   // with the reason), inside its bridge actor, once, before it stops; not called when the
   // client itself is stopped (optional).
   std::function<void(bridge b, session& ari, const failure& why)> on_bridge_end;
+  // The adoption entry point (client_config::on_reconnect == adopt). Unset: the adopted
+  // channel's actor hangs it up (there is no logic to resume it with).
+  adoption_handler on_adopt;
+};
+
+// Outcomes of client_config::on_reconnect so far.
+struct reconnect_channel_counts {
+  std::uint64_t adopted = 0;    // actors spawned for on_adopt
+  std::uint64_t hung_up = 0;    // DELETE /channels/{id} succeeded
+  std::uint64_t continued = 0;  // POST /channels/{id}/continue succeeded
+  std::uint64_t gone = 0;       // 404: the channel had left before the request
+  std::uint64_t failed = 0;     // any other failure (listing failures are not counted here)
 };
 
 struct client_stats {
@@ -223,7 +255,16 @@ struct client_stats {
   std::uint64_t vanished = 0;          // actors stopped by reconciliation
   bool connected = false;
   bool rest_over_websocket = false;    // RESTRequest frames in use right now
+  // Apps taken over by another client since the last successful subscription (cleared by it).
   std::vector<std::string> replaced_apps;
+  std::uint64_t replacements = 0;      // event sockets dropped after ApplicationReplaced
+  // Why the event socket is down ("" while connected), e.g. "application 'sales' replaced by
+  // another client" or the transport failure's message.
+  std::string down_reason;
+  // While disconnected: time left before the next connect attempt (0 once it is due: an
+  // attempt may be under way); -1 when connected or not reconnecting.
+  std::chrono::milliseconds retry_in{-1};
+  reconnect_channel_counts reconnect_channels;
 };
 
 class client {

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "actors/common/backoff.hpp"
@@ -19,6 +20,16 @@ inline constexpr std::size_t max_event_frame_bytes = 4 * 1024 * 1024;  // a bigg
 inline constexpr std::size_t max_pending_ws_writes = 1024;          // RESTRequest frames queued for writing
 inline constexpr std::size_t default_channel_queue = 256;           // events in flight to one channel/bridge actor
 inline constexpr std::size_t default_dispatch_queue = 8192;         // frames in flight from the socket to the dispatcher
+
+// What the client does with a channel it finds inside one of its applications, with no actor,
+// each time the event socket (re)subscribes (astra restarted, Asterisk restarted, network cut).
+enum class reconnect_policy : std::uint8_t {
+  hangup,                // DELETE /channels/{id} (the default: never leave a caller in silence)
+  continue_in_dialplan,  // POST /channels/{id}/continue: back to the dialplan after Stasis()
+  adopt,                 // a channel actor runs client_handlers::on_adopt with the listed state
+};
+// "hangup", "continue", "adopt" (metric label values).
+std::string_view to_string(reconnect_policy p) noexcept;
 
 struct client_config {
   // http://host:port[/prefix] or https://...; the event socket uses ws:// or wss:// on the
@@ -53,6 +64,14 @@ struct client_config {
   std::chrono::milliseconds dead_peer_timeout{20'000};
   std::chrono::milliseconds probe_timeout{2'000};      // REST-over-WebSocket support probe
   backoff_policy reconnect{};                          // between event socket attempts
+
+  // Channels found in the apps without an actor at each (re)subscription: GET /channels,
+  // keeping those whose dialplan app is Stasis (any case) with one of `apps` as the first
+  // comma-separated token of its data. One policy for every app of this client.
+  reconnect_policy on_reconnect = reconnect_policy::hangup;
+  // A listed channel is acted on only if no StasisStart, StasisEnd or ChannelDestroyed about it
+  // arrived within this window after the listing (it was entering or leaving the app then).
+  std::chrono::milliseconds orphan_grace{500};
 
   std::size_t channel_queue = default_channel_queue;   // per channel/bridge actor
   std::size_t dispatch_queue = default_dispatch_queue; // socket -> dispatcher

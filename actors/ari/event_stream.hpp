@@ -7,8 +7,10 @@
 //    auth (or api_key when asked), TLS verification as configured.
 //  - Idle pings: after dead_peer_timeout/2 of silence a ping is sent; nothing received for
 //    dead_peer_timeout closes the socket as dead.
-//  - On any loss it reconnects after backoff (capped exponential + jitter, reset once a
-//    handshake succeeds) until stop() or set_reconnect(false).
+//  - On any loss it reconnects after backoff (capped exponential + jitter) until stop() or
+//    set_reconnect(false). The backoff is reset by a connection that succeeded its handshake,
+//    except one ended by drop() that lasted less than config.reconnect.max: a peer that keeps
+//    taking the socket over (ApplicationReplaced) meets growing delays, never a hot loop.
 //  - Callbacks run on the stream's strand (one at a time, in frame order). stop() waits for
 //    a running callback to return and guarantees no callback runs afterwards (it may be
 //    called from inside a callback).
@@ -50,6 +52,11 @@ class event_stream {
   void start();
   void stop();
   void set_reconnect(bool enabled);
+  // Closes connection number `connection` (the value of connects() while it was up) as lost
+  // with `why`, if it is still the current one (else nothing happens): disconnected(why,
+  // retry_in) follows and the stream reconnects after its backoff. Thread-safe, non-blocking
+  // (the close runs on the stream's strand).
+  void drop(failure why, std::uint64_t connection);
 
   bool connected() const;
   bool rest_supported() const;

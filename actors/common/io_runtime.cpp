@@ -1,11 +1,13 @@
 #include "actors/common/io_runtime.hpp"
 
 #include <utility>
+#include <exception>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <spdlog/spdlog.h>
 
 namespace astra {
 
@@ -15,9 +17,30 @@ struct io_runtime::impl {
   std::vector<std::thread> threads;
 };
 
+namespace {
+
+// Runs `context` until it stops. A handler that let an exception escape is a bug of that
+// handler (components catch their callbacks' exceptions where they run): it is logged and
+// the thread goes back to running the other handlers instead of ending the process. Asio
+// allows run() to be called again after a handler threw.
+void run_contained(boost::asio::io_context& context) {
+  for (;;) {
+    try {
+      context.run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("io thread: a handler threw: {}; the io thread goes on", e.what());
+    } catch (...) {
+      spdlog::error("io thread: a handler threw an unknown exception; the io thread goes on");
+    }
+  }
+}
+
+}  // namespace
+
 io_runtime::io_runtime(unsigned threads) : impl_(std::make_unique<impl>()) {
   if (threads == 0) threads = 1;
-  for (unsigned i = 0; i < threads; ++i) impl_->threads.emplace_back([this] { impl_->context.run(); });
+  for (unsigned i = 0; i < threads; ++i) impl_->threads.emplace_back([this] { run_contained(impl_->context); });
 }
 
 io_runtime::~io_runtime() { stop(); }

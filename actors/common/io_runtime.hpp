@@ -1,6 +1,8 @@
 #pragma once
 // The Asio side of the process: one io_context run by a fixed pool of threads. Sockets
-// live here; handlers only parse bytes and anon_send whole messages to actors.
+// live here; handlers only parse bytes and anon_send whole messages to actors. A handler that
+// lets an exception escape is logged and its thread keeps running the io_context (last line of
+// defence: components contain their callbacks' exceptions themselves).
 #include <memory>
 
 namespace boost::asio {

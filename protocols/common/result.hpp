@@ -34,9 +34,12 @@ class [[nodiscard]] result {
   bool ok() const noexcept { return state_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
 
-  T& value() & { assert(ok()); return std::get<0>(state_); }
-  const T& value() const& { assert(ok()); return std::get<0>(state_); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(state_)); }
+  // On a failure these throw the failure (astra::failure, by value): straight-line handler
+  // code may write `auto b = (co_await ari.create_bridge()).value();` and a failed step ends
+  // its call as failed. Check ok() first where a failure is expected.
+  T& value() & { throw_if_failed(); return std::get<0>(state_); }
+  const T& value() const& { throw_if_failed(); return std::get<0>(state_); }
+  T&& value() && { throw_if_failed(); return std::get<0>(std::move(state_)); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
@@ -46,6 +49,9 @@ class [[nodiscard]] result {
   std::error_code code() const noexcept { return ok() ? std::error_code{} : std::get<1>(state_).code; }
 
  private:
+  void throw_if_failed() const {
+    if (!ok()) throw std::get<1>(state_);
+  }
   std::variant<T, failure> state_;
 };
 
@@ -59,6 +65,7 @@ class [[nodiscard]] result<void> {
 
   bool ok() const noexcept { return !failed_; }
   explicit operator bool() const noexcept { return ok(); }
+  void value() const { if (failed_) throw failure_; }  // throws the failure, as result<T>::value()
   const failure& error() const { assert(!ok()); return failure_; }
   std::error_code code() const noexcept { return failed_ ? failure_.code : std::error_code{}; }
 

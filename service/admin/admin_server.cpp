@@ -24,6 +24,9 @@ namespace {
 
 class session;
 
+// How long stop() waits for the io_context to close the acceptor (it may not be running).
+constexpr std::chrono::seconds close_wait{2};
+
 }  // namespace
 
 struct server::impl : std::enable_shared_from_this<server::impl> {
@@ -211,15 +214,17 @@ std::uint16_t server::local_port() const noexcept { return impl_->port.load(); }
 void server::stop() {
   if (impl_->stopped.exchange(true)) return;
   auto self = impl_;
-  // The acceptor lives on its strand: close it there; wait so no accept runs after stop().
-  std::promise<void> done;
-  auto fut = done.get_future();
-  asio::dispatch(impl_->acceptor.get_executor(), [self, &done] {
+  // The acceptor lives on its strand: close it there; wait (at most close_wait) so no accept
+  // runs after stop(). The job owns everything it touches (the impl, the promise): it may run
+  // after the wait gave up, once something runs the io_context.
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  asio::dispatch(impl_->acceptor.get_executor(), [self, done] {
     beast::error_code ignored;
     self->acceptor.close(ignored);
-    done.set_value();
+    done->set_value();
   });
-  if (!impl_->io.stopped()) fut.wait_for(std::chrono::seconds(2));
+  if (!impl_->io.stopped()) fut.wait_for(close_wait);
   std::set<std::shared_ptr<session>> open;
   {
     std::lock_guard lock(impl_->mutex);

@@ -51,7 +51,10 @@ class server {
   std::error_code start(const std::string& host, std::uint16_t port);
   // The bound port; 0 before start().
   std::uint16_t local_port() const noexcept;
-  // Thread-safe, idempotent: stops accepting and closes open connections.
+  // Thread-safe, idempotent: stops accepting and closes open connections. Blocks up to 2 s
+  // for an io thread to close the listener; when none runs it in time (the io_context is not
+  // running), the close stays queued and runs whenever the io_context next runs. Called on
+  // the only thread of that io_context, it waits the full 2 s: call it from another thread.
   void stop();
 
   struct impl;

@@ -112,9 +112,10 @@ int run_call(const connection_flags& flags, const std::string& method_in, const 
     std::fprintf(stderr, "astra ari call: %s\n", pool.error().message().c_str());
     return 2;
   }
-  std::promise<result<ari::rest_response>> promise;
-  auto future = promise.get_future();
-  (*pool)->send(req, [&promise](result<ari::rest_response> r) { promise.set_value(std::move(r)); });
+  // The callback owns the promise: it may still run after the wait below gave up.
+  auto promise = std::make_shared<std::promise<result<ari::rest_response>>>();
+  auto future = promise->get_future();
+  (*pool)->send(req, [promise](result<ari::rest_response> r) { promise->set_value(std::move(r)); });
   // The pool enforces the deadline; the margin only guards against a lost callback.
   if (future.wait_for(cfg.request_timeout + std::chrono::seconds(2)) != std::future_status::ready) {
     std::fprintf(stderr, "astra ari call: no reply within %.1f s\n", flags.timeout_s);

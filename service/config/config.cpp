@@ -207,8 +207,26 @@ std::string ca_file_problem(const std::string& file) {
 
 class loader {
  public:
-  loader(const env_lookup& env, std::string base_dir, std::vector<key_doc>* docs)
-      : env_(env), base_dir_(std::move(base_dir)), docs_(docs) {}
+  loader(const env_lookup& env, std::string base_dir, std::vector<key_doc>* docs, const handler_names* names = nullptr)
+      : env_(env), base_dir_(std::move(base_dir)), docs_(docs) {
+    if (names) {
+      names_ = *names;
+    } else {
+      for (auto h : agi_handlers) names_.agi.emplace_back(h);
+      for (auto h : ari_handlers) names_.ari.emplace_back(h);
+    }
+  }
+
+  // Handler names a configuration may use, and their list for messages ("a, b, c").
+  const handler_names& names() const { return names_; }
+  static bool known(const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  }
+  static std::string listed(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+  }
 
   std::vector<problem> problems;
 
@@ -430,6 +448,7 @@ class loader {
   env_lookup env_;
   std::string base_dir_;
   std::vector<key_doc>* docs_;
+  handler_names names_;
 };
 
 constexpr std::pair<std::string_view, log_format> log_formats[] = {{"json", log_format::json}, {"text", log_format::text}};
@@ -438,6 +457,10 @@ constexpr std::pair<std::string_view, ami_event_filter> ami_event_filters[] = {{
 constexpr std::pair<std::string_view, drop_policy> drop_policies[] = {{"drop_newest", drop_policy::drop_newest},
                                                                      {"drop_oldest", drop_policy::drop_oldest},
                                                                      {"pause_reading", drop_policy::pause_reading}};
+constexpr std::pair<std::string_view, ari_reconnect_policy> ari_reconnect_policies[] = {
+    {"hangup", ari_reconnect_policy::hangup},
+    {"continue", ari_reconnect_policy::continue_},
+    {"adopt", ari_reconnect_policy::adopt}};
 
 void load_ami(loader& l, const scope& s, ami_config& a) {
   l.check_keys(s, {"host", "port", "username", "secret", "secret_env", "secret_file", "md5", "events", "event_filter",
@@ -487,7 +510,7 @@ void load_ami(loader& l, const scope& s, ami_config& a) {
 void load_ari(loader& l, const scope& s, ari_config& a) {
   l.check_keys(s, {"url", "username", "password", "password_env", "password_file", "app", "handler", "subscribe_all",
                    "verify_tls", "ca_file", "rest_over_websocket", "max_connections", "request_timeout",
-                   "connect_timeout", "dead_peer_timeout"});
+                   "connect_timeout", "dead_peer_timeout", "on_reconnect"});
   l.field(s, "url", a.url, "ARI base URL: http(s)://HOST[:PORT][/prefix]", true);
   l.field(s, "username", a.username, "ARI user (ari.conf)", true);
   l.credential_field(s, "password", a.password, "ARI password", true);
@@ -504,9 +527,10 @@ void load_ari(loader& l, const scope& s, ari_config& a) {
     }
     if (a.apps.empty() && !a.app.empty()) l.add(s.path + ".app", "no application name in " + quote(a.app));
   }
-  l.field(s, "handler", a.handler, "stock Stasis handler run for each channel entering the app (track, demo)");
-  if (std::find(std::begin(ari_handlers), std::end(ari_handlers), a.handler) == std::end(ari_handlers))
-    l.add(s.path + ".handler", "unknown handler " + quote(a.handler) + " (known: track, demo)");
+  l.field(s, "handler", a.handler,
+          "Stasis handler run for each channel entering the app: a stock one (track, demo) or one registered in code");
+  if (!loader::known(l.names().ari, a.handler))
+    l.add(s.path + ".handler", "unknown handler " + quote(a.handler) + " (known: " + loader::listed(l.names().ari) + ")");
   l.field(s, "subscribe_all", a.subscribe_all, "subscribe the app to all channels/bridges/endpoints");
   l.field(s, "verify_tls", a.verify_tls, "verify the server certificate for https/wss");
   l.field(s, "ca_file", a.ca_file, "CA bundle for https/wss (default: the system store)");
@@ -515,6 +539,9 @@ void load_ari(loader& l, const scope& s, ari_config& a) {
   l.field(s, "request_timeout", a.request_timeout, "deadline of one REST request");
   l.field(s, "connect_timeout", a.connect_timeout, "deadline of TCP + TLS + WebSocket handshake");
   l.field(s, "dead_peer_timeout", a.dead_peer_timeout, "no frame for this long closes the event socket (pinged at half)");
+  l.enum_field(s, "on_reconnect", a.on_reconnect, ari_reconnect_policies,
+               "channels found inside the app(s) without an actor when the event socket (re)subscribes: hang up, "
+               "continue in the dialplan, or adopt (the handler's adoption entry point)");
   // Derive scheme/host/port from the URL.
   std::string_view u = a.url;
   const std::string path = s.path + ".url";
@@ -611,7 +638,7 @@ void load_route(loader& l, const scope& s, agi_route_config& r) {
   l.field(s, "path", r.path, "route path: exact (/ivr/menu) or with named segments (/ivr/:menu)", true);
   std::string handlers;
   for (auto h : agi_handlers) handlers += (handlers.empty() ? "" : ", ") + std::string(h);
-  l.field(s, "handler", r.handler, "stock handler to run (" + handlers + ")");
+  l.field(s, "handler", r.handler, "handler to run: a stock one (" + handlers + ") or one registered in code");
   l.field(s, "file", r.file, "sound file streamed by the demo and playback handlers");
   l.field(s, "wait", r.wait, "wait handler: how long to wait for a digit");
   l.list_field(s, "allow_cidrs", r.allow_cidrs, "source CIDR allowlist for this route (overrides agi.allow_cidrs)");
@@ -620,8 +647,8 @@ void load_route(loader& l, const scope& s, agi_route_config& r) {
   if (!r.path.empty() && r.path.front() != '/') l.add(s.path + ".path", "must start with '/', got " + quote(r.path));
   else if (auto why = route_pattern_problem(normalise_route(r.path)); !why.empty())
     l.add(s.path + ".path", why + ", got " + quote(r.path));
-  if (std::find(std::begin(agi_handlers), std::end(agi_handlers), r.handler) == std::end(agi_handlers))
-    l.add(s.path + ".handler", "unknown handler " + quote(r.handler) + " (known: " + handlers + ")");
+  if (!loader::known(l.names().agi, r.handler))
+    l.add(s.path + ".handler", "unknown handler " + quote(r.handler) + " (known: " + loader::listed(l.names().agi) + ")");
   for (std::size_t i = 0; i < r.allow_cidrs.size(); ++i)
     if (!valid_cidr(r.allow_cidrs[i]))
       l.add(s.path + ".allow_cidrs[" + std::to_string(i) + "]", "not an IPv4/IPv6 address or CIDR: " + quote(r.allow_cidrs[i]));
@@ -638,12 +665,15 @@ void load_route(loader& l, const scope& s, agi_route_config& r) {
 }
 
 void load_agi(loader& l, const scope& s, agi_config& a) {
-  l.check_keys(s, {"enabled", "listen", "max_calls", "env_timeout", "command_timeout", "allow_cidrs", "routes"});
+  l.check_keys(s, {"enabled", "listen", "max_calls", "env_timeout", "command_timeout", "max_call_duration",
+                   "allow_cidrs", "routes"});
   l.field(s, "enabled", a.enabled, "run the FastAGI server");
   l.listen_field(s, "listen", a.listen, "FastAGI listener HOST:PORT");
   l.int_field(s, "max_calls", a.max_calls, 1, 1'000'000, "concurrent calls; beyond it new connections are refused and counted");
   l.field(s, "env_timeout", a.env_timeout, "idle limit before the agi_* environment block is complete");
   l.field(s, "command_timeout", a.command_timeout, "default deadline of one AGI command");
+  l.field(s, "max_call_duration", a.max_call_duration,
+          "a call still running this long after admission is ended (outcome timed_out); 0s: no limit", duration{0});
   l.list_field(s, "allow_cidrs", a.allow_cidrs, "source CIDR allowlist for every route (empty: allow all)");
   for (std::size_t i = 0; i < a.allow_cidrs.size(); ++i)
     if (!valid_cidr(a.allow_cidrs[i]))
@@ -771,6 +801,12 @@ std::string_view to_string(drop_policy p) noexcept {
   return "?";
 }
 
+std::string_view to_string(ari_reconnect_policy p) noexcept {
+  for (const auto& [name, value] : ari_reconnect_policies)
+    if (value == p) return name;
+  return "hangup";
+}
+
 std::string format_duration(duration d) {
   auto ms = d.count();
   if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
@@ -779,8 +815,9 @@ std::string format_duration(duration d) {
   return std::to_string(ms) + "ms";
 }
 
-load_result load_string(std::string_view yaml, const env_lookup& env, const std::string& base_dir) {
-  loader l(env, base_dir, nullptr);
+load_result load_string(std::string_view yaml, const env_lookup& env, const std::string& base_dir,
+                        const handler_names* names) {
+  loader l(env, base_dir, nullptr, names);
   config c;
   YAML::Node doc;
   try {
@@ -798,7 +835,7 @@ load_result load_string(std::string_view yaml, const env_lookup& env, const std:
   return finish(l, std::move(c));
 }
 
-load_result load_file(const std::string& path, const env_lookup& env) {
+load_result load_file(const std::string& path, const env_lookup& env, const handler_names* names) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     load_result r;
@@ -807,7 +844,7 @@ load_result load_file(const std::string& path, const env_lookup& env) {
   }
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto slash = path.rfind('/');
-  return load_string(text, env, slash == std::string::npos ? "." : path.substr(0, slash));
+  return load_string(text, env, slash == std::string::npos ? "." : path.substr(0, slash), names);
 }
 
 std::vector<key_doc> documented_keys() {

@@ -74,6 +74,14 @@ struct ami_config {
   duration max_read_stall{50};  // longest pause of the reader for a full queue (< Asterisk's 100 ms writetimeout)
 };
 
+// servers[].ari.on_reconnect: what happens to a channel found inside the app(s) with no actor
+// each time the ARI event socket (re)subscribes (astra restart, Asterisk restart, network cut).
+enum class ari_reconnect_policy {
+  hangup,    // DELETE /channels/{id} (default: a caller is never left in silence)
+  continue_, // POST /channels/{id}/continue: back to the dialplan after Stasis()
+  adopt,     // a channel actor runs the handler's adoption entry point
+};
+
 struct ari_config {
   std::string url = "http://127.0.0.1:8088";  // http(s)://HOST[:PORT][/prefix]
   std::string scheme;                          // derived from url: "http" / "https"
@@ -92,6 +100,7 @@ struct ari_config {
   duration request_timeout{10'000};
   duration connect_timeout{5'000};             // TCP + TLS + WebSocket handshake
   duration dead_peer_timeout{20'000};          // no frame for this long closes the event socket
+  ari_reconnect_policy on_reconnect = ari_reconnect_policy::hangup;  // every app of this section
 };
 
 struct server_config {
@@ -125,6 +134,7 @@ struct agi_config {
   std::size_t max_calls = 20'000;
   duration env_timeout{5'000};       // idle limit before the agi_* block is complete
   duration command_timeout{30'000};  // default per-command deadline
+  duration max_call_duration{0};     // a call still running this long is ended (timed_out); 0: no limit
   std::vector<std::string> allow_cidrs;  // global allowlist; empty: allow all
   std::vector<agi_route_config> routes;
 };
@@ -192,11 +202,20 @@ struct load_result {
 using env_lookup = std::function<std::optional<std::string>(const std::string& name)>;
 env_lookup process_env();
 
+// The handler names a configuration may use (agi.routes[].handler, servers[].ari.handler):
+// the stock ones plus those a service registered in code (astra::service). Null: the stock
+// lists agi_handlers / ari_handlers.
+struct handler_names {
+  std::vector<std::string> agi;
+  std::vector<std::string> ari;
+};
+
 // Reads and validates `path` (relative secret files resolve against its directory).
-load_result load_file(const std::string& path, const env_lookup& env = process_env());
+load_result load_file(const std::string& path, const env_lookup& env = process_env(),
+                      const handler_names* names = nullptr);
 // Same, from YAML text; `origin` names it in problems ("<string>").
 load_result load_string(std::string_view yaml, const env_lookup& env = process_env(),
-                        const std::string& base_dir = ".");
+                        const std::string& base_dir = ".", const handler_names* names = nullptr);
 
 // One documented key: path pattern ("servers[].ami.port"), its default as text, its
 // environment variable pattern ("ASTRA_SERVER_<NAME>_AMI_PORT") and what it means.
@@ -214,6 +233,7 @@ std::string env_token(std::string_view name);
 
 std::string_view to_string(log_format f) noexcept;
 std::string_view to_string(drop_policy p) noexcept;
+std::string_view to_string(ari_reconnect_policy p) noexcept;  // "hangup", "continue", "adopt"
 std::string format_duration(duration d);
 
 }  // namespace astra::config

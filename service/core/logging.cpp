@@ -9,7 +9,7 @@
 
 #include "protocols/common/json_string.hpp"
 
-namespace astra::service {
+namespace astra::runtime {
 
 namespace {
 
@@ -115,4 +115,4 @@ void setup_logging(log_style style, std::string_view level) {
   spdlog::set_default_logger(std::move(logger));
 }
 
-}  // namespace astra::service
+}  // namespace astra::runtime

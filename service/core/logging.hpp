@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace astra::service {
+namespace astra::runtime {
 
 enum class log_style { json, text };
 
@@ -28,4 +28,4 @@ std::string json_quote(std::string_view s);
 std::string format_json_line(std::string_view ts_utc, std::string_view level, std::string_view logger,
                              std::string_view payload);
 
-}  // namespace astra::service
+}  // namespace astra::runtime

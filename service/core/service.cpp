@@ -26,13 +26,14 @@
 #include "actors/common/io_runtime.hpp"
 #include "service/admin/admin_server.hpp"
 #include "service/core/agi_handlers.hpp"
+#include "service/core/agi_metrics.hpp"
 #include "service/core/logging.hpp"
 #include "service/core/status_board.hpp"
 #include "service/core/supervision.hpp"
 #include "service/core/upstreams.hpp"
 #include "service/metrics/astra_metrics.hpp"
 
-namespace astra::service {
+namespace astra::runtime {
 
 namespace {
 
@@ -110,8 +111,10 @@ const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SI
 std::string agi_detail_json(const agi::server_stats& s) {
   return "{\"accepted\":" + std::to_string(s.accepted) + ",\"calls_started\":" + std::to_string(s.calls_started) +
          ",\"calls_completed\":" + std::to_string(s.calls_completed) + ",\"calls_failed\":" +
-         std::to_string(s.calls_failed) + ",\"calls_cut\":" + std::to_string(s.calls_cut) + ",\"refused_capacity\":" +
+         std::to_string(s.calls_failed) + ",\"calls_cut\":" + std::to_string(s.calls_cut) +
+         ",\"calls_timed_out\":" + std::to_string(s.calls_timed_out) + ",\"refused_capacity\":" +
          std::to_string(s.refused_capacity) + ",\"refused_auth\":" + std::to_string(s.refused_auth) +
+         ",\"auth_errors\":" + std::to_string(s.auth_errors) + ",\"hook_errors\":" + std::to_string(s.hook_errors) +
          ",\"no_route\":" + std::to_string(s.no_route) + ",\"refused_shutting_down\":" +
          std::to_string(s.refused_shutting_down) + ",\"bad_environment\":" + std::to_string(s.bad_environment) +
          ",\"env_timeouts\":" + std::to_string(s.env_timeouts) + ",\"closed_early\":" + std::to_string(s.closed_early) +
@@ -122,18 +125,25 @@ std::string agi_detail_json(const agi::server_stats& s) {
 
 }  // namespace
 
-int run(const config::config& cfg) {
+int run(const config::config& cfg, const registrations& regs) {
   signal_waiter signals;  // blocks SIGTERM/SIGINT before any thread starts
   setup_logging(cfg.log.format == config::log_format::json ? log_style::json : log_style::text, cfg.log.level);
   signals.set_json(cfg.log.format == config::log_format::json);
   const auto started = std::chrono::steady_clock::now();
 
-  metrics::registry registry;
+  metrics::registry own_registry;
+  metrics::registry& registry = regs.registry ? *regs.registry : own_registry;
   metrics::astra_metrics m(registry);
   metrics::register_process_metrics(registry);
   for (const char* q : {"ami_inbox", "ami_subscriber", "ari_dispatch", "ari_actor"}) m.add_queue(q);
   for (const char* a : {"ami_session", "ari_client", "server_supervisor"}) m.add_actor_kind(a);
   for (const auto& r : cfg.agi.routes) m.agi_calls.with({r.path, "completed"});
+  // The FastAGI hooks' series, kept per route / command (declared before the actor system:
+  // call actors report to it until the system is gone). Routes of the file and of the code.
+  std::vector<std::string> agi_route_paths;
+  for (const auto& r : cfg.agi.routes) agi_route_paths.push_back(r.path);
+  for (const auto& r : regs.agi_routes) agi_route_paths.push_back(agi::router::normalise(r.path));
+  agi_series agi_metrics(m, agi_route_paths);
 
   status_board board;
   board.set_agi(cfg.agi.enabled, cfg.agi.listen.to_string());
@@ -153,7 +163,7 @@ int run(const config::config& cfg) {
 
   // Upstreams (one runtime per configured server) and the supervision tree.
   std::vector<std::shared_ptr<server_runtime>> servers;
-  for (const auto& s : cfg.servers) servers.push_back(make_server_runtime(system, io, cfg, s, m, board));
+  for (const auto& s : cfg.servers) servers.push_back(make_server_runtime(system, io, cfg, s, m, board, regs));
 
   // FastAGI.
   std::unique_ptr<agi::server> agi_server;
@@ -164,6 +174,7 @@ int run(const config::config& cfg) {
     sc.max_concurrent_calls = cfg.agi.max_calls;
     sc.env_timeout = cfg.agi.env_timeout;
     sc.command_timeout = cfg.agi.command_timeout;
+    sc.max_call_duration = cfg.agi.max_call_duration;
     // The configuration loader made every check below (a failure here is a bug there): zero
     // routes is valid (calls are refused as no_route and counted).
     if (!cfg.agi.allow_cidrs.empty()) {
@@ -174,22 +185,22 @@ int run(const config::config& cfg) {
       }
       sc.auth = std::move(*cidrs);
     }
+    if (regs.agi_auth) sc.auth = sc.auth ? agi::all_of({std::move(sc.auth), *regs.agi_auth}) : *regs.agi_auth;
     auto& active = m.agi_calls_active.series();
     sc.hooks.call_started = [&active](std::string_view, std::uint64_t) { active.inc(); };
-    sc.hooks.call_ended = [&active, &m](std::string_view route, std::uint64_t, agi::call_outcome outcome,
-                                        std::chrono::nanoseconds) {
+    sc.hooks.call_ended = [&active, &agi_metrics](std::string_view route, std::uint64_t, agi::call_outcome outcome,
+                                                  std::chrono::nanoseconds) {
       active.dec();
-      m.agi_calls.with({std::string(route), agi::to_string(outcome)}).inc();
+      agi_metrics.call_ended(route, outcome);
     };
-    sc.hooks.command_completed = [&m](std::string_view command, std::chrono::nanoseconds latency, int) {
-      m.agi_command_duration.with({std::string(command)}).observe(std::chrono::duration<double>(latency).count());
+    sc.hooks.command_completed = [&agi_metrics](std::string_view command, std::chrono::nanoseconds latency, int) {
+      agi_metrics.command_completed(command, latency);
     };
-    sc.hooks.connection_refused = [&m](agi::refusal why, const agi::peer_address&) {
-      if (why == agi::refusal::closed_early) return;  // health probes and scanners are not calls
-      m.agi_calls.with({"none", agi::to_string(why)}).inc();
+    sc.hooks.connection_refused = [&agi_metrics](agi::refusal why, const agi::peer_address&) {
+      agi_metrics.refused(why);
     };
     try {
-      agi_server = std::make_unique<agi::server>(system, io.context(), make_agi_router(cfg.agi), std::move(sc));
+      agi_server = std::make_unique<agi::server>(system, io.context(), make_agi_router(cfg.agi, regs), std::move(sc));
     } catch (const std::exception& e) {
       spdlog::error(log_fields("FastAGI server configuration refused", "\"error\":" + json_quote(e.what())));
       return 1;
@@ -308,4 +319,4 @@ int run(const config::config& cfg) {
   return 0;
 }
 
-}  // namespace astra::service
+}  // namespace astra::runtime

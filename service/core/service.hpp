@@ -19,11 +19,14 @@
 // off, stops everything and returns 0 after one summary log line
 // ({"msg":"astra stopped","drained":N,"cut":M,...}). A second signal exits at once (1).
 #include "service/config/config.hpp"
+#include "service/core/registrations.hpp"
 
-namespace astra::service {
+namespace astra::runtime {
 
 // Blocks until shutdown. Returns the process exit code: 0 after a signal-initiated drain,
-// 1 when a listener cannot be opened or the runtime cannot start.
-int run(const config::config& cfg);
+// 1 when a listener cannot be opened or the runtime cannot start. `regs` (handlers, routes,
+// apps and subscriptions of the service built on astra::service; the stock handlers among
+// them) must have passed the configuration validation with `cfg`.
+int run(const config::config& cfg, const registrations& regs);
 
-}  // namespace astra::service
+}  // namespace astra::runtime

@@ -1,10 +1,12 @@
 #include "service/core/status_board.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "protocols/common/json_string.hpp"
 
-namespace astra::service {
+namespace astra::runtime {
 
 std::int64_t unix_ms_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -47,6 +49,7 @@ void status_board::link_up(const std::string& server, const std::string& kind) {
   l->up = true;
   l->state = "up";
   l->down_since_unix_ms = 0;
+  l->retry_at_unix_ms = 0;
   ++l->connects;
 }
 
@@ -68,6 +71,23 @@ void status_board::link_state(const std::string& server, const std::string& kind
   std::lock_guard lock(mutex_);
   if (auto* l = find(server, kind)) l->state = state;
 }
+
+void status_board::link_retry(const std::string& server, const std::string& kind, std::chrono::milliseconds retry_in) {
+  std::lock_guard lock(mutex_);
+  if (auto* l = find(server, kind)) l->retry_at_unix_ms = retry_in.count() < 0 ? 0 : unix_ms_now() + retry_in.count();
+}
+
+namespace {
+
+// ", retrying in N s" (N rounded up) / ", retrying now" for a down link with a known next attempt.
+std::string retry_text(const link_view& l, std::int64_t now) {
+  if (l.up || !l.retry_at_unix_ms) return {};
+  auto left = l.retry_at_unix_ms - now;
+  if (left <= 0) return ", retrying now";
+  return ", retrying in " + std::to_string((left + 999) / 1000) + " s";
+}
+
+}  // namespace
 
 void status_board::set_agi(bool enabled, std::string listen) {
   std::lock_guard lock(mutex_);
@@ -116,14 +136,17 @@ admin::readiness status_board::readiness() const {
   std::lock_guard lock(mutex_);
   if (draining_) return {false, "draining (shutdown in progress)"};
   std::string reasons;
+  const auto now = unix_ms_now();
   auto add = [&](const std::string& r) { reasons += (reasons.empty() ? "" : "; ") + r; };
   if (agi_enabled_ && !agi_listening_) add("agi: listener " + agi_listen_ + " not accepting");
   for (const auto& name : order_) {
     const auto& e = servers_.at(name);
     if (e.ami.configured && !e.ami.up)
-      add("ami " + name + ": " + e.ami.state + (e.ami.last_error.empty() ? "" : " (" + e.ami.last_error + ")"));
+      add("ami " + name + ": " + e.ami.state + (e.ami.last_error.empty() ? "" : " (" + e.ami.last_error + ")") +
+          retry_text(e.ami, now));
     if (e.ari.configured && !e.ari.up)
-      add("ari " + name + ": " + e.ari.state + (e.ari.last_error.empty() ? "" : " (" + e.ari.last_error + ")"));
+      add("ari " + name + ": " + e.ari.state + (e.ari.last_error.empty() ? "" : " (" + e.ari.last_error + ")") +
+          retry_text(e.ari, now));
   }
   if (reasons.empty()) return {true, {}};
   return {false, reasons};
@@ -148,6 +171,7 @@ nlohmann::json link_json(const link_view& l, const std::string& detail, std::int
   j["disconnects"] = l.disconnects;
   j["last_error"] = l.last_error;
   j["current_gap_ms"] = l.up || !l.down_since_unix_ms ? 0 : now - l.down_since_unix_ms;
+  if (!l.up && l.retry_at_unix_ms) j["retry_in_ms"] = std::max<std::int64_t>(0, l.retry_at_unix_ms - now);
   auto gaps = nlohmann::json::array();
   for (const auto& g : l.gaps)
     gaps.push_back({{"started_unix_ms", g.started_unix_ms}, {"duration_ms", g.duration_ms}, {"reason", g.reason}});
@@ -206,4 +230,4 @@ std::string status_board::to_json() const {
   return doc.dump();
 }
 
-}  // namespace astra::service
+}  // namespace astra::runtime

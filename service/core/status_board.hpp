@@ -15,7 +15,7 @@
 
 #include "service/admin/admin_server.hpp"
 
-namespace astra::service {
+namespace astra::runtime {
 
 // Past outages kept per link (oldest dropped first).
 inline constexpr std::size_t max_gap_history = 32;
@@ -36,6 +36,7 @@ struct link_view {
   std::uint64_t connects = 0;         // successful logins / handshakes
   std::uint64_t disconnects = 0;
   std::int64_t down_since_unix_ms = 0;  // while down (0 when up)
+  std::int64_t retry_at_unix_ms = 0;    // while down: next reconnect attempt (0: not known)
   std::deque<outage> gaps;              // completed outages, oldest first
 };
 
@@ -55,6 +56,9 @@ class status_board {
   void link_up(const std::string& server, const std::string& kind);
   void link_down(const std::string& server, const std::string& kind, const std::string& reason);
   void link_state(const std::string& server, const std::string& kind, const std::string& state);
+  // The next reconnect attempt of a link that is down is due in `retry_in` (< 0: none is
+  // scheduled). Shown by readiness() ("retrying in N s") and to_json(); link_up clears it.
+  void link_retry(const std::string& server, const std::string& kind, std::chrono::milliseconds retry_in);
 
   void set_agi(bool enabled, std::string listen);
   void set_agi_listening(bool listening);
@@ -69,7 +73,8 @@ class status_board {
   void set_agi_detail(std::string json_object);
 
   // Ready when not draining, the FastAGI listener accepts (if enabled), and every
-  // configured link is up; otherwise the reasons, "; "-separated.
+  // configured link is up; otherwise the reasons, "; "-separated, one per link:
+  // "<kind> <server>: <state> (<last error>)[, retrying in <N> s | , retrying now]".
   admin::readiness readiness() const;
   // The /v1/status document.
   std::string to_json() const;
@@ -97,4 +102,4 @@ class status_board {
 
 std::int64_t unix_ms_now();
 
-}  // namespace astra::service
+}  // namespace astra::runtime

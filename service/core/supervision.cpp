@@ -10,20 +10,23 @@
 #include <mutex>
 #include <string>
 
-#include "actors/ami/session.hpp"
+#include <spdlog/spdlog.h>
 
-namespace astra::service {
+#include "actors/ami/session.hpp"
+#include "service/core/logging.hpp"
+
+namespace astra::runtime {
 
 // Message of request_drain(): `done` is fulfilled once every server supervisor stopped.
 struct drain_request {
   std::shared_ptr<std::promise<void>> done;
 };
 
-}  // namespace astra::service
+}  // namespace astra::runtime
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::service::drain_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::runtime::drain_request)
 
-namespace astra::service {
+namespace astra::runtime {
 
 namespace {
 
@@ -97,6 +100,45 @@ void finish_if_stopped(server_sup* self) {
   self->quit();
 }
 
+// A subscription registered in code (astra::service::ami_events): forwards the session's
+// events to the user's handler, one at a time, in order; a handler that throws is logged
+// (first time, then every doubling) and the subscription goes on. Quits with its session.
+caf::behavior user_ami_subscriber(caf::event_based_actor* self, caf::actor session, std::string server,
+                                  const ami_registration* reg) {
+  self->monitor(session);
+  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
+  ami::subscribe_request req;
+  req.filter = reg->events.empty() ? ami::event_filter::all() : ami::event_filter::by_names(reg->events);
+  req.name = "user-" + std::to_string(reinterpret_cast<std::uintptr_t>(reg) & 0xffff);
+  self->send(session, std::move(req));
+  auto failures = std::make_shared<std::uint64_t>(0);
+  return {
+      [self, reg, failures, server](ami::event_batch& batch) {
+        for (const auto& m : batch.events) {
+          try {
+            reg->handler(*m);
+          } catch (...) {
+            const auto n = ++*failures;
+            if ((n & (n - 1)) == 0) {
+              std::string what = "unknown exception";
+              try {
+                throw;
+              } catch (const std::exception& e) {
+                what = e.what();
+              } catch (...) {
+              }
+              spdlog::error(log_fields("AMI event handler threw", "\"server\":" + json_quote(server) + ",\"event\":" +
+                                                                     json_quote(std::string(m->name())) + ",\"error\":" +
+                                                                     json_quote(what) + ",\"count\":" + std::to_string(n)));
+            }
+          }
+        }
+      },
+      [](ami::link_event&) {},
+      [](ami::event_lost&) {},
+  };
+}
+
 void start_ami(server_sup* self) {
   auto& st = self->state;
   st.ami = st.rt->spawn_ami_session();
@@ -117,6 +159,7 @@ void start_ami(server_sup* self) {
                                                                  : ami::queue_policy::drop_newest;
   sub.name = "service";
   self->send(st.ami, std::move(sub));
+  for (const auto* reg : st.rt->ami_subscriptions()) self->spawn(user_ami_subscriber, st.ami, st.rt->name(), reg);
 }
 
 caf::behavior server_supervisor(server_sup* self, std::shared_ptr<server_runtime> rt,
@@ -307,4 +350,4 @@ void request_drain(const caf::actor& root, std::shared_ptr<std::promise<void>> d
   caf::anon_send(root, drain_request{std::move(done)});
 }
 
-}  // namespace astra::service
+}  // namespace astra::runtime

@@ -40,7 +40,7 @@
 #include "actors/common/backoff.hpp"
 #include "service/core/upstreams.hpp"
 
-namespace astra::service {
+namespace astra::runtime {
 
 // The stable period used when none is given: max(policy.max, 30 s). At least the cap, so a
 // child crashing every cap-or-less (e.g. a login rejected right after each reconnect) keeps
@@ -63,4 +63,4 @@ caf::actor spawn_root_supervisor(caf::actor_system& system, std::vector<std::sha
 // keeps such an actor alive past the actor system's shutdown, and ~actor_system never returns.)
 void request_drain(const caf::actor& root, std::shared_ptr<std::promise<void>> done);
 
-}  // namespace astra::service
+}  // namespace astra::runtime

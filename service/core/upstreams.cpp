@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <charconv>
 #include <mutex>
 
 #include "actors/ami/session.hpp"
@@ -17,7 +18,7 @@
 #include "service/core/logging.hpp"
 #include "service/metrics/astra_metrics.hpp"
 
-namespace astra::service {
+namespace astra::runtime {
 
 namespace {
 
@@ -36,36 +37,47 @@ std::string outcome_label(std::error_code ec) {
 
 std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()); }
 
-// ---------------------------------------------------------------------------------------
-// Stock Stasis handlers (config: servers[].ari.handler).
-
-// The examples/ari_demo flow: answer; ASTRA_ARI_DEMO=answered; mixing bridge; add the
-// channel; play sound:beep on the bridge; hang up when it finished; destroy the bridge.
-task<void> ari_demo_handler(ari::channel chan, ari::session& ari) {
-  if (!co_await chan.answer()) co_return;
-  (void)co_await chan.set_var("ASTRA_ARI_DEMO", "answered");
-  auto b = co_await ari.create_bridge("mixing");
-  if (!b) {
-    (void)co_await chan.hangup();
-    co_return;
-  }
-  ari::bridge bridge = *b;
-  chan.on_end([bridge](const failure&) mutable { bridge.destroy().detach(); });
-  if (co_await bridge.add(chan.id())) {
-    auto playback = co_await bridge.play("sound:beep");
-    if (playback) (void)co_await chan.wait_playback(playback->id, 30s);
-  }
-  (void)co_await chan.hangup();
+// Runs the handler of the app the channel entered (parameters by value: the frame owns them).
+task<void> run_for_app(std::shared_ptr<std::map<std::string, ari::stasis_handler>> by_app,
+                       ari::stasis_handler fallback, ari::channel chan, ari::session& ari) {
+  const auto* start = chan.start_event();
+  auto it = start ? by_app->find(start->application) : by_app->end();
+  ari::stasis_handler h = it != by_app->end() ? it->second : fallback;
+  if (h) co_await h(std::move(chan), ari);
 }
 
-// Tracks the channel in its actor until it leaves; does not touch the call.
-task<void> ari_track_handler(ari::channel, ari::session&) { co_return; }
+// Runs the adoption entry point of the app a channel found inside the application (without an
+// actor) at a (re)subscription is in (servers[].ari.on_reconnect: adopt); the app is the first
+// token of its Stasis data. Without an entry point for it the channel is hung up: nothing
+// knows how to resume the call. Parameters by value: the frame owns them.
+task<void> adopt_for_app(std::shared_ptr<std::map<std::string, ari::adoption_handler>> by_app,
+                         ari::adoption_handler fallback, ari::channel chan, ari::session& ari, ari::Channel state) {
+  std::string_view data = state.dialplan.app_data;
+  auto it = by_app->find(std::string(data.substr(0, data.find(','))));
+  ari::adoption_handler h = it != by_app->end() ? it->second : fallback;
+  if (h) {
+    co_await h(std::move(chan), ari, std::move(state));
+    co_return;
+  }
+  auto hung_up = co_await chan.hangup();
+  if (!hung_up) spdlog::warn("ari: hanging up adopted channel {} failed: {}", chan.id(), hung_up.error().message());
+}
+
+ari::reconnect_policy to_client_policy(config::ari_reconnect_policy p) {
+  switch (p) {
+    case config::ari_reconnect_policy::continue_: return ari::reconnect_policy::continue_in_dialplan;
+    case config::ari_reconnect_policy::adopt: return ari::reconnect_policy::adopt;
+    case config::ari_reconnect_policy::hangup: break;
+  }
+  return ari::reconnect_policy::hangup;
+}
 
 class server_runtime_impl final : public server_runtime, public std::enable_shared_from_this<server_runtime_impl> {
  public:
   server_runtime_impl(caf::actor_system& system, io_runtime& io, const config::config& cfg,
-                      const config::server_config& server, metrics::astra_metrics& m, status_board& board)
-      : system_(system), io_(io), cfg_(cfg), server_(server), m_(m), board_(board) {
+                      const config::server_config& server, metrics::astra_metrics& m, status_board& board,
+                      const registrations& regs)
+      : system_(system), io_(io), cfg_(cfg), server_(server), m_(m), board_(board), regs_(regs) {
     const std::string& n = server_.name;
     board_.add_server(n);
     m_.add_server(n, server_.ami.has_value(), server_.ari.has_value());
@@ -82,12 +94,20 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
       ari_connected_ = &m_.ari_connected.with({n});
       ari_channels_ = &m_.ari_channel_actors.with({n});
       ari_bridges_ = &m_.ari_bridge_actors.with({n});
+      // The configured policy's success series exists (at 0) before the first subscription.
+      m_.ari_reconnect_channels.with({n, std::string(config::to_string(server_.ari->on_reconnect)), "ok"});
     }
   }
 
   ~server_runtime_impl() override { shutdown(); }
 
   const std::string& name() const override { return server_.name; }
+  std::vector<const ami_registration*> ami_subscriptions() const override {
+    std::vector<const ami_registration*> out;
+    for (const auto& r : regs_.ami)
+      if (r.server.empty() || r.server == server_.name) out.push_back(&r);
+    return out;
+  }
   bool has_ami() const override { return server_.ami.has_value(); }
   const config::queue_config& subscriber_queue() const override { return cfg_.queues.ami_subscriber; }
 
@@ -142,10 +162,11 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
       self->board_.link_down(self->server_.name, "ami", why.message());
     };
     hooks.event_received = [self](std::string_view) { self->ami_events_->inc(); };
+    // Per action: series found through the families' read-mostly index (no lock held
+    // exclusively, no allocation once the series exist; "success" fits a short string).
     hooks.action_done = [self](std::string_view action, std::error_code outcome, double seconds) {
-      std::string a(action);
-      self->m_.ami_action_duration.with({self->server_.name, a}).observe(seconds);
-      self->m_.ami_actions.with({self->server_.name, a, outcome_label(outcome)}).inc();
+      self->m_.ami_action_duration.labels(self->server_.name, action).observe(seconds);
+      self->m_.ami_actions.labels(self->server_.name, action, outcome_label(outcome)).inc();
     };
     hooks.reconnect = [self](unsigned attempt, std::chrono::milliseconds delay) {
       self->board_.link_state(self->server_.name, "ami", "backoff");
@@ -206,12 +227,38 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     cc.connect_timeout = a.connect_timeout;
     cc.dead_peer_timeout = a.dead_peer_timeout;
     cc.reconnect = restart_policy();
+    cc.on_reconnect = to_client_policy(a.on_reconnect);
     cc.channel_queue = cfg_.queues.ari_actor.capacity;
     cc.dispatch_queue = cfg_.queues.ari_dispatch.capacity;
 
+    // One handler per app: the configured apps run `ari.handler` (a stock or registered
+    // name), apps registered in code their own; StasisStart names the app.
+    auto by_app = std::make_shared<std::map<std::string, ari::stasis_handler>>();
+    auto configured = regs_.ari_handlers.find(a.handler);
+    ari::stasis_handler fallback = configured != regs_.ari_handlers.end() ? configured->second : ari::stasis_handler{};
+    for (const auto& name : cc.apps) (*by_app)[name] = fallback;
+    for (const auto& reg : regs_.ari_apps) {
+      if (!reg.server.empty() && reg.server != server_.name) continue;
+      if (!by_app->count(reg.app)) cc.apps.push_back(reg.app);
+      (*by_app)[reg.app] = reg.handler;
+    }
     ari::client_handlers handlers;
-    handlers.on_stasis_start = a.handler == "demo" ? ari::stasis_handler(&ari_demo_handler)
-                                                   : ari::stasis_handler(&ari_track_handler);
+    handlers.on_stasis_start = [by_app, fallback](ari::channel chan, ari::session& ari) {
+      return run_for_app(by_app, fallback, std::move(chan), ari);
+    };
+    // Adoption entry points (on_reconnect: adopt), chosen per app like the handlers.
+    auto adopt_by_app = std::make_shared<std::map<std::string, ari::adoption_handler>>();
+    auto configured_adopt = regs_.ari_adopters.find(a.handler);
+    ari::adoption_handler adopt_fallback =
+        configured_adopt != regs_.ari_adopters.end() ? configured_adopt->second : ari::adoption_handler{};
+    for (const auto& name : a.apps) (*adopt_by_app)[name] = adopt_fallback;
+    for (const auto& reg : regs_.ari_apps) {
+      if (!reg.server.empty() && reg.server != server_.name) continue;
+      (*adopt_by_app)[reg.app] = reg.adopt;
+    }
+    handlers.on_adopt = [adopt_by_app, adopt_fallback](ari::channel chan, ari::session& ari, ari::Channel state) {
+      return adopt_for_app(adopt_by_app, adopt_fallback, std::move(chan), ari, std::move(state));
+    };
     ari::client_hooks hooks;
     auto self = shared_from_this();
     hooks.connected = [self](bool up) {
@@ -221,13 +268,19 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     };
     hooks.disconnected = [self](const failure& why, std::chrono::milliseconds retry_in) {
       self->ari_connected_->set(0);
-      self->board_.link_down(self->server_.name, "ari", why.message());
+      // ApplicationReplaced: the detail says it all ("application 'x' replaced by another client").
+      std::string reason = why.code == make_error_code(ari::ari_errc::application_replaced) ? why.detail : why.message();
+      self->board_.link_down(self->server_.name, "ari", reason);
+      self->board_.link_retry(self->server_.name, "ari", retry_in);
       spdlog::debug(log_fields("ari event socket down", "\"server\":" + json_quote(self->server_.name) + ",\"reason\":" +
-                                                           json_quote(why.message()) + ",\"retry_in_ms\":" + ms_text(retry_in)));
+                                                           json_quote(reason) + ",\"retry_in_ms\":" + ms_text(retry_in)));
     };
-    hooks.event = [self](std::string_view type) { self->m_.ari_events.with({self->server_.name, std::string(type)}).inc(); };
+    // Per event / request: see action_done above.
+    hooks.event = [self](std::string_view type) { self->m_.ari_events.labels(self->server_.name, type).inc(); };
     hooks.request = [self](std::string_view method, int status) {
-      self->m_.ari_requests.with({self->server_.name, std::string(method), std::to_string(status)}).inc();
+      char text[16];
+      const auto end = std::to_chars(text, text + sizeof text, status).ptr;
+      self->m_.ari_requests.labels(self->server_.name, method, std::string_view(text, end - text)).inc();
     };
     hooks.actors = [self](std::size_t channels, std::size_t bridges) {
       self->ari_channels_->set(static_cast<double>(channels));
@@ -246,9 +299,12 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
       if (delta) self->m_.queue_dropped.with({label}).inc(static_cast<double>(delta));
     };
     hooks.application_replaced = [self](std::string_view app) {
-      self->board_.link_down(self->server_.name, "ari", "application " + std::string(app) + " replaced by another client");
+      // The client drops the socket next: hooks.disconnected records the reason and the retry.
       spdlog::error(log_fields("ari application replaced", "\"server\":" + json_quote(self->server_.name) +
                                                                ",\"app\":" + json_quote(app)));
+    };
+    hooks.reconnect_channel = [self](std::string_view policy, std::string_view outcome) {
+      self->m_.ari_reconnect_channels.with({self->server_.name, std::string(policy), std::string(outcome)}).inc();
     };
     auto started = ari::client::start(system_, io_.context(), std::move(cc), std::move(handlers), std::move(hooks));
     if (!started) {
@@ -337,7 +393,17 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
                        {"rest_over_websocket", s.rest_over_websocket},
                        {"channel_actors", s.channel_actors},
                        {"bridge_actors", s.bridge_actors},
-                       {"replaced_apps", s.replaced_apps}};
+                       {"replaced_apps", s.replaced_apps},
+                       {"replacements", s.replacements},
+                       {"down_reason", s.down_reason},
+                       {"retry_in_ms", s.retry_in.count()},
+                       {"on_reconnect", config::to_string(server_.ari->on_reconnect)},
+                       {"reconnect_channels",
+                        {{"adopted", s.reconnect_channels.adopted},
+                         {"hung_up", s.reconnect_channels.hung_up},
+                         {"continued", s.reconnect_channels.continued},
+                         {"gone", s.reconnect_channels.gone},
+                         {"failed", s.reconnect_channels.failed}}}};
       board_.set_link_detail(server_.name, "ari", d.dump());
       queues.push_back({server_.name + "/ari_dispatch", cfg_.queues.ari_dispatch.capacity, 0, s.dropped_dispatch});
       queues.push_back({server_.name + "/ari_actor", cfg_.queues.ari_actor.capacity, 0, s.dropped_actor});
@@ -358,6 +424,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   config::server_config server_;
   metrics::astra_metrics& m_;
   status_board& board_;
+  const registrations& regs_;
 
   metrics::counter* ami_events_ = nullptr;
   metrics::counter* ami_oversized_ = nullptr;
@@ -383,8 +450,8 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 
 std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, io_runtime& io, const config::config& cfg,
                                                     const config::server_config& server, metrics::astra_metrics& m,
-                                                    status_board& board) {
-  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board);
+                                                    status_board& board, const registrations& regs) {
+  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board, regs);
 }
 
-}  // namespace astra::service
+}  // namespace astra::runtime

@@ -19,6 +19,7 @@
 
 #include "actors/common/backoff.hpp"
 #include "service/config/config.hpp"
+#include "service/core/registrations.hpp"
 #include "service/core/status_board.hpp"
 
 namespace astra {
@@ -32,7 +33,7 @@ struct session_status;
 }
 }  // namespace astra
 
-namespace astra::service {
+namespace astra::runtime {
 
 class server_runtime {
  public:
@@ -58,6 +59,9 @@ class server_runtime {
   virtual void start_ari() = 0;
   virtual void stop_ari() = 0;
 
+  // AMI event subscriptions registered in code for this server (astra::service::ami_events).
+  virtual std::vector<const ami_registration*> ami_subscriptions() const = 0;
+
   // Supervision.
   virtual backoff_policy restart_policy() const = 0;
   virtual void actor_restarted(const std::string& kind, const std::string& reason, std::chrono::milliseconds delay) = 0;
@@ -71,8 +75,10 @@ class server_runtime {
   virtual void shutdown() = 0;
 };
 
+// `regs` must outlive the runtime (ARI handlers by name and by app, AMI subscriptions).
 std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, io_runtime& io,
                                                     const config::config& cfg, const config::server_config& server,
-                                                    metrics::astra_metrics& m, status_board& board);
+                                                    metrics::astra_metrics& m, status_board& board,
+                                                    const registrations& regs);
 
-}  // namespace astra::service
+}  // namespace astra::runtime

@@ -27,6 +27,11 @@ astra_metrics::astra_metrics(registry& r)
                                  {"server", "method", "status"})),
       ari_channel_actors(r.add_gauge("astra_ari_channel_actors", "Live ARI channel actors.", {"server"})),
       ari_bridge_actors(r.add_gauge("astra_ari_bridge_actors", "Live ARI bridge actors.", {"server"})),
+      ari_reconnect_channels(r.add_counter(
+          "astra_ari_reconnect_channels_total",
+          "Channels found inside the Stasis app without an actor when the ARI event socket (re)subscribed, "
+          "by on_reconnect policy (hangup, continue, adopt) and outcome (ok, gone, failed).",
+          {"server", "policy", "outcome"})),
       agi_calls_active(r.add_gauge("astra_agi_calls_active", "FastAGI calls in progress.")),
       agi_calls(r.add_counter("astra_agi_calls_total", "FastAGI calls ended, by route and outcome.",
                               {"route", "outcome"})),

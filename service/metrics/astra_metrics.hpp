@@ -31,6 +31,7 @@ struct astra_metrics {
   counter_family& ari_requests;            // {server,method,status}
   gauge_family& ari_channel_actors;        // {server}
   gauge_family& ari_bridge_actors;         // {server}
+  counter_family& ari_reconnect_channels;  // {server,policy,outcome} channels found in the app without an actor
   gauge_family& agi_calls_active;          // no labels
   counter_family& agi_calls;               // {route,outcome}
   histogram_family& agi_command_duration;  // {command} seconds

@@ -3,9 +3,12 @@
 // the text exposition format 0.0.4 (prometheus-cpp is not packaged for Debian 12).
 //
 // Thread-safety: every member of registry and the families is thread-safe. Looking up a
-// series (family::with) takes the family's mutex; the returned reference is stable for the
-// registry's lifetime, and increments / sets on it are lock-free atomics (cheap enough for
-// hot paths). Cache the reference when the label values are known in advance.
+// series (family::with) takes the family's mutex and builds a vector of label values; the
+// returned reference is stable for the registry's lifetime (series are never removed), and
+// increments / sets on it are lock-free atomics. Hot paths keep the reference: in a
+// series_slot when the label values are known in advance or enumerable (per route, per
+// command), or through family::labels when they are open-ended (AMI action, ARI event type):
+// a read-mostly index under a shared lock, without allocation once the series exists.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -13,8 +16,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace astra::metrics {
@@ -106,6 +111,25 @@ class family {
     return with(std::vector<std::string>(values.begin(), values.end()));
   }
 
+  // The same series as with({values...}), for hot paths with open-ended label values: found
+  // in a read-mostly index (shared lock, no allocation: the key is built in a thread-local
+  // buffer) once it exists; the first lookup of a tuple also takes with()'s path and an
+  // exclusive lock. Each value must convert to std::string_view.
+  template <class... Values>
+  Series& labels(const Values&... values) {
+    thread_local std::string key;  // reused: no allocation once it is long enough
+    key.clear();
+    (append_key(key, std::string_view(values)), ...);
+    {
+      std::shared_lock lock(index_mutex_);
+      if (auto it = index_.find(std::string_view(key)); it != index_.end()) return *it->second;
+    }
+    Series& s = with(std::vector<std::string>{std::string(std::string_view(values))...});
+    std::unique_lock lock(index_mutex_);
+    index_.emplace(key, &s);
+    return s;
+  }
+
   // The single series of a label-less family.
   Series& series() { return with(std::vector<std::string>{}); }
 
@@ -124,9 +148,44 @@ class family {
   std::string name_;
   std::string help_;
   std::vector<std::string> label_names_;
+  // Unambiguous key of a tuple: each value preceded by its length (so ("a,b","c") and
+  // ("a","b,c") differ).
+  static void append_key(std::string& key, std::string_view value) {
+    const auto n = static_cast<std::uint32_t>(value.size());
+    key.append(reinterpret_cast<const char*>(&n), sizeof n);
+    key.append(value);
+  }
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
+  };
+
   std::function<std::unique_ptr<Series>()> make_;
   mutable std::mutex mutex_;
   std::map<std::vector<std::string>, std::unique_ptr<Series>> series_;
+  // labels()' index: encoded tuple -> series owned by series_ (never removed, so never dangling).
+  std::shared_mutex index_mutex_;
+  std::unordered_map<std::string, Series*, key_hash, std::equal_to<>> index_;
+};
+
+// One series found on first use and kept: every later get() is one atomic load (no lock, no
+// allocation). For hot paths whose label values are fixed per slot (a route's outcome, a
+// command of the AGI catalog). Thread-safe; racing first uses find the same series.
+template <class Series>
+class series_slot {
+ public:
+  // `find` returns the series (e.g. [&] -> auto& { return fam.with({...}); }); called until
+  // one call's result is stored.
+  template <class Find>
+  Series& get(Find&& find) {
+    if (auto* s = series_.load(std::memory_order_acquire)) return *s;
+    Series* s = &find();
+    series_.store(s, std::memory_order_release);
+    return *s;
+  }
+
+ private:
+  std::atomic<Series*> series_{nullptr};
 };
 
 using counter_family = family<counter>;

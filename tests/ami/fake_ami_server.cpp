@@ -379,15 +379,16 @@ fake_ami_server::fake_ami_server(fake_ami_options options) : impl_(std::make_sha
 fake_ami_server::~fake_ami_server() {
   // Close everything on the io thread and wait for it, so no posted handler still owns
   // state when the context stops (handlers capture a raw impl pointer: impl owns ctx).
-  std::promise<void> closed;
-  auto f = closed.get_future();
+  // The job owns its promise: it may still run after the wait below gave up.
+  auto closed = std::make_shared<std::promise<void>>();
+  auto f = closed->get_future();
   impl* i = impl_.get();
-  asio::post(i->ctx, [i, &closed] {
+  asio::post(i->ctx, [i, closed] {
     boost::system::error_code ignored;
     i->acceptor.close(ignored);
     for (auto& w : i->sessions)
       if (auto s = w.lock()) s->close();
-    closed.set_value();
+    closed->set_value();
   });
   f.wait_for(std::chrono::seconds(5));
   i->ctx.stop();
@@ -439,15 +440,16 @@ std::vector<std::string> fake_ami_server::server_names() const {
 }
 
 void fake_ami_server::drop_connections() {
-  std::promise<void> done;
-  auto f = done.get_future();
-  asio::post(impl_->ctx, [i = impl_.get(), &done] {
+  // Bounded wait; the job owns its promise (it may run after the wait gave up).
+  auto done = std::make_shared<std::promise<void>>();
+  auto f = done->get_future();
+  asio::post(impl_->ctx, [i = impl_.get(), done] {
     for (auto& w : i->sessions)
       if (auto s = w.lock()) s->close();
     i->sessions.clear();
-    done.set_value();
+    done->set_value();
   });
-  f.wait();
+  f.wait_for(std::chrono::seconds(5));
 }
 
 void fake_ami_server::push_events(std::string bytes) {

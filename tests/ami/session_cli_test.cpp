@@ -184,7 +184,9 @@ TEST_CASE("ami send: an answer over the 16 MiB read limit fails at once with res
   fake_ami_options opts;
   opts.command_output.assign(17'500, std::string(1000, 'o'));  // ~17.6 MB of Output: lines, fewer than 65,536
   fake_ami_server server(opts);
-  auto r = run(cat(cat({"send"}, conn(server)), {"Command", "Command=core show channels"}));
+  // A generous deadline: under a loaded machine the 17.6 MB take a while; the point is that
+  // the failure is response_too_large, never the deadline.
+  auto r = run(cat(cat({"send"}, conn(server)), {"--timeout", "30", "Command", "Command=core show channels"}));
   CHECK(r.code == 2);
   CHECK(r.err.find("exceeded a read limit") != std::string::npos);
   CHECK(r.err.find("16777216-byte message limit") != std::string::npos);

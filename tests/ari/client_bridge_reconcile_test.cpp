@@ -208,7 +208,7 @@ TEST_CASE("after a WebSocket gap, vanished bridges' actors are told and stopped,
                          [&](const test::fake_request& r) { return r.method == "GET" && r.path == path; });
   };
   CHECK(listed("/ari/bridges") == 1);  // once per reconnect, not at the first connect
-  CHECK(listed("/ari/channels") == 1);
+  CHECK(listed("/ari/channels") == 2);  // at every subscription (channels already in the app)
 
   // An event about a stopped bridge reaches no bridge actor; the kept bridge still gets its own.
   auto unrouted_before = (*client)->stats().unrouted;

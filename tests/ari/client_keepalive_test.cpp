@@ -4,7 +4,7 @@
 // on the test thread with raw POSIX sockets so every close is exactly where the test puts
 // it; the client runs on its own Asio thread. Every wait is bounded.
 //
-// Policy under test (actors/ari/transport.cpp, http_pool::impl::perform):
+// Policy under test (actors/ari/http_pool.cpp, http_pool::impl::perform):
 //  - an idle pooled connection the peer already closed is dropped before use (nothing sent);
 //  - a request that fails on a reused connection with nothing written is retried once;
 //  - after the request was written, only idempotent methods (GET, HEAD, PUT, DELETE,

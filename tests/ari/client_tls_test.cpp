@@ -200,10 +200,10 @@ result<ari::rest_response> get_info(io_runtime& io, const ari::client_config& cf
   REQUIRE(pool.ok());
   std::optional<result<ari::rest_response>> last;
   for (int i = 0; i < times; ++i) {
-    std::promise<result<ari::rest_response>> p;
-    auto f = p.get_future();
+    auto p = std::make_shared<std::promise<result<ari::rest_response>>>();  // owned by the callback too
+    auto f = p->get_future();
     (*pool)->send(ari::make_raw_request("GET", "/ari/asterisk/info"),
-                  [&p](result<ari::rest_response> r) { p.set_value(std::move(r)); });
+                  [p](result<ari::rest_response> r) { p->set_value(std::move(r)); });
     REQUIRE(f.wait_for(8s) == std::future_status::ready);  // never hangs
     last = f.get();
     for (int w = 0; w < 400 && (*pool)->open_connections() != (*pool)->idle_connections(); ++w)
@@ -301,10 +301,10 @@ TEST_CASE("TLS: a keep-alive connection the server ended while idle is replaced,
   auto pool = ari::http_pool::create(io.context(), cfg);
   REQUIRE(pool.ok());
   auto call = [&](const char* method) {
-    std::promise<result<ari::rest_response>> p;
-    auto f = p.get_future();
+    auto p = std::make_shared<std::promise<result<ari::rest_response>>>();  // owned by the callback too
+    auto f = p->get_future();
     (*pool)->send(ari::make_raw_request(method, "/ari/asterisk/info"),
-                  [&p](result<ari::rest_response> r) { p.set_value(std::move(r)); });
+                  [p](result<ari::rest_response> r) { p->set_value(std::move(r)); });
     REQUIRE(f.wait_for(8s) == std::future_status::ready);
     return f.get();
   };

@@ -34,18 +34,19 @@ ari::client_config config_for(const test::fake_ari_server& server) {
   return cfg;
 }
 
+// The callbacks own their promise: they may still run after a failed wait left the test.
 result<ari::rest_response> call(ari::rest_transport& t, ari::rest_request req, std::chrono::milliseconds timeout = {}) {
-  std::promise<result<ari::rest_response>> p;
-  auto f = p.get_future();
-  t.send(std::move(req), [&p](result<ari::rest_response> r) { p.set_value(std::move(r)); }, timeout);
+  auto p = std::make_shared<std::promise<result<ari::rest_response>>>();
+  auto f = p->get_future();
+  t.send(std::move(req), [p](result<ari::rest_response> r) { p->set_value(std::move(r)); }, timeout);
   REQUIRE(f.wait_for(10s) == std::future_status::ready);
   return f.get();
 }
 
 result<ari::rest_response> call_ws(ari::event_stream& s, ari::rest_request req) {
-  std::promise<result<ari::rest_response>> p;
-  auto f = p.get_future();
-  s.send_rest(std::move(req), [&p](result<ari::rest_response> r) { p.set_value(std::move(r)); });
+  auto p = std::make_shared<std::promise<result<ari::rest_response>>>();
+  auto f = p->get_future();
+  s.send_rest(std::move(req), [p](result<ari::rest_response> r) { p->set_value(std::move(r)); });
   REQUIRE(f.wait_for(10s) == std::future_status::ready);
   return f.get();
 }
@@ -143,17 +144,20 @@ TEST_CASE("HTTP pool: bounded connections, bounded queue, deadlines, connect err
     auto pool = ari::http_pool::create(io.context(), cfg);
     REQUIRE(pool.ok());
     constexpr int n = 40;
-    std::mutex mu;
-    std::vector<int> statuses;
-    std::promise<void> all;
+    struct tally {  // owned by the callbacks too: they may run after a failed wait
+      std::mutex mu;
+      std::vector<int> statuses;
+      std::promise<void> all;
+    };
+    auto t = std::make_shared<tally>();
     for (int i = 0; i < n; ++i)
-      (*pool)->send(ari::make_raw_request("GET", "/ari/asterisk/ping"), [&](result<ari::rest_response> r) {
-        std::lock_guard lock(mu);
-        statuses.push_back(r ? r->status : -1);
-        if (statuses.size() == n) all.set_value();
+      (*pool)->send(ari::make_raw_request("GET", "/ari/asterisk/ping"), [t](result<ari::rest_response> r) {
+        std::lock_guard lock(t->mu);
+        t->statuses.push_back(r ? r->status : -1);
+        if (t->statuses.size() == n) t->all.set_value();
       });
-    REQUIRE(all.get_future().wait_for(10s) == std::future_status::ready);
-    CHECK(std::count(statuses.begin(), statuses.end(), 200) == n);
+    REQUIRE(t->all.get_future().wait_for(10s) == std::future_status::ready);
+    CHECK(std::count(t->statuses.begin(), t->statuses.end(), 200) == n);
     CHECK(server.http_connections() <= 2);
     CHECK((*pool)->open_connections() <= 2);
     CHECK((*pool)->dropped() == 0);
@@ -166,19 +170,22 @@ TEST_CASE("HTTP pool: bounded connections, bounded queue, deadlines, connect err
     server.set_reply_delay(100ms);
     auto pool = ari::http_pool::create(io.context(), cfg);
     REQUIRE(pool.ok());
-    std::mutex mu;
-    int ok = 0, full = 0, done = 0;
-    std::promise<void> all;
+    struct tally {  // owned by the callbacks too: they may run after a failed wait
+      std::mutex mu;
+      int ok = 0, full = 0, done = 0;
+      std::promise<void> all;
+    };
+    auto t = std::make_shared<tally>();
     for (int i = 0; i < 10; ++i)
-      (*pool)->send(ari::make_raw_request("GET", "asterisk/ping"), [&](result<ari::rest_response> r) {
-        std::lock_guard lock(mu);
-        if (r) ++ok;
-        else if (r.code() == make_error_code(ari::ari_errc::queue_full)) ++full;
-        if (++done == 10) all.set_value();
+      (*pool)->send(ari::make_raw_request("GET", "asterisk/ping"), [t](result<ari::rest_response> r) {
+        std::lock_guard lock(t->mu);
+        if (r) ++t->ok;
+        else if (r.code() == make_error_code(ari::ari_errc::queue_full)) ++t->full;
+        if (++t->done == 10) t->all.set_value();
       });
-    REQUIRE(all.get_future().wait_for(10s) == std::future_status::ready);
-    CHECK(ok == 4);  // one in flight + three queued
-    CHECK(full == 6);
+    REQUIRE(t->all.get_future().wait_for(10s) == std::future_status::ready);
+    CHECK(t->ok == 4);  // one in flight + three queued
+    CHECK(t->full == 6);
     CHECK((*pool)->dropped() == 6);
   }
 

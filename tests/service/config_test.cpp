@@ -416,3 +416,37 @@ TEST_CASE("docs/configuration.md documents every key, default and variable") {
     if (k.env != "-") CHECK(doc.find("`" + k.env + "`") != std::string::npos);
   }
 }
+
+TEST_CASE("servers[].ari.on_reconnect: hangup by default, adopt or continue, from the file or the environment") {
+  const char* yaml = R"(
+servers:
+  - name: pbx-1
+    ari: {url: "http://h:8088", username: u, password: p, on_reconnect: adopt}
+  - name: pbx-2
+    ari: {url: "http://h:8088", username: u, password: p}
+)";
+  auto r = load_string(yaml, no_env);
+  INFO(dump(r));
+  REQUIRE(r.ok());
+  CHECK(r.value->servers[0].ari->on_reconnect == ari_reconnect_policy::adopt);
+  CHECK(r.value->servers[1].ari->on_reconnect == ari_reconnect_policy::hangup);
+  CHECK(to_string(ari_reconnect_policy::continue_) == "continue");
+
+  auto from_env = load_string(yaml, env_of({{"ASTRA_SERVER_PBX_2_ARI_ON_RECONNECT", "continue"}}));
+  REQUIRE(from_env.ok());
+  CHECK(from_env.value->servers[1].ari->on_reconnect == ari_reconnect_policy::continue_);
+
+  auto bad = load_string(yaml, env_of({{"ASTRA_SERVER_PBX_1_ARI_ON_RECONNECT", "ignore"}}));
+  REQUIRE_FALSE(bad.ok());
+  REQUIRE(bad.problems.size() == 1);
+  CHECK(bad.problems[0].path == "servers[0].ari.on_reconnect");
+  CHECK(bad.problems[0].reason ==
+        "expected one of hangup, continue, adopt, got \"ignore\" (from ASTRA_SERVER_PBX_1_ARI_ON_RECONNECT)");
+  auto bad_file = load_string(R"(
+servers:
+  - name: pbx-1
+    ari: {url: "http://h:8088", username: u, password: p, on_reconnect: Adopt}
+)", no_env);
+  REQUIRE_FALSE(bad_file.ok());
+  CHECK(bad_file.problems[0].path == "servers[0].ari.on_reconnect");
+}

@@ -2,12 +2,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <string>
 
+#include "service/core/agi_metrics.hpp"
 #include "service/core/logging.hpp"
 #include "service/core/status_board.hpp"
+#include "service/metrics/astra_metrics.hpp"
 
-using namespace astra::service;
+using namespace astra::runtime;
 
 TEST_CASE("readiness needs every configured upstream up and the FastAGI listener") {
   status_board b;
@@ -120,4 +123,87 @@ TEST_CASE("JSON log lines escape the message and carry structured fields") {
   CHECK(plain["logger"] == "astra");
   CHECK(plain.size() == 4);
   CHECK(json_quote("a\\b\"c") == "\"a\\\\b\\\"c\"");
+}
+
+TEST_CASE("agi_series: the kept series are the ones the hooks used to look up each time") {
+  using namespace std::chrono_literals;
+  using astra::agi::call_outcome;
+  using astra::agi::refusal;
+  astra::metrics::registry reg, reference_reg;
+  astra::metrics::astra_metrics m(reg), reference(reference_reg);
+  agi_series series(m, {"/ivr/menu", "ivr//:lang/"});  // the second is reported as "/ivr/:lang"
+
+  // The same events through the cached path and through the lookups the hooks did before.
+  auto call_ended = [&](std::string_view route, call_outcome o) {
+    series.call_ended(route, o);
+    reference.agi_calls.with({std::string(route), astra::agi::to_string(o)}).inc();
+  };
+  auto command = [&](std::string_view name, std::chrono::nanoseconds latency) {
+    series.command_completed(name, latency);
+    reference.agi_command_duration.with({std::string(name)}).observe(std::chrono::duration<double>(latency).count());
+  };
+  auto refused = [&](refusal why) {
+    series.refused(why);
+    if (why != refusal::closed_early) reference.agi_calls.with({"none", astra::agi::to_string(why)}).inc();
+  };
+  for (int i = 0; i < 2; ++i) call_ended("/ivr/menu", call_outcome::completed);
+  call_ended("/ivr/:lang", call_outcome::failed);
+  call_ended("/ivr/:lang", call_outcome::timed_out);
+  call_ended("/not/configured", call_outcome::cut);  // not a configured route: the family's index
+  for (int i = 0; i < 3; ++i) command("stream file", 2ms);
+  command("raw", 40ms);
+  command("not in the catalog", 1ms);
+  refused(refusal::auth_error);
+  refused(refusal::capacity);
+  refused(refusal::capacity);
+  refused(refusal::closed_early);  // not a call: not counted
+
+  const auto text = reg.render();
+  CHECK(text == reference_reg.render());
+  for (const char* line : {"astra_agi_calls_total{route=\"/ivr/menu\",outcome=\"completed\"} 2\n",
+                           "astra_agi_calls_total{route=\"/ivr/:lang\",outcome=\"failed\"} 1\n",
+                           "astra_agi_calls_total{route=\"/ivr/:lang\",outcome=\"timed_out\"} 1\n",
+                           "astra_agi_calls_total{route=\"/not/configured\",outcome=\"cut\"} 1\n",
+                           "astra_agi_calls_total{route=\"none\",outcome=\"auth_error\"} 1\n",
+                           "astra_agi_calls_total{route=\"none\",outcome=\"capacity\"} 2\n",
+                           "astra_agi_command_duration_seconds_bucket{command=\"stream file\",le=\"0.0025\"} 3\n",
+                           "astra_agi_command_duration_seconds_count{command=\"stream file\"} 3\n",
+                           "astra_agi_command_duration_seconds_count{command=\"raw\"} 1\n",
+                           "astra_agi_command_duration_seconds_count{command=\"not in the catalog\"} 1\n"}) {
+    INFO(line);
+    CHECK(text.find(line) != std::string::npos);
+  }
+  // Series still appear on first use only.
+  CHECK(text.find("closed_early") == std::string::npos);
+  CHECK(text.find("outcome=\"exception\"") == std::string::npos);
+  CHECK(text.find("command=\"answer\"") == std::string::npos);
+}
+
+TEST_CASE("a down link with a scheduled retry says when in /readyz and /v1/status") {
+  status_board b;
+  b.add_server("pbx-1");
+  b.configure_link("pbx-1", "ari", "http://10.0.0.1:8088", "inline");
+  b.link_up("pbx-1", "ari");
+  b.link_down("pbx-1", "ari", "application 'sales' replaced by another client");
+  b.link_retry("pbx-1", "ari", std::chrono::milliseconds(3500));
+  auto r = b.readiness();
+  CHECK_FALSE(r.ready);
+  CHECK(r.reason == "ari pbx-1: down (application 'sales' replaced by another client), retrying in 4 s");
+  auto doc = nlohmann::json::parse(b.to_json());
+  auto left = doc["servers"][0]["ari"]["retry_in_ms"].get<std::int64_t>();
+  CHECK(left > 3000);
+  CHECK(left <= 3500);
+  CHECK(doc["servers"][0]["ari"]["last_error"] == "application 'sales' replaced by another client");
+
+  b.link_retry("pbx-1", "ari", std::chrono::milliseconds(0));  // due: an attempt is under way
+  CHECK(b.readiness().reason == "ari pbx-1: down (application 'sales' replaced by another client), retrying now");
+  b.link_retry("pbx-1", "ari", std::chrono::milliseconds(-1));  // none scheduled
+  CHECK(b.readiness().reason == "ari pbx-1: down (application 'sales' replaced by another client)");
+
+  b.link_retry("pbx-1", "ari", std::chrono::milliseconds(500));
+  b.link_up("pbx-1", "ari");  // subscribed again: the retry is forgotten
+  CHECK(b.readiness().ready);
+  CHECK_FALSE(nlohmann::json::parse(b.to_json())["servers"][0]["ari"].contains("retry_in_ms"));
+  b.link_down("pbx-1", "ari", "event socket closed");
+  CHECK(b.readiness().reason == "ari pbx-1: down (event socket closed)");
 }

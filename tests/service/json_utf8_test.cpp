@@ -10,7 +10,7 @@
 #include "service/core/logging.hpp"
 #include "service/core/status_board.hpp"
 
-using namespace astra::service;
+using namespace astra::runtime;
 
 TEST_CASE("status document stays valid JSON when a link-down reason holds non-UTF-8 bytes", "[service][utf8]") {
   status_board b;

@@ -176,6 +176,62 @@ TEST_CASE("astra's contract series exist with their labels") {
                            "astra_ami_action_duration_seconds_count{server=\"pbx-1\",action=\"Ping\"} 1"})
     CHECK(contains(text, std::string(line) + "\n"));
   for (const char* type : {"astra_ari_events_total counter", "astra_ari_requests_total counter",
+                           "astra_ari_reconnect_channels_total counter",
                            "astra_agi_calls_total counter", "astra_agi_command_duration_seconds histogram"})
     CHECK(contains(text, std::string("# TYPE ") + type + "\n"));
+}
+
+TEST_CASE("labels() finds the series with() does; distinct tuples never share one") {
+  registry reg;
+  auto& fam = reg.add_counter("pair_total", "p", {"a", "b"});
+  auto& pre = fam.with({"p", "q"});  // created through with(): labels() finds it
+  CHECK(&fam.labels("p", "q") == &pre);
+  auto& joined_left = fam.labels("x,y", "z");
+  auto& joined_right = fam.labels(std::string("x"), std::string_view("y,z"));  // "x,y,z" either way when joined naively
+  CHECK(&joined_left != &joined_right);
+  CHECK(&fam.with({"x,y", "z"}) == &joined_left);
+  CHECK(&fam.labels(std::string_view("x,y"), std::string("z")) == &joined_left);  // found again, any string type
+  joined_left.inc(2);
+  joined_right.inc();
+  pre.inc(5);
+  auto text = reg.render();
+  CHECK(contains(text, "pair_total{a=\"x,y\",b=\"z\"} 2\n"));
+  CHECK(contains(text, "pair_total{a=\"x\",b=\"y,z\"} 1\n"));
+  CHECK(contains(text, "pair_total{a=\"p\",b=\"q\"} 5\n"));
+}
+
+TEST_CASE("series_slot keeps the first series it found") {
+  registry reg;
+  auto& fam = reg.add_counter("slot_total", "s", {"k"});
+  series_slot<counter> slot;
+  int finds = 0;
+  auto& a = slot.get([&]() -> counter& {
+    ++finds;
+    return fam.with({"first"});
+  });
+  auto& b = slot.get([&]() -> counter& {
+    ++finds;
+    return fam.with({"second"});
+  });
+  CHECK(&a == &b);
+  CHECK(finds == 1);
+  b.inc(3);
+  CHECK(contains(reg.render(), "slot_total{k=\"first\"} 3\n"));
+}
+
+TEST_CASE("labels() from many threads: every increment lands in its series") {
+  registry reg;
+  auto& fam = reg.add_counter("idx_total", "i", {"server", "kind"});
+  constexpr int threads = 4, per_thread = 20000, kinds = 8;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      const std::string server = "pbx-1";
+      std::vector<std::string> names;
+      for (int k = 0; k < kinds; ++k) names.push_back("Event" + std::to_string(k));
+      for (int i = 0; i < per_thread; ++i) fam.labels(server, names[i % kinds]).inc();
+    });
+  for (auto& th : pool) th.join();
+  for (int k = 0; k < kinds; ++k)
+    CHECK(fam.with({"pbx-1", "Event" + std::to_string(k)}).value() == threads * per_thread / kinds);
 }

@@ -32,7 +32,7 @@
 
 using namespace std::chrono_literals;
 using namespace astra;
-using namespace astra::service;
+using namespace astra::runtime;
 
 namespace {
 
@@ -97,6 +97,7 @@ class crash_runtime final : public server_runtime {
   }
   void publish_ami(caf::actor session) override { inner_->publish_ami(std::move(session)); }
   const astra::config::queue_config& subscriber_queue() const override { return inner_->subscriber_queue(); }
+  std::vector<const runtime::ami_registration*> ami_subscriptions() const override { return inner_->ami_subscriptions(); }
   void ami_link_event(const ami::link_event& ev) override { inner_->ami_link_event(ev); }
   void events_consumed(std::size_t n) override { inner_->events_consumed(n); }
   void logged_off(const std::string& error) override {
@@ -224,11 +225,12 @@ TEST_CASE("supervision: restarts with capped backoff, parents survive kills, no 
   metrics::astra_metrics m(registry);
   for (const char* a : {"ami_session", "ari_client", "server_supervisor"}) m.add_actor_kind(a);
   status_board board;
+  const runtime::registrations regs;  // nothing registered in code
 
   io_runtime io(1);  // outlives the actor system (actors hold Asio objects until it ends)
   caf::actor_system_config caf_cfg;
   caf::actor_system sys{caf_cfg};
-  auto rt = std::make_shared<crash_runtime>(sys, make_server_runtime(sys, io, cfg, server, m, board));
+  auto rt = std::make_shared<crash_runtime>(sys, make_server_runtime(sys, io, cfg, server, m, board, regs));
 
   {
     caf::scoped_actor self{sys};

@@ -29,7 +29,9 @@
 #include <string_view>
 #include <system_error>
 
+#include "actors/agi/detail/hook_guard.hpp"
 #include "actors/agi/hooks.hpp"
+#include "actors/common/call_ended.hpp"
 #include "protocols/agi/errors.hpp"
 #include "protocols/agi/reply.hpp"
 #include "protocols/common/result.hpp"
@@ -96,7 +98,13 @@ struct core_settings {
   // Commands accepted after the call closed (each fails at once) before the core stops
   // completing them and reports runaway(): the actor then ends the call.
   std::uint32_t max_commands_after_close = 256;
+  // The whole call's deadline, from the core's construction; 0: none. Reaching it on a tick
+  // sets expired() (the owner ends the call); it only moves the transport's timer earlier.
+  std::chrono::milliseconds max_call_duration{0};
   time_source now = &clock::now;  // every instant the core reads (deadlines, grace, wake-ups); never null
+  // Where hooks that throw are counted (the server's, shared by its calls; thread-safe); null:
+  // a throwing hook is swallowed uncounted.
+  hook_faults* faults = nullptr;
 };
 
 struct core_counters {
@@ -111,7 +119,10 @@ class call_core {
  public:
   // `settings` is shared by every call of a server and must outlive the core (the server owns
   // it); only the default command deadline can be changed per call (set_command_timeout).
-  call_core(const core_settings& settings, std::shared_ptr<call_transport> transport, const server_hooks* hooks);
+  // `call_id` names the call in the log line of a hook that throws. With
+  // settings.max_call_duration set, the constructor arms the transport for the call's deadline.
+  call_core(const core_settings& settings, std::shared_ptr<call_transport> transport, const server_hooks* hooks,
+            std::uint64_t call_id = 0);
   ~call_core();
   call_core(const call_core&) = delete;
   call_core& operator=(const call_core&) = delete;
@@ -143,11 +154,23 @@ class call_core {
   // The handler kept issuing commands on a closed call: it is suspended for good and the owner
   // must end the call.
   bool runaway() const noexcept { return runaway_; }
+  // A tick found the call past settings().max_call_duration: the owner must end the call (the
+  // core completes nothing for it; its pending commands fail when the owner shuts it down).
+  bool expired() const noexcept { return expired_; }
+  // When the call expires (time_point::max(): never).
+  clock::time_point call_deadline() const noexcept { return call_deadline_; }
   const core_counters& counters() const noexcept { return counters_; }
   const core_settings& settings() const noexcept { return *settings_; }
   // This call's default command deadline (starts at settings().command_timeout).
   std::chrono::milliseconds command_timeout() const noexcept { return command_timeout_; }
   void set_command_timeout(std::chrono::milliseconds timeout) noexcept { command_timeout_ = timeout; }
+  astra::hangup_policy hangup_policy() const noexcept { return hangup_policy_; }
+  void set_hangup_policy(astra::hangup_policy p) noexcept { hangup_policy_ = p; }
+  // True when a command error must end a straight-line handler (astra::call_ended).
+  bool ends_handler(std::error_code ec) const noexcept {
+    return hangup_policy_ == astra::hangup_policy::end_handler &&
+           (ec == agi_errc::hung_up || ec == agi_errc::disconnected || ec == agi_errc::shutting_down);
+  }
 
  private:
   std::chrono::milliseconds timeout_for(const command_slot& slot) const;
@@ -167,6 +190,8 @@ class call_core {
   std::chrono::milliseconds command_timeout_;
   std::shared_ptr<call_transport> transport_;
   const server_hooks* hooks_;
+  std::uint64_t call_id_;
+  clock::time_point call_deadline_ = clock::time_point::max();
   command_slot* inflight_ = nullptr;
   command_slot* head_ = nullptr;
   command_slot* tail_ = nullptr;
@@ -177,7 +202,9 @@ class call_core {
   bool hung_up_ = false;
   bool closed_ = false;
   bool runaway_ = false;
+  bool expired_ = false;
   bool probing_ = false;                    // inflight_ waits for the reply of the core's probe
+  astra::hangup_policy hangup_policy_ = astra::hangup_policy::return_error;
   std::uint32_t after_close_ = 0;
   agi_errc closed_reason_ = agi_errc::disconnected;
   core_counters counters_;

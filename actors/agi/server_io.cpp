@@ -1,0 +1,537 @@
+// The Asio side of the FastAGI server: the acceptor, one connection per accepted socket (agi_*
+// block, admission, reply parsing, command writes), the shared deadline heap that wakes
+// connections, and the outbox through which call actors reach their sockets.
+#include <utility>  // before Asio (see platform-facts)
+
+#include "actors/agi/detail/server_impl.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+namespace astra::agi {
+
+namespace {
+
+// Bytes read per readiness notification before yielding to other connections.
+constexpr std::size_t read_chunk_bytes = 4096;
+// Inline receive buffer per connection: holds a typical reply line ("200 result=1 (value)\n");
+// a fuller read is followed by reads into the thread's read_chunk_bytes buffer.
+constexpr std::size_t inbox_bytes = 64;
+constexpr int max_reads_per_wakeup = 4;
+// Delay before accepting again after the process ran out of descriptors (EMFILE/ENFILE).
+constexpr std::chrono::milliseconds accept_retry_delay{20};
+
+peer_address to_peer(const tcp::endpoint& ep) {
+  peer_address p;
+  auto addr = ep.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  if (addr.is_v4()) {
+    auto b = addr.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), p.bytes.begin());
+    p.is_v4 = true;
+  } else {
+    auto b = addr.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), p.bytes.begin());
+    p.is_v4 = false;
+  }
+  p.port = ep.port();
+  return p;
+}
+
+
+}  // namespace
+
+// ------------------------------------------------------------------ connection (Asio side)
+
+// One accepted socket. All members are touched on the socket's strand only, except through
+// the call_transport methods, which post to that strand. Lives as long as an operation, the
+// call actor (through its core) or a posted closure holds it.
+class connection final : public detail::call_transport, public std::enable_shared_from_this<connection> {
+ public:
+  connection(std::shared_ptr<server::impl> srv, socket_type socket, peer_address peer)
+      : srv_(std::move(srv)), socket_(std::move(socket)), peer_(peer) {}
+
+  ~connection() override {
+    srv_->unschedule(*this);
+    if (!admitted_) srv_->pending.fetch_sub(1);
+  }
+
+  // The shared deadline timer reached this connection's wake-up instant (on the strand).
+  void on_deadline() {
+    if (closed_) return;
+    if (!admitted_) {
+      srv_->refuse(refusal::env_timeout, peer_, "");
+      close_now();
+      return;
+    }
+    if (actor_) caf::anon_send(actor_, detail::connection_news{detail::wake_up{}});
+  }
+
+  // Starts the agi_* block phase (called on the strand).
+  void start() {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    socket_.set_option(tcp::no_delay(true), ec);
+    srv_->schedule(*this, clock::now() + srv_->config.env_timeout);
+    wait_readable();
+  }
+
+  // call_transport (called from the call actor): queued in the server's outbox, which the io
+  // thread drains in batches, in order, onto each connection's strand.
+  void write(std::string line, clock::time_point wake_at) override {
+    srv_->push_outbound({shared_from_this(), std::move(line), wake_at, outbound_kind::write});
+  }
+  void arm(clock::time_point wake_at) override {
+    srv_->push_outbound({shared_from_this(), {}, wake_at, outbound_kind::arm});
+  }
+  void close() override { srv_->push_outbound({shared_from_this(), {}, {}, outbound_kind::close}); }
+
+  // Runs one outbox entry (on the strand).
+  void perform(outbound_kind kind, std::string& line, clock::time_point wake_at) {
+    if (closed_) return;
+    switch (kind) {
+      case outbound_kind::write:
+        send(std::move(line));
+        if (wake_at != clock::time_point::max() && !closed_) start_timer(wake_at);
+        return;
+      case outbound_kind::arm:
+        start_timer(wake_at);
+        return;
+      case outbound_kind::close:
+        close_now();
+        return;
+    }
+  }
+
+  strand_type executor() { return socket_.get_executor(); }
+
+ private:
+  // A receive into the connection's small inline buffer: Asio then reads inside its reactor
+  // without re-arming epoll per wait (an async_wait costs an EPOLL_CTL_MOD each time).
+  void wait_readable() {
+    socket_.async_read_some(asio::buffer(inbox_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+      self->on_received(ec, n);
+    });
+  }
+
+  void on_received(const boost::system::error_code& ec, std::size_t n) {
+    if (closed_) return;
+    if (ec) {
+      peer_gone(ec == asio::error::eof ? boost::system::error_code{} : ec);
+      return;
+    }
+    if (!consume(std::string_view(inbox_.data(), n))) return;
+    if (n == inbox_.size()) {
+      // More may be waiting (the agi_* block, a long reply): drain it at once.
+      thread_local char buffer[read_chunk_bytes];
+      for (int round = 0; round < max_reads_per_wakeup; ++round) {
+        boost::system::error_code rec;
+        const std::size_t got = socket_.read_some(asio::buffer(buffer, sizeof buffer), rec);
+        if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+        if (rec) {
+          peer_gone(rec == asio::error::eof ? boost::system::error_code{} : rec);
+          return;
+        }
+        if (!consume(std::string_view(buffer, got))) return;
+        if (got < sizeof buffer) break;
+      }
+    }
+    wait_readable();
+  }
+
+  // Returns false when reading must stop (closed or handed over).
+  bool consume(std::string_view bytes) {
+    if (!admitted_) {
+      // The parser exists only once bytes arrive (a burst of connects costs no parsers).
+      if (!env_) env_ = std::make_unique<environment_parser>();
+      const auto used = env_->feed(bytes);
+      if (auto ec = env_->error()) {
+        srv_->refuse(refusal::bad_environment, peer_, ec.message());
+        close_now();
+        return false;
+      }
+      if (!env_->done()) return true;
+      auto env = env_->take();
+      env_.reset();
+      if (!admit(std::move(env))) return false;
+      bytes.remove_prefix(used);
+      if (bytes.empty()) return true;
+    }
+    while (!bytes.empty()) {
+      if (!replies_) replies_ = std::make_unique<reply_parser>();
+      bytes.remove_prefix(replies_->feed(bytes));
+      while (auto event = replies_->next()) {
+        if (!*event) {
+          if (actor_) caf::anon_send(actor_, detail::connection_news{detail::peer_garbled{event->error()}});
+          close_now();
+          return false;
+        }
+        if (actor_) caf::anon_send(actor_, detail::connection_news{std::move(event->value())});
+      }
+    }
+    // A parser holding no partial reply is dropped: an idle call keeps no parse buffers.
+    if (replies_ && !replies_->mid_reply()) replies_.reset();
+    return true;
+  }
+
+  bool admit(environment env) {
+    auto& srv = *srv_;
+    srv.unschedule(*this);
+    if (srv.draining.load()) {
+      srv.refuse(refusal::shutting_down, peer_, "");
+      close_now();
+      return false;
+    }
+    auto match = srv.routes.match(env.script_path);
+    if (!match) {
+      srv.refuse(refusal::no_route, peer_, "no route for '" + env.script_path + "'");
+      close_now();
+      return false;
+    }
+    const auto& policy = match->target->options.auth ? *match->target->options.auth : srv.config.auth;
+    if (policy) {
+      auth_request request{env, env.script_path, match->target->pattern, match->params, peer_};
+      auth_decision decision;
+      try {
+        decision = policy(request);
+      } catch (...) {
+        // A user policy that throws refuses only this call (fail closed); the io thread goes on.
+        srv.refuse(refusal::auth_error, peer_,
+                   "route " + match->target->pattern + ", call uniqueid " + std::string(env.uniqueid()) + " (channel " +
+                       std::string(env.channel()) + "): the auth policy threw: " +
+                       detail::describe(std::current_exception()));
+        close_now();
+        return false;
+      }
+      if (!decision.allowed) {
+        srv.refuse(refusal::auth, peer_, "route " + match->target->pattern + ": " + decision.reason);
+        close_now();
+        return false;
+      }
+    }
+    if (srv.live.fetch_add(1) >= srv.config.max_concurrent_calls) {
+      srv.live.fetch_sub(1);
+      srv.refuse(refusal::capacity, peer_, "max_concurrent_calls reached");
+      close_now();
+      return false;
+    }
+    admitted_ = true;
+    srv.pending.fetch_sub(1);
+    ++srv.counters.started;
+    call::identity id{srv.next_id.fetch_add(1), match->target, std::move(match->params), peer_};
+    spawn_call(std::move(env), std::move(id));
+    return true;
+  }
+
+  void spawn_call(environment env, call::identity id);
+
+  void send(std::string line) {
+    if (writing_) {
+      backlog_->queued += line;
+      return;
+    }
+    // Commands are small: usually the whole line fits the socket buffer at once.
+    boost::system::error_code ec;
+    std::size_t n = socket_.write_some(asio::buffer(line), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      n = 0;
+    } else if (ec) {
+      peer_gone(ec);
+      return;
+    }
+    if (n == line.size()) return;
+    if (!backlog_) backlog_ = std::make_unique<write_backlog>();
+    backlog_->out = line.substr(n);
+    start_async_write();
+  }
+
+  void start_async_write() {
+    writing_ = true;
+    asio::async_write(socket_, asio::buffer(backlog_->out), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+      self->writing_ = false;
+      if (self->closed_) return;
+      if (ec) {
+        self->peer_gone(ec);
+        return;
+      }
+      self->backlog_->out.clear();
+      if (!self->backlog_->queued.empty()) {
+        self->backlog_->out.swap(self->backlog_->queued);
+        self->start_async_write();
+      } else {
+        self->backlog_.reset();
+      }
+    });
+  }
+
+  void start_timer(clock::time_point wake_at) {
+    if (actor_) srv_->schedule(*this, wake_at);
+  }
+
+  void peer_gone(const boost::system::error_code& ec) {
+    if (closed_) return;
+    if (!admitted_) {
+      srv_->refuse(refusal::closed_early, peer_, ec ? ec.message() : "");
+    } else if (actor_) {
+      caf::anon_send(actor_, detail::connection_news{detail::peer_closed{
+                                 ec ? std::error_code(ec.value(), std::system_category()) : std::error_code{}}});
+    }
+    close_now();
+  }
+
+  void close_now() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ignored;
+    srv_->unschedule(*this);
+    socket_.shutdown(socket_type::shutdown_both, ignored);
+    socket_.close(ignored);
+    actor_ = nullptr;  // breaks the actor <-> connection cycle
+    env_.reset();
+    replies_.reset();
+    if (!writing_) backlog_.reset();  // else the pending write still reads backlog_->out
+  }
+
+  std::shared_ptr<server::impl> srv_;
+  socket_type socket_;
+  std::unique_ptr<environment_parser> env_;  // during the agi_* block only
+  std::unique_ptr<reply_parser> replies_;    // while a reply is partially received
+  caf::actor actor_;                         // the call, once admitted and until closed
+  struct write_backlog {
+    std::string out;     // being written by async_write
+    std::string queued;  // lines that arrived meanwhile
+  };
+  std::unique_ptr<write_backlog> backlog_;   // only while the socket buffer is full (rare)
+  std::array<char, inbox_bytes> inbox_;      // target of the pending receive
+  peer_address peer_;
+  bool closed_ = false;
+  bool writing_ = false;
+  bool admitted_ = false;
+
+  friend struct server::impl;
+  static constexpr std::size_t not_scheduled = static_cast<std::size_t>(-1);
+  std::size_t deadline_index_ = not_scheduled;  // position in srv_->deadlines (under deadline_mutex)
+  clock::time_point wake_at_{};                 // valid while scheduled
+};
+
+// ------------------------------------------------------------------ shared deadline timer
+
+void server::impl::heap_swap(std::size_t a, std::size_t b) {
+  std::swap(deadlines[a], deadlines[b]);
+  deadlines[a]->deadline_index_ = a;
+  deadlines[b]->deadline_index_ = b;
+}
+
+void server::impl::heap_up(std::size_t i) {
+  while (i > 0) {
+    const std::size_t parent = (i - 1) / 2;
+    if (!(deadlines[i]->wake_at_ < deadlines[parent]->wake_at_)) break;
+    heap_swap(i, parent);
+    i = parent;
+  }
+}
+
+void server::impl::heap_down(std::size_t i) {
+  const std::size_t n = deadlines.size();
+  for (;;) {
+    std::size_t smallest = i;
+    const std::size_t l = 2 * i + 1, r = 2 * i + 2;
+    if (l < n && deadlines[l]->wake_at_ < deadlines[smallest]->wake_at_) smallest = l;
+    if (r < n && deadlines[r]->wake_at_ < deadlines[smallest]->wake_at_) smallest = r;
+    if (smallest == i) return;
+    heap_swap(i, smallest);
+    i = smallest;
+  }
+}
+
+void server::impl::heap_remove(std::size_t i) {
+  const std::size_t last = deadlines.size() - 1;
+  deadlines[i]->deadline_index_ = connection::not_scheduled;
+  if (i != last) {
+    deadlines[i] = deadlines[last];
+    deadlines[i]->deadline_index_ = i;
+  }
+  deadlines.pop_back();
+  if (i < deadlines.size()) {
+    heap_up(i);
+    heap_down(deadlines[i]->deadline_index_);
+  }
+}
+
+void server::impl::rearm_deadline_timer() {
+  if (deadlines.empty()) {
+    if (deadline_armed != clock::time_point::max()) {
+      deadline_armed = clock::time_point::max();
+      deadline_timer.cancel();
+    }
+    return;
+  }
+  const auto earliest = deadlines.front()->wake_at_;
+  if (earliest == deadline_armed) return;
+  deadline_armed = earliest;
+  deadline_timer.expires_at(earliest);
+  deadline_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->on_deadline_timer();
+  });
+}
+
+void server::impl::schedule(connection& c, clock::time_point at) {
+  std::lock_guard<std::mutex> lock(deadline_mutex);
+  c.wake_at_ = at;
+  if (c.deadline_index_ == connection::not_scheduled) {
+    c.deadline_index_ = deadlines.size();
+    deadlines.push_back(&c);
+    heap_up(c.deadline_index_);
+  } else {
+    const auto i = c.deadline_index_;
+    heap_up(i);
+    heap_down(c.deadline_index_);
+  }
+  rearm_deadline_timer();
+}
+
+void server::impl::unschedule(connection& c) {
+  std::lock_guard<std::mutex> lock(deadline_mutex);
+  if (c.deadline_index_ == connection::not_scheduled) return;
+  heap_remove(c.deadline_index_);
+  rearm_deadline_timer();
+}
+
+void server::impl::on_deadline_timer() {
+  std::vector<std::shared_ptr<connection>> due;
+  {
+    std::lock_guard<std::mutex> lock(deadline_mutex);
+    deadline_armed = clock::time_point::max();
+    const auto now = clock::now();
+    while (!deadlines.empty() && deadlines.front()->wake_at_ <= now) {
+      // A connection being destroyed waits in unschedule() for this mutex: lock() fails then.
+      if (auto c = deadlines.front()->weak_from_this().lock()) due.push_back(std::move(c));
+      heap_remove(0);
+    }
+    rearm_deadline_timer();
+  }
+  for (auto& c : due) {
+    auto ex = c->executor();
+    asio::post(ex, [c = std::move(c)] { c->on_deadline(); });
+  }
+}
+
+// ------------------------------------------------------------------ outbox
+
+void server::impl::push_outbound(outbound entry) {
+  bool post_drain = false;
+  {
+    std::lock_guard<std::mutex> lock(outbox_mutex);
+    outbox.push_back(std::move(entry));
+    post_drain = !std::exchange(outbox_drain_posted, true);
+  }
+  if (post_drain) asio::post(io, outbox_drain_task{shared_from_this()});
+}
+
+void server::impl::discard_outbox() noexcept {
+  std::vector<outbound> dropped;
+  {
+    std::lock_guard<std::mutex> lock(outbox_mutex);
+    dropped.swap(outbox);
+    outbox_drain_posted = false;
+  }
+  // Destroyed here, outside the lock: each entry may hold the last reference to its connection.
+}
+
+void server::impl::drain_outbox() {
+  // One drainer at a time (outbox_drain_posted stays set until the outbox is seen empty), so
+  // entries for one connection reach its strand in the order they were pushed.
+  thread_local std::vector<outbound> batch;
+  struct clear_on_exit {
+    std::vector<outbound>& v;
+    ~clear_on_exit() {
+      v.clear();
+      if (v.capacity() > 4096) v.shrink_to_fit();  // keep what bursts need, not without bound
+    }
+  };
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(outbox_mutex);
+      if (outbox.empty()) {
+        outbox_drain_posted = false;
+        return;
+      }
+      batch.swap(outbox);
+    }
+    clear_on_exit guard{batch};
+    for (auto& entry : batch) {
+      auto* conn = entry.conn.get();
+      asio::dispatch(conn->executor(), [entry = std::move(entry)]() mutable {
+        entry.conn->perform(entry.kind, entry.line, entry.wake_at);
+      });
+    }
+  }
+}
+
+void connection::spawn_call(environment env, call::identity id) {
+  call_environment compact(env);  // compacted here, on the io thread: moved, never copied, into the call
+  env = environment{};  // the parsed block is freed here, on this thread, before the actor exists
+  auto actor = detail::spawn_call_actor(srv_, shared_from_this(), std::move(compact), std::move(id));
+  // CAF 0.17's spawn() pins the system's logger in a thread_local of the calling thread
+  // (CAF_SET_LOGGER_SYS); ~actor_system waits until every such reference is gone. This is an
+  // Asio thread that may outlive the actor system: drop the reference at once.
+  caf::logger::set_current_actor_system(nullptr);
+  actor_ = std::move(actor);
+}
+
+// ------------------------------------------------------------------ acceptor
+
+void server::impl::accept_next() {
+  acceptor.async_accept(strand_type(io), asio::bind_executor(accept_strand, [self = shared_from_this()](const boost::system::error_code& ec, socket_type socket) {
+    if (!self->acceptor.is_open() || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      ++self->counters.accept_errors;
+      // Logged once per run of failures (out of descriptors repeats every retry).
+      if (self->failed_accepts++ == 0) spdlog::warn("agi: accept failed: {} (retrying)", ec.message());
+      if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
+          ec == asio::error::no_memory) {
+        self->accept_retry.expires_after(accept_retry_delay);
+        self->accept_retry.async_wait(asio::bind_executor(self->accept_strand, [self](const boost::system::error_code& wec) {
+          if (!wec && self->acceptor.is_open()) self->accept_next();
+        }));
+        return;
+      }
+      self->accept_next();
+      return;
+    }
+    if (const auto failed = std::exchange(self->failed_accepts, 0))
+      spdlog::info("agi: accepting again after {} failed accept(s)", failed);
+    self->on_accepted(std::move(socket));
+    self->accept_next();
+  }));
+}
+
+void server::impl::on_accepted(socket_type socket) {
+  ++counters.accepted;
+  boost::system::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) return;  // already reset by the peer: costs nothing
+  auto peer = to_peer(remote);
+  if (draining.load()) {
+    refuse(refusal::shutting_down, peer, "");
+    return;  // socket closed by its destructor
+  }
+  if (live.load() >= config.max_concurrent_calls) {
+    refuse(refusal::capacity, peer, "max_concurrent_calls reached");
+    return;
+  }
+  pending.fetch_add(1);
+  auto conn = std::make_shared<connection>(shared_from_this(), std::move(socket), peer);
+  // The socket's executor is its own strand; start there (we are on the acceptor's context).
+  asio::dispatch(conn->executor(), [conn] { conn->start(); });
+}
+
+}  // namespace astra::agi
