@@ -35,6 +35,29 @@ def cxx_string(text):
 
 safe = cxx_string
 
+# EVENT_FLAG_* of the documentation -> its label in an `Events:` mask and in an event's
+# `Privilege:` header (main/manager.c perms[]). EVENT_FLAG_CLASS, which some events are
+# documented with, is no class at all and maps to nothing.
+FLAG_LABELS = {
+    'EVENT_FLAG_SYSTEM': 'system', 'EVENT_FLAG_CALL': 'call', 'EVENT_FLAG_LOG': 'log',
+    'EVENT_FLAG_VERBOSE': 'verbose', 'EVENT_FLAG_COMMAND': 'command', 'EVENT_FLAG_AGENT': 'agent',
+    'EVENT_FLAG_USER': 'user', 'EVENT_FLAG_CONFIG': 'config', 'EVENT_FLAG_DTMF': 'dtmf',
+    'EVENT_FLAG_REPORTING': 'reporting', 'EVENT_FLAG_CDR': 'cdr', 'EVENT_FLAG_DIALPLAN': 'dialplan',
+    'EVENT_FLAG_ORIGINATE': 'originate', 'EVENT_FLAG_AGI': 'agi', 'EVENT_FLAG_CC': 'cc',
+    'EVENT_FLAG_AOC': 'aoc', 'EVENT_FLAG_TEST': 'test', 'EVENT_FLAG_SECURITY': 'security',
+    'EVENT_FLAG_MESSAGE': 'message',
+}
+
+# Where Asterisk writes an event under another spelling than its documentation: the wire
+# spelling (recorded in tests/data/asterisk/fixtures/ami, and the only spelling in the source).
+WIRE_NAMES = {'NewExten': 'Newexten'}
+
+# Events whose documented class is not the one Asterisk raises them with: no class is
+# claimed for them (an Events: mask built from a wrong class would hide them).
+#  - VoicemailPasswordChange: documented EVENT_FLAG_USER, raised with
+#    EVENT_FLAG_SYSTEM | EVENT_FLAG_USER by app_voicemail.
+UNCERTAIN_CLASSES = {'VoicemailPasswordChange'}
+
 
 def main():
     if len(sys.argv) != 3:
@@ -70,6 +93,15 @@ def main():
         known['params'] = [(n, required[n]) for n in names]
 
     events = sorted({e['name'] for e in digest['events']}, key=lambda n: (n.lower(), n))
+    classes = {}
+    for e in digest['events']:
+        classes.setdefault(e['name'], set()).add(e.get('class', ''))
+
+    def event_class(name):
+        found = classes.get(name, set())
+        if name in UNCERTAIN_CLASSES or len(found) != 1:
+            return ''
+        return FLAG_LABELS.get(next(iter(found)), '')
     actions = [merged[k] for k in sorted(order)]
 
     lines = []
@@ -96,6 +128,11 @@ def main():
     w('inline constexpr std::string_view events[] = {')
     for e in events:
         w('  %s,' % safe(e))
+    w('};')
+    w('// Parallel to events[]: {documented name, wire spelling, class label or ""}.')
+    w('inline constexpr event_spec event_specs[] = {')
+    for e in events:
+        w('  event_spec{%s, %s, %s},' % (safe(e), safe(WIRE_NAMES.get(e, e)), safe(event_class(e))))
     w('};')
     w('}  // namespace astra::ami::generated')
     text = '\n'.join(lines) + '\n'

@@ -2,14 +2,19 @@
 
 #include <utility>
 #include <deque>
+#include <fstream>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "actors/common/io_runtime.hpp"
 #include "protocols/ami/errors.hpp"
@@ -19,14 +24,75 @@ namespace astra::ami::detail {
 namespace {
 
 namespace asio = boost::asio;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+using strand_type = asio::strand<asio::io_context::executor_type>;
+using plain_stream = tcp::socket;
+using tls_stream = ssl::stream<tcp::socket>;
 
-class tcp_connection final : public connection, public std::enable_shared_from_this<tcp_connection> {
+bool is_ip_literal(const std::string& host) {
+  boost::system::error_code ec;
+  (void)asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// The client context: verify_peer against ca_file (or the system store), or verify_none.
+// Errors are values: an unreadable CA file is reported, not thrown.
+result<std::shared_ptr<ssl::context>> make_tls_context(const tls_config& cfg) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  boost::system::error_code ec;
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3, ec);
+  if (cfg.verify) {
+    if (!cfg.ca_file.empty() && !std::ifstream(cfg.ca_file, std::ios::binary))
+      return failure{make_error_code(ami_errc::tls_failed), "cannot read CA file " + cfg.ca_file};
+    if (!cfg.ca_file.empty()) ctx->load_verify_file(cfg.ca_file, ec);
+    else ctx->set_default_verify_paths(ec);
+    if (ec)
+      return failure{make_error_code(ami_errc::tls_failed),
+                     (cfg.ca_file.empty() ? std::string("cannot load the system CA store")
+                                          : "cannot load CA file " + cfg.ca_file + " (expected PEM certificates)") +
+                         ": " + ec.message()};
+    ctx->set_verify_mode(ssl::verify_peer);
+  } else {
+    ctx->set_verify_mode(ssl::verify_none);
+  }
+  return ctx;
+}
+
+// Prepares the handshake: SNI for a DNS name only (RFC 6066 section 3 forbids IP literals
+// there) and, when verifying, the name the certificate must carry, checked by OpenSSL's own
+// matcher so that a mismatch is reported by the verifier ("hostname mismatch", "IP address
+// mismatch"). Returns "" or what went wrong.
+std::string prepare_tls(SSL* ssl, const std::string& name, bool verify) {
+  const bool ip = is_ip_literal(name);
+  if (!ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1) return "cannot set the TLS server name '" + name + "'";
+  if (!verify) return {};
+  if (ip) {
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str()) != 1) return "cannot expect IP address " + name;
+    return {};
+  }
+  X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(ssl), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  if (SSL_set1_host(ssl, name.c_str()) != 1) return "cannot expect host name '" + name + "'";
+  return {};
+}
+
+// A TLS peer gone without close_notify ends the stream like a TCP FIN.
+bool peer_closed(const boost::system::error_code& ec) {
+  return ec == asio::error::eof || ec == ssl::error::stream_truncated;
+}
+
+template <class Stream>
+class stream_connection final : public connection, public std::enable_shared_from_this<stream_connection<Stream>> {
+  static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
  public:
-  tcp_connection(asio::io_context& ctx, connection_options options, connection_handlers handlers)
+  // `tls_ctx` is null for a plain stream; the connection keeps it alive.
+  stream_connection(asio::io_context& ctx, std::shared_ptr<ssl::context> tls_ctx, connection_options options,
+                    connection_handlers handlers)
       : strand_(asio::make_strand(ctx)),
         resolver_(strand_),
-        socket_(strand_),
+        tls_ctx_(std::move(tls_ctx)),
+        stream_(make_stream()),
         connect_timer_(strand_),
         write_timer_(strand_),
         stall_timer_(strand_),
@@ -34,6 +100,8 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
         handlers_(std::move(handlers)),
         read_buffer_(options_.read_buffer_bytes ? options_.read_buffer_bytes : 64 * 1024),
         parser_(options_.limits) {}
+
+  using std::enable_shared_from_this<stream_connection<Stream>>::shared_from_this;
 
   void start() override {
     asio::post(strand_, [self = shared_from_this()] { self->do_resolve(); });
@@ -85,7 +153,7 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
       fail({make_error_code(ami_errc::disconnected), "resolve " + options_.host + ": " + ec.message()});
       return;
     }
-    asio::async_connect(socket_, results, [self = shared_from_this()](boost::system::error_code ec, const tcp::endpoint&) {
+    asio::async_connect(socket(), results, [self = shared_from_this()](boost::system::error_code ec, const tcp::endpoint&) {
       self->on_connect(ec);
     });
   }
@@ -96,10 +164,40 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
       fail({make_error_code(ami_errc::disconnected), "connect to " + endpoint_text() + ": " + ec.message()});
       return;
     }
+    boost::system::error_code ignored;
+    socket().set_option(tcp::no_delay(true), ignored);
+    if constexpr (is_tls) {
+      const std::string& name = options_.tls.server_name.empty() ? options_.host : options_.tls.server_name;
+      if (auto why = prepare_tls(stream_.native_handle(), name, options_.tls.verify); !why.empty()) {
+        fail({make_error_code(ami_errc::tls_failed), why});
+        return;
+      }
+      stream_.async_handshake(ssl::stream_base::client, [self = shared_from_this()](boost::system::error_code ec) {
+        self->on_handshake(ec);
+      });
+    } else {
+      on_ready();
+    }
+  }
+
+  void on_handshake(boost::system::error_code ec) {
+    if (closed_) return;
+    if (ec) {
+      std::string detail = "TLS handshake with " + endpoint_text() + ": " + ec.message();
+      if constexpr (is_tls) {
+        const long v = SSL_get_verify_result(stream_.native_handle());
+        if (options_.tls.verify && v != X509_V_OK) detail += std::string(": ") + X509_verify_cert_error_string(v);
+      }
+      fail({make_error_code(ami_errc::tls_failed), std::move(detail)});
+      return;
+    }
+    on_ready();
+  }
+
+  // TCP (and TLS) is up: the AMI stream starts.
+  void on_ready() {
     connected_ = true;
     connect_timer_.cancel();
-    boost::system::error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
     if (handlers_.on_connected) handlers_.on_connected();
     if (!write_queue_.empty() && !writing_) do_write();
     maybe_resume();
@@ -107,7 +205,7 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
 
   void do_read() {
     reading_ = true;
-    socket_.async_read_some(asio::buffer(read_buffer_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+    stream_.async_read_some(asio::buffer(read_buffer_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
       self->on_read(ec, n);
     });
   }
@@ -131,7 +229,7 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
       handlers_.on_batch(std::move(batch));
     if (ec) {
       fail({make_error_code(ami_errc::disconnected),
-            ec == asio::error::eof ? std::string("connection closed by peer") : "read: " + ec.message()});
+            peer_closed(ec) ? std::string("connection closed by peer") : "read: " + ec.message()});
       return;
     }
     reading_ = false;
@@ -233,7 +331,7 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
       self->fail({make_error_code(ami_errc::timeout),
                   "write to " + self->endpoint_text() + " blocked for " + std::to_string(self->options_.write_timeout.count()) + " ms"});
     });
-    asio::async_write(socket_, asio::buffer(write_queue_.front()), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+    asio::async_write(stream_, asio::buffer(write_queue_.front()), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
       self->on_write(ec);
     });
   }
@@ -260,8 +358,8 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
     stall_timer_.cancel();
     if (options_.inbox) options_.inbox->disarm_room_callback();
     resolver_.cancel();
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
     write_queue_.clear();
     auto on_closed = std::move(handlers_.on_closed);
     handlers_ = {};
@@ -270,9 +368,19 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
 
   std::string endpoint_text() const { return options_.host + ":" + std::to_string(options_.port); }
 
-  asio::strand<asio::io_context::executor_type> strand_;
+  Stream make_stream() {
+    if constexpr (is_tls) return Stream(strand_, *tls_ctx_);
+    else return Stream(strand_);
+  }
+  tcp::socket& socket() {
+    if constexpr (is_tls) return stream_.next_layer();
+    else return stream_;
+  }
+
+  strand_type strand_;
   tcp::resolver resolver_;
-  tcp::socket socket_;
+  std::shared_ptr<ssl::context> tls_ctx_;  // null for a plain stream
+  Stream stream_;
   asio::steady_timer connect_timer_;
   asio::steady_timer write_timer_;
   asio::steady_timer stall_timer_;  // bounds a paused reader (max_read_stall)
@@ -293,10 +401,39 @@ class tcp_connection final : public connection, public std::enable_shared_from_t
   bool closed_ = false;
 };
 
+// A connection that only reports `reason` (on the strand, like any close): a TLS context
+// that could not be made must fail the attempt the ordinary way, never throw.
+class failed_connection final : public connection, public std::enable_shared_from_this<failed_connection> {
+ public:
+  failed_connection(asio::io_context& ctx, connection_handlers handlers, failure reason)
+      : strand_(asio::make_strand(ctx)), handlers_(std::move(handlers)), reason_(std::move(reason)) {}
+  void start() override { close(reason_); }
+  void write(std::string) override {}
+  void close(failure reason) override {
+    asio::post(strand_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
+      auto on_closed = std::move(self->handlers_.on_closed);
+      self->handlers_ = {};
+      if (on_closed) on_closed(std::move(reason));
+    });
+  }
+  void hold_reading(bool) override {}
+  void inbox_room() override {}
+
+ private:
+  strand_type strand_;
+  connection_handlers handlers_;
+  failure reason_;
+};
+
 }  // namespace
 
 std::shared_ptr<connection> make_connection(io_runtime& io, connection_options options, connection_handlers handlers) {
-  return std::make_shared<tcp_connection>(io.context(), std::move(options), std::move(handlers));
+  if (!options.tls.enabled)
+    return std::make_shared<stream_connection<plain_stream>>(io.context(), nullptr, std::move(options), std::move(handlers));
+  auto ctx = make_tls_context(options.tls);
+  if (!ctx) return std::make_shared<failed_connection>(io.context(), std::move(handlers), ctx.error());
+  return std::make_shared<stream_connection<tls_stream>>(io.context(), std::move(*ctx), std::move(options),
+                                                         std::move(handlers));
 }
 
 }  // namespace astra::ami::detail

@@ -1,7 +1,9 @@
 #pragma once
-// One TCP connection to an AMI server, owned by Asio (internal to actors/ami). All socket
-// work runs on a strand of the io_runtime's context; the callbacks below are invoked on
-// that strand and must only hand data over (anon_send) without blocking.
+// One TCP or TLS connection to an AMI server, owned by Asio (internal to actors/ami). All
+// socket work runs on a strand of the io_runtime's context; the callbacks below are invoked
+// on that strand and must only hand data over (anon_send) without blocking. The read loop,
+// its pause/resume (hold_reading, inbox_room, max_read_stall) and the write queue behave
+// the same over TLS: only the stream under them differs.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/ami/tls_config.hpp"
 #include "actors/common/inflight_bound.hpp"
 #include "protocols/ami/message.hpp"
 #include "protocols/ami/parser.hpp"
@@ -43,7 +46,11 @@ struct read_batch {
 struct connection_options {
   std::string host;
   std::uint16_t port = 0;
+  // Resolve + TCP connect (+ TLS handshake): on_connected fires once all of it is done.
   std::chrono::milliseconds connect_timeout{5000};
+  // TLS when tls.enabled. A TLS failure (CA store, handshake, certificate refused) closes
+  // with ami_errc::tls_failed; its detail ends with the verifier's reason when verifying.
+  tls_config tls;
   std::chrono::milliseconds write_timeout{2000};
   std::size_t read_buffer_bytes = 64 * 1024;
   std::size_t max_write_queue_bytes = 4 * 1024 * 1024;
@@ -70,11 +77,13 @@ struct connection_handlers {
 class connection {
  public:
   virtual ~connection() = default;
-  // Resolves and connects within connect_timeout, then reads until closed. Call once.
+  // Resolves, connects (and does the TLS handshake) within connect_timeout, then reads until
+  // closed. Call once.
   virtual void start() = 0;
   // Thread-safe. Queues bytes for writing; each write must finish within write_timeout.
   virtual void write(std::string bytes) = 0;
-  // Thread-safe, idempotent: closes the socket; on_closed(reason) fires if it has not yet.
+  // Thread-safe, idempotent: closes the socket (over TLS without close_notify: AMI ends
+  // with Logoff, not with the TLS layer); on_closed(reason) fires if it has not yet.
   virtual void close(failure reason) = 0;
   // Thread-safe: the consumer asks the reader to stop reading (a pause_reading subscriber
   // is full) or to read again; the same max_read_stall bound applies to a held reader,

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/ami/connection.hpp"
+#include "actors/ami/session_detail.hpp"
 #include "actors/common/io_runtime.hpp"
 #include "protocols/ami/catalog.hpp"
 
@@ -66,18 +67,9 @@ std::string make_action_id_prefix() {
   return s;
 }
 
-namespace {
+}  // namespace astra::ami
 
-using clock_type = std::chrono::steady_clock;
-using std::chrono::milliseconds;
-using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
-using req_timeout_atom = caf::atom_constant<caf::atom("reqtimeout")>;
-using keepalive_atom = caf::atom_constant<caf::atom("keepalive")>;
-using login_deadline_atom = caf::atom_constant<caf::atom("logindl")>;
-using subscriber_room_atom = caf::atom_constant<caf::atom("subroom")>;  // a subscriber's bound has room
-using inbox_room_atom = caf::atom_constant<caf::atom("inboxroom")>;     // the inbox has room
-
-enum class link_state_t { connecting, logging_in, up, backoff, login_failed, stopped };
+namespace astra::ami::detail {
 
 const char* to_string(link_state_t s) {
   switch (s) {
@@ -91,75 +83,7 @@ const char* to_string(link_state_t s) {
   return "?";
 }
 
-milliseconds elapsed_ms(clock_type::time_point since) {
-  return std::chrono::duration_cast<milliseconds>(clock_type::now() - since);
-}
-
-struct pending_request {
-  std::string action_name;
-  clock_type::time_point started;
-  std::optional<caf::response_promise> promise;  // external request
-  std::function<void(reply&)> internal;          // Login/Challenge/Ping of the session itself
-  reply result;
-  bool list = false;
-};
-
-struct subscriber_entry {
-  std::uint64_t id = 0;
-  caf::actor handle;
-  caf::actor_addr addr;
-  std::string name;
-  event_filter filter;
-  queue_policy policy = queue_policy::pause_reading;
-  inflight_bound_ptr bound;  // events in flight to the subscriber (count and bytes)
-  // drop_oldest / pause_reading: events waiting for the bound to have room, wire order.
-  std::deque<message_ptr> backlog;
-  std::size_t backlog_bytes = 0;
-  std::size_t backlog_capacity = 0;        // events
-  std::size_t backlog_capacity_bytes = 0;  // bytes
-  std::uint64_t logged_drops = 0;
-  std::uint64_t lost_oversized = 0;
-};
-
-struct session_state {
-  session_config cfg;
-  session_hooks hooks;
-  io_runtime* io = nullptr;
-  std::string label;
-  std::string prefix;
-  std::shared_ptr<detail::connection> conn;
-  std::uint64_t generation = 0;
-  link_state_t state = link_state_t::connecting;
-  std::unordered_map<std::string, pending_request> pending;
-  std::size_t lists_pending = 0;
-  std::uint64_t next_seq = 1;
-  backoff reconnect_backoff;
-  backoff login_backoff;
-  std::vector<subscriber_entry> subscribers;
-  std::uint64_t subscriber_seq = 0;
-  inflight_bound_ptr inbox;
-  bool reader_held = false;  // hold_reading(true) sent to the current connection
-  std::unordered_map<std::string, std::uint64_t> dropped_by_event;  // <= max_tracked_event_names + 1
-  std::uint64_t oversized = 0;
-  std::unordered_map<std::string, bool> oversized_logged;  // event/response names logged once
-  std::optional<clock_type::time_point> down_since;
-  std::deque<milliseconds> gaps;
-  std::uint64_t connect_attempts = 0;
-  std::uint64_t logins = 0;
-  std::uint64_t events_received = 0;
-  std::uint64_t parse_errors = 0;
-  std::string last_error;
-  std::optional<failure> login_refusal;  // set when Asterisk refused this connection's login
-
-  ~session_state() {
-    if (conn) conn->close({make_error_code(ami_errc::disconnected), "session stopped"});
-  }
-};
-
-using session_actor_type = caf::stateful_actor<session_state>;
-using self_ptr = session_actor_type*;
-
-void update_reader_hold(self_ptr self);
+namespace {
 
 void notify_link(self_ptr self, const link_event& ev) {
   for (auto& s : self->state.subscribers) self->send(s.handle, ev);
@@ -172,7 +96,8 @@ void report_action(self_ptr self, const pending_request& p, std::error_code outc
                          std::chrono::duration<double>(clock_type::now() - p.started).count());
 }
 
-// Removes the request and hands its reply to the requester.
+}  // namespace
+
 void complete(self_ptr self, std::unordered_map<std::string, pending_request>::iterator it) {
   auto& st = self->state;
   pending_request p = std::move(it->second);
@@ -183,6 +108,8 @@ void complete(self_ptr self, std::unordered_map<std::string, pending_request>::i
   else if (p.internal) p.internal(p.result);
 }
 
+namespace {
+
 void fail_all_pending(self_ptr self, ami_errc code, const std::string& detail) {
   auto& st = self->state;
   while (!st.pending.empty()) {
@@ -192,8 +119,8 @@ void fail_all_pending(self_ptr self, ami_errc code, const std::string& detail) {
   }
 }
 
-// Sends `a` with a fresh ActionID. External requests (promise) need a logged-in link;
-// internal ones (login) only a connection. Always ends in exactly one reply.
+}  // namespace
+
 void dispatch(self_ptr self, const action& a, milliseconds timeout, std::optional<caf::response_promise> promise,
               std::function<void(reply&)> internal) {
   auto& st = self->state;
@@ -241,11 +168,15 @@ void dispatch(self_ptr self, const action& a, milliseconds timeout, std::optiona
   self->delayed_send(self, timeout, req_timeout_atom::value, std::move(id), static_cast<std::int64_t>(timeout.count()));
 }
 
+namespace {
+
 void schedule_keepalive(self_ptr self) {
   auto& st = self->state;
   if (st.cfg.keepalive_interval.count() > 0)
     self->delayed_send(self, st.cfg.keepalive_interval, keepalive_atom::value, st.generation);
 }
+
+}  // namespace
 
 void became_up(self_ptr self) {
   auto& st = self->state;
@@ -271,11 +202,13 @@ void became_up(self_ptr self) {
   schedule_keepalive(self);
 }
 
+namespace {
+
 void on_login_reply(self_ptr self, std::uint64_t gen, reply& r) {
   auto& st = self->state;
   if (gen != st.generation || !st.conn) return;
   if (r.ok()) {
-    became_up(self);
+    pushdown_after_login(self);  // then became_up()
     return;
   }
   if (r.error.code == make_error_code(ami_errc::rejected)) {
@@ -294,9 +227,10 @@ void start_login(self_ptr self) {
   auto& st = self->state;
   st.state = link_state_t::logging_in;
   auto gen = st.generation;
+  st.pushdown.mask = pushdown_login_mask(self);
   if (!st.cfg.md5) {
     auto login = actions::login(st.cfg.username, st.cfg.secret);
-    login.set("Events", st.cfg.events);
+    login.set("Events", st.pushdown.mask);
     dispatch(self, login, st.cfg.login_timeout, std::nullopt, [self, gen](reply& r) { on_login_reply(self, gen, r); });
     return;
   }
@@ -311,7 +245,7 @@ void start_login(self_ptr self) {
       return;
     }
     auto login = actions::login_md5(st.cfg.username, md5_key(*challenge, st.cfg.secret));
-    login.set("Events", st.cfg.events);
+    login.set("Events", st.pushdown.mask);
     dispatch(self, login, st.cfg.login_timeout, std::nullopt, [self, gen](reply& r2) { on_login_reply(self, gen, r2); });
   });
 }
@@ -322,6 +256,7 @@ void start_connect(self_ptr self) {
   ++st.generation;
   ++st.connect_attempts;
   st.login_refusal.reset();
+  st.pushdown = {};
   auto gen = st.generation;
   caf::weak_actor_ptr weak{self->ctrl()};
   auto deliver = [weak](auto&& msg) {
@@ -348,6 +283,7 @@ void start_connect(self_ptr self) {
   opts.inbox = st.inbox;
   opts.limits = st.cfg.read_limits;
   opts.max_read_stall = st.cfg.max_read_stall;
+  opts.tls = st.cfg.tls;
   st.conn = detail::make_connection(*st.io, std::move(opts), std::move(handlers));
   st.reader_held = false;
   st.conn->start();
@@ -355,7 +291,7 @@ void start_connect(self_ptr self) {
   self->delayed_send(self, st.cfg.connect_timeout + st.cfg.login_timeout, login_deadline_atom::value, gen);
 }
 
-void on_closed(self_ptr self, detail::io_closed& msg) {
+void on_closed(self_ptr self, io_closed& msg) {
   auto& st = self->state;
   if (msg.generation != st.generation) return;
   st.conn.reset();
@@ -438,170 +374,8 @@ bool collect_list_event(self_ptr self, const message_ptr& m) {
   return true;
 }
 
-void log_drops(const std::string& label, const std::string& queue, std::uint64_t total, std::uint64_t& logged) {
-  // Logs the first drop, then each time the total doubles.
-  if (total > 0 && (logged == 0 || total >= 2 * logged)) {
-    spdlog::warn("ami[{}]: queue {} full: {} events dropped so far", label, queue, total);
-    logged = total;
-  }
-}
 
-// Counts `n` dropped events named `event_name` from `queue` (per name, bounded).
-void count_dropped(self_ptr self, const std::string& queue, std::string_view event_name, std::uint64_t n) {
-  auto& st = self->state;
-  std::string key(event_name);
-  auto it = st.dropped_by_event.find(key);
-  if (it == st.dropped_by_event.end()) {
-    if (st.dropped_by_event.size() >= max_tracked_event_names) key = "(other)";
-    it = st.dropped_by_event.try_emplace(std::move(key), 0).first;
-  }
-  it->second += n;
-  if (st.hooks.drop) st.hooks.drop(queue, event_name, n);
-}
-
-void drop_for(self_ptr self, subscriber_entry& s, const message& m) {
-  s.bound->count_drops(1);
-  count_dropped(self, s.bound->name(), m.name(), 1);
-}
-
-// Sends `out` to the subscriber with its credit (taken with try_reserve).
-void deliver(self_ptr self, subscriber_entry& s, std::vector<message_ptr>&& out, std::size_t bytes) {
-  if (out.empty()) return;
-  const std::size_t n = out.size();
-  self->send(s.handle, event_batch{self->state.label, std::move(out), std::make_shared<credit_lease>(s.bound, n, bytes)});
-}
-
-// Moves backlog events into flight while the subscriber's bound has room.
-void flush_backlog(self_ptr self, subscriber_entry& s) {
-  std::vector<message_ptr> out;
-  std::size_t bytes = 0;
-  while (!s.backlog.empty()) {
-    const std::size_t b = s.backlog.front()->raw().size();
-    if (!s.bound->try_reserve(b)) break;
-    bytes += b;
-    s.backlog_bytes -= b;
-    out.push_back(std::move(s.backlog.front()));
-    s.backlog.pop_front();
-  }
-  deliver(self, s, std::move(out), bytes);
-}
-
-// The backlog is not empty: ask the bound to report room once.
-void wait_for_room(self_ptr self, subscriber_entry& s) {
-  s.bound->arm_room_callback();
-  if (!s.bound->full()) {  // room came back before the arming: no release will report it
-    s.bound->disarm_room_callback();
-    self->send(self, subscriber_room_atom::value, s.id);
-  }
-}
-
-void enqueue_backlog(self_ptr self, subscriber_entry& s, const message_ptr& m) {
-  const std::size_t b = m->raw().size();
-  auto over = [&] {
-    return s.backlog.size() >= s.backlog_capacity ||
-           (!s.backlog.empty() && s.backlog_bytes + b > s.backlog_capacity_bytes);
-  };
-  if (over()) {
-    if (s.policy != queue_policy::drop_oldest) return drop_for(self, s, *m);  // pause_reading past its bound
-    while (!s.backlog.empty() && over()) {
-      drop_for(self, s, *s.backlog.front());
-      s.backlog_bytes -= s.backlog.front()->raw().size();
-      s.backlog.pop_front();
-    }
-  }
-  s.backlog_bytes += b;
-  s.backlog.push_back(m);
-}
-
-// Holds the reader while a pause_reading subscriber has a backlog (the connection bounds
-// the hold by max_read_stall on its own).
-void update_reader_hold(self_ptr self) {
-  auto& st = self->state;
-  bool hold = false;
-  for (const auto& s : st.subscribers)
-    if (s.policy == queue_policy::pause_reading && !s.backlog.empty()) hold = true;
-  if (hold != st.reader_held && st.conn) {
-    st.reader_held = hold;
-    st.conn->hold_reading(hold);
-  }
-}
-
-void fan_out(self_ptr self, const std::vector<message_ptr>& events) {
-  auto& st = self->state;
-  for (auto& s : st.subscribers) {
-    if (s.filter.kind == event_filter::mode::none) continue;
-    const bool had_backlog = !s.backlog.empty();
-    std::vector<message_ptr> out;
-    std::size_t bytes = 0;
-    for (const auto& m : events) {
-      if (s.filter.kind != event_filter::mode::all && !s.filter.matches(*m)) continue;
-      const std::size_t b = m->raw().size();
-      if (s.backlog.empty() && s.bound->try_reserve(b)) {
-        out.push_back(m);
-        bytes += b;
-      } else if (s.policy == queue_policy::drop_newest) {
-        drop_for(self, s, *m);
-      } else {
-        enqueue_backlog(self, s, m);
-      }
-    }
-    deliver(self, s, std::move(out), bytes);
-    if (!had_backlog && !s.backlog.empty()) wait_for_room(self, s);
-    log_drops(st.label, s.bound->name(), s.bound->dropped(), s.logged_drops);
-  }
-  update_reader_hold(self);
-}
-
-void on_subscriber_room(self_ptr self, std::uint64_t id) {
-  auto& st = self->state;
-  for (auto& s : st.subscribers) {
-    if (s.id != id) continue;
-    flush_backlog(self, s);
-    if (!s.backlog.empty()) wait_for_room(self, s);
-    break;
-  }
-  update_reader_hold(self);
-}
-
-// A message Asterisk wrote over a read limit: discarded by the parser, never silent.
-void on_oversized(self_ptr self, const oversized_message& o) {
-  auto& st = self->state;
-  ++st.oversized;
-  if (st.hooks.oversized) st.hooks.oversized(o);
-  const std::string what = describe(o);
-  const std::string log_key = (o.kind_known && o.kind == message_kind::response ? "response:" : "event:") + o.name;
-  if (st.oversized_logged.size() < max_tracked_event_names && st.oversized_logged.try_emplace(log_key, true).second)
-    spdlog::warn("ami[{}]: discarded {} (raise ami.read_limits; further ones named '{}' are only counted in "
-                 "astra_ami_oversized_total)",
-                 st.label, what, o.name);
-  if (!o.action_id.empty()) {
-    auto it = st.pending.find(o.action_id);
-    if (it != st.pending.end()) {  // the answer (or one of its list events) was too large
-      it->second.result.error = {make_error_code(ami_errc::response_too_large),
-                                 "the answer to " + it->second.action_name + " exceeded a read limit: " + what};
-      complete(self, it);
-      return;
-    }
-  }
-  if (o.kind_known && o.kind == message_kind::response) return;  // nobody waits for it
-  for (auto& s : st.subscribers) {
-    bool wants = false;
-    switch (s.filter.kind) {
-      case event_filter::mode::all: wants = true; break;
-      case event_filter::mode::none: wants = false; break;
-      case event_filter::mode::predicate: wants = true; break;  // cannot be evaluated on a lost message
-      case event_filter::mode::names:
-        for (const auto& n : s.filter.names)
-          if (!o.kind_known || iequals(n, o.name)) wants = true;
-        break;
-    }
-    if (!wants) continue;
-    ++s.lost_oversized;
-    self->send(s.handle, event_lost{st.label, o.name, o.bytes, failure{make_error_code(o.limit), what}});
-  }
-}
-
-void on_batch(self_ptr self, detail::io_batch& msg) {
+void on_batch(self_ptr self, io_batch& msg) {
   auto& st = self->state;
   auto& b = msg.batch;
   st.inbox->release_many(b.events, b.event_bytes);
@@ -660,6 +434,11 @@ session_status make_status(self_ptr self) {
   if (st.down_since) s.current_gap = elapsed_ms(*st.down_since);
   s.gaps.assign(st.gaps.begin(), st.gaps.end());
   s.last_error = st.last_error;
+  if (st.conn && st.pushdown.logged_in) {
+    s.event_mask = st.pushdown.mask;
+    s.event_filters = st.pushdown.filters.size() + (st.pushdown.match_all ? 1 : 0);
+  }
+  s.event_filters_refused = st.filters_refused;
   for (const auto& sub : st.subscribers)
     s.subscribers.push_back({sub.name, sub.policy, sub.bound->capacity(), sub.bound->in_flight(), sub.backlog.size(),
                              sub.bound->delivered(), sub.bound->dropped(), sub.lost_oversized});
@@ -688,6 +467,7 @@ caf::behavior session_impl(self_ptr self, session_config cfg, session_hooks hook
     subs.erase(std::remove_if(subs.begin(), subs.end(), [&](const subscriber_entry& s) { return s.addr == dm.source; }),
                subs.end());
     update_reader_hold(self);
+    pushdown_sync(self);
   });
   start_connect(self);
   return {
@@ -743,6 +523,7 @@ caf::behavior session_impl(self_ptr self, session_config cfg, session_hooks hook
       }
       subs.push_back(std::move(e));
       if (send_snapshot) self->send(handle, ev);
+      pushdown_sync(self);
     },
     [self](unsubscribe_request&) {
       auto sender = self->current_sender();
@@ -753,6 +534,7 @@ caf::behavior session_impl(self_ptr self, session_config cfg, session_hooks hook
                  subs.end());
       self->demonitor(addr);
       update_reader_hold(self);
+      pushdown_sync(self);
     },
     [self](status_query&) -> session_status { return make_status(self); },
     [self](stop_request&) {
@@ -768,16 +550,16 @@ caf::behavior session_impl(self_ptr self, session_config cfg, session_hooks hook
       notify_link(self, ev);
       self->quit();
     },
-    [self](detail::io_connected& msg) {
+    [self](io_connected& msg) {
       // TCP is up; the banner starts the login.
       (void)msg;
     },
-    [self](detail::io_batch& msg) { on_batch(self, msg); },
+    [self](io_batch& msg) { on_batch(self, msg); },
     [self](subscriber_room_atom, std::uint64_t id) { on_subscriber_room(self, id); },
     [self](inbox_room_atom) {
       if (self->state.conn) self->state.conn->inbox_room();
     },
-    [self](detail::io_closed& msg) { on_closed(self, msg); },
+    [self](io_closed& msg) { on_closed(self, msg); },
     [self](req_timeout_atom, const std::string& id, std::int64_t timeout_ms) {
       auto& st = self->state;
       auto it = st.pending.find(id);
@@ -820,9 +602,12 @@ caf::behavior session_impl(self_ptr self, session_config cfg, session_hooks hook
 }
 
 }  // namespace
+}  // namespace astra::ami::detail
+
+namespace astra::ami {
 
 caf::actor spawn_session(caf::actor_system& system, io_runtime& io, session_config config, session_hooks hooks) {
-  return system.spawn(session_impl, std::move(config), std::move(hooks), &io);
+  return system.spawn(detail::session_impl, std::move(config), std::move(hooks), &io);
 }
 
 }  // namespace astra::ami

@@ -32,6 +32,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/fwd.hpp>
 
+#include "actors/ami/tls_config.hpp"
 #include "actors/common/backoff.hpp"
 #include "actors/common/inflight_bound.hpp"
 #include "protocols/ami/action.hpp"
@@ -64,9 +65,23 @@ struct session_config {
   std::string username = "admin";
   std::string secret;
   bool md5 = false;                  // Challenge/MD5 login instead of a plain Secret:
-  std::string events = "on";         // Events: mask sent with Login ("on", "off", "call,system", ...)
+  // The Events: mask: what Asterisk may send at most ("on", "off", "call,system", ...). Sent
+  // with Login as is when push_event_filters is false.
+  std::string events = "on";
+  // Ask Asterisk for what the subscribers want only (session_pushdown.cpp): no subscriber
+  // wanting events -> Login with Events: off; subscribers wanting only named events ->
+  // Events: off at Login, an include Filter action per name (Asterisk 10+; the structured
+  // name() form from 18.26 / 20.11 / 21.6 / 22.1), then an Events action opening the mask of
+  // their documented classes (or `events` when a class is not certain); any all/predicate
+  // subscriber -> `events`. Recomputed when subscriptions change: filters are only ever
+  // added (Asterisk cannot remove one), so a narrowed subscription keeps the wider filters
+  // until the next login and the client filters the rest. The link is reported up once the
+  // filters are answered. A Filter Asterisk refuses turns pushdown off for the session (one
+  // log line; the client filters, which it always does anyway).
+  bool push_event_filters = true;
+  tls_config tls;                    // AMI over TLS (manager.conf tlsenable, port 5039)
   std::string action_id_prefix;      // "" => "astra-<random hex>-"; every ActionID sent starts with it
-  std::chrono::milliseconds connect_timeout{5000};   // resolve + TCP connect
+  std::chrono::milliseconds connect_timeout{5000};   // resolve + TCP connect (+ TLS handshake)
   std::chrono::milliseconds login_timeout{5000};     // banner + (challenge +) login response
   std::chrono::milliseconds request_timeout{10000};  // default per-request deadline
   std::chrono::milliseconds write_timeout{2000};     // one socket write
@@ -233,6 +248,10 @@ struct session_status {
   std::vector<std::chrono::milliseconds> gaps;         // past outages, oldest first, <= max_gap_history
   std::string last_error;
   std::vector<subscriber_status> subscribers;
+  // Event filters pushed to Asterisk on the current login (session_config::push_event_filters).
+  std::string event_mask;               // the Events: mask Asterisk applies; "" when not logged in
+  std::size_t event_filters = 0;        // include Filter rules sent (a match-all one included)
+  bool event_filters_refused = false;   // Asterisk refused a Filter: the client filters alone
 };
 
 // Spawns a session actor and starts connecting. `io` must outlive the actor. The actor

@@ -40,6 +40,13 @@ bool is_known_event(std::string_view name) {
   return it != names.end() && iequals(*it, name);
 }
 
+const event_spec* find_event(std::string_view name) {
+  auto names = event_names();
+  auto it = std::lower_bound(names.begin(), names.end(), name, iless);
+  if (it == names.end() || !iequals(*it, name)) return nullptr;
+  return &generated::event_specs[static_cast<std::size_t>(it - names.begin())];
+}
+
 astra::result<void> validate(const action& a) {
   const action_spec* spec = find_action(a.name());
   if (!spec) return {};

@@ -27,6 +27,7 @@ class category final : public std::error_category {
       case ami_errc::action_too_large: return "AMI action exceeds what Asterisk reads";
       case ami_errc::response_too_large: return "AMI response exceeds a read limit";
       case ami_errc::event_lost: return "AMI event lost";
+      case ami_errc::tls_failed: return "AMI TLS failed";
     }
     return "unknown AMI error " + std::to_string(code);
   }

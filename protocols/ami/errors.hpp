@@ -26,6 +26,8 @@ enum class ami_errc {
   response_too_large,  // the answer to a request (its response or a list event) exceeded a read
                        // limit: the request fails with it at once; detail names the limit
   event_lost,          // an event a subscriber wanted was lost (oversized, or shed by a policy)
+  tls_failed,          // TLS setup or handshake failed (CA store, certificate verification, protocol);
+                       // detail carries the verifier's reason when the certificate was refused
 };
 
 const std::error_category& ami_category() noexcept;

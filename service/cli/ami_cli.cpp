@@ -1,7 +1,7 @@
 // `astra ami send|watch`: one-shot AMI actions and an event tail, over the AMI session actor.
 //
 //   astra ami send  [--host H] [--port P] [--user U] [--secret S | env ASTRA_AMI_SECRET] [--md5]
-//                   [--timeout SECONDS] ACTION [Key=Value ...]
+//                   [--tls [--ca-file FILE] [--insecure]] [--timeout SECONDS] ACTION [Key=Value ...]
 //       prints one JSON object {"response": {...}, "events": [...]}; a repeated key becomes an
 //       array of its values in order. Exit 0 success, 1 Response: Error (Message: on stderr),
 //       2 usage / connection / login / timeout errors (one line on stderr).
@@ -54,14 +54,19 @@ constexpr std::size_t watch_caf_threads = 2;
 
 const char* usage_text =
     "usage: astra ami send [--host H] [--port P] [--user U] [--secret S] [--md5] [--timeout SECONDS]\n"
-    "                      ACTION [Key=Value ...]\n"
+    "                      [--tls [--ca-file FILE] [--insecure]] ACTION [Key=Value ...]\n"
     "       astra ami watch [--host H] [--port P] [--user U] [--secret S] [--md5] [--timeout SECONDS]\n"
+    "                       [--tls [--ca-file FILE] [--insecure]]\n"
     "                       [--event NAME ...] [--count N] [--duration SECONDS]\n"
     "  --host H          AMI host (default 127.0.0.1)\n"
-    "  --port P          AMI port (default 5038)\n"
+    "  --port P          AMI port (default 5038; 5039 with --tls)\n"
     "  --user U          AMI user (default $ASTRA_AMI_USER or admin)\n"
     "  --secret S        AMI secret (default $ASTRA_AMI_SECRET)\n"
     "  --md5             log in with an MD5 challenge instead of a plain secret\n"
+    "  --tls             AMI over TLS (manager.conf tlsenable; default port 5039); the\n"
+    "                    certificate is verified against the system CA store and the host\n"
+    "  --ca-file FILE    with --tls: verify against this PEM CA bundle instead\n"
+    "  --insecure        with --tls: accept any certificate (no verification)\n"
     "  --timeout SECONDS connect, login and action deadline (default 10)\n"
     "  --event NAME      watch: only these events (repeatable, case-insensitive)\n"
     "  --count N         watch: stop after N events\n"
@@ -80,6 +85,10 @@ struct options {
   std::string user;
   std::string secret;
   bool md5 = false;
+  bool port_given = false;
+  bool tls = false;
+  std::string ca_file;
+  bool insecure = false;
   std::chrono::milliseconds timeout = default_timeout;
   std::vector<std::string> events;
   std::optional<std::uint64_t> count;
@@ -141,6 +150,11 @@ std::string parse(int argc, char** argv, options& o) {
       o.md5 = true;
       continue;
     }
+    if (name == "tls" || name == "insecure") {
+      if (inline_value) return "--" + name + " takes no value";
+      (name == "tls" ? o.tls : o.insecure) = true;
+      continue;
+    }
     if (name == "help") return "help";
     auto value = [&]() -> std::optional<std::string> {
       if (inline_value) return inline_value;
@@ -155,6 +169,10 @@ std::string parse(int argc, char** argv, options& o) {
       auto p = parse_uint(*value, 65535);
       if (!p || *p == 0) return "--port must be 1..65535, not '" + *value + "'";
       o.port = static_cast<std::uint16_t>(*p);
+      o.port_given = true;
+    } else if (name == "ca-file") {
+      if (value->empty()) return "--ca-file needs a file";
+      o.ca_file = *value;
     } else if (name == "user") {
       o.user = *value;
     } else if (name == "secret") {
@@ -179,6 +197,10 @@ std::string parse(int argc, char** argv, options& o) {
       return "unknown option --" + name + " for 'ami " + o.mode + "'";
     }
   }
+  if (!o.tls && !o.ca_file.empty()) return "--ca-file needs --tls";
+  if (!o.tls && o.insecure) return "--insecure needs --tls";
+  if (o.insecure && !o.ca_file.empty()) return "--insecure and --ca-file exclude each other";
+  if (o.tls && !o.port_given) o.port = 5039;  // Asterisk's tlsbindaddr default port
   if (o.mode == "send" && o.positional.empty()) return "missing ACTION";
   if (o.mode == "watch" && !o.positional.empty()) return "unexpected argument '" + o.positional[0] + "'";
   return {};
@@ -298,6 +320,9 @@ ami::session_config make_config(const options& o, std::string events_mask) {
   c.secret = o.secret;
   c.md5 = o.md5;
   c.events = std::move(events_mask);
+  c.tls.enabled = o.tls;
+  c.tls.ca_file = o.ca_file;
+  c.tls.verify = !o.insecure;
   c.connect_timeout = o.timeout;
   c.login_timeout = o.timeout;
   c.request_timeout = o.timeout;

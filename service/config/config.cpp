@@ -452,6 +452,8 @@ class loader {
 };
 
 constexpr std::pair<std::string_view, log_format> log_formats[] = {{"json", log_format::json}, {"text", log_format::text}};
+constexpr std::pair<std::string_view, ami_event_filter> ami_event_filters[] = {{"auto", ami_event_filter::automatic},
+                                                                             {"off", ami_event_filter::off}};
 constexpr std::pair<std::string_view, drop_policy> drop_policies[] = {{"drop_newest", drop_policy::drop_newest},
                                                                      {"drop_oldest", drop_policy::drop_oldest},
                                                                      {"pause_reading", drop_policy::pause_reading}};
@@ -461,16 +463,28 @@ constexpr std::pair<std::string_view, ari_reconnect_policy> ari_reconnect_polici
     {"adopt", ari_reconnect_policy::adopt}};
 
 void load_ami(loader& l, const scope& s, ami_config& a) {
-  l.check_keys(s, {"host", "port", "username", "secret", "secret_env", "secret_file", "md5", "events",
-                   "connect_timeout", "login_timeout", "action_timeout", "write_timeout", "keepalive_interval",
+  l.check_keys(s, {"host", "port", "username", "secret", "secret_env", "secret_file", "md5", "events", "event_filter",
+                   "tls", "connect_timeout", "login_timeout", "action_timeout", "write_timeout", "keepalive_interval",
                    "keepalive_timeout", "read_limits", "max_read_stall"});
   l.field(s, "host", a.host, "AMI host name or address", true);
-  l.int_field(s, "port", a.port, 1, 65535, "AMI TCP port");
+  auto tls = l.child(s, "tls");
+  l.check_keys(tls, {"enabled", "ca_file", "verify", "server_name"});
+  l.field(tls, "enabled", a.tls.enabled, "AMI over TLS (manager.conf tlsenable=yes); the port defaults to 5039");
+  l.field(tls, "ca_file", a.tls.ca_file, "PEM CA bundle the AMI server certificate is verified against (default: the system store)");
+  l.field(tls, "verify", a.tls.verify,
+          "verify the AMI server certificate (chain and name); false accepts any certificate");
+  l.field(tls, "server_name", a.tls.server_name,
+          "name the certificate must carry, sent as SNI when it is a DNS name (default: host)");
+  if (a.tls.enabled) a.port = 5039;
+  l.int_field(s, "port", a.port, 1, 65535, "AMI TCP port (5039 when tls.enabled)");
   l.field(s, "username", a.username, "AMI user (manager.conf section)", true);
   l.credential_field(s, "secret", a.secret, "AMI secret", true);
   l.field(s, "md5", a.md5, "log in with the MD5 challenge instead of the plain secret");
-  l.field(s, "events", a.events, "Login Events: mask (on, off, or a list such as call,system)");
-  l.field(s, "connect_timeout", a.connect_timeout, "deadline for resolve + TCP connect");
+  l.field(s, "events", a.events, "the widest Events: mask asked for (on, off, or a list such as call,system)");
+  l.enum_field(s, "event_filter", a.event_filter, ami_event_filters,
+               "ask Asterisk only for the events the subscribers want (Events: mask and Filter actions) or, off, for "
+               "every event of `events` (filtered in astra)");
+  l.field(s, "connect_timeout", a.connect_timeout, "deadline for resolve + TCP connect (+ TLS handshake)");
   l.field(s, "login_timeout", a.login_timeout, "deadline for banner + login response");
   l.field(s, "action_timeout", a.action_timeout, "default deadline of one AMI action");
   l.field(s, "write_timeout", a.write_timeout, "deadline of one socket write");
@@ -488,6 +502,9 @@ void load_ami(loader& l, const scope& s, ami_config& a) {
   l.field(s, "max_read_stall", a.max_read_stall,
           "longest the AMI reader pauses for a full pause_reading queue before it sheds (counted); keep it below Asterisk's 100 ms writetimeout",
           duration{0});
+  // The CA bundle is loaded at each connection (TLS with verification only).
+  if (a.tls.enabled && a.tls.verify && !a.tls.ca_file.empty())
+    if (auto why_ca = ca_file_problem(a.tls.ca_file); !why_ca.empty()) l.add(tls.path + ".ca_file", why_ca);
 }
 
 void load_ari(loader& l, const scope& s, ari_config& a) {

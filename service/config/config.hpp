@@ -40,13 +40,27 @@ struct credential {
   std::string describe() const { return source.empty() ? "unset" : source; }
 };
 
+// AMI over TLS (Asterisk manager.conf `tlsenable=yes`, port 5039).
+struct ami_tls_config {
+  bool enabled = false;
+  std::string ca_file;      // PEM CA bundle; "" = the system store
+  bool verify = true;       // verify the chain and the name; false: any certificate
+  std::string server_name;  // name the certificate must carry (and SNI when a DNS name); "" = host
+};
+
+// Whether the AMI session asks Asterisk for what its subscribers want only (Events: mask and
+// Filter actions; see actors/ami/session.hpp push_event_filters).
+enum class ami_event_filter { automatic, off };
+
 struct ami_config {
   std::string host = "127.0.0.1";
-  std::uint16_t port = 5038;
+  std::uint16_t port = 5038;                 // 5039 when tls.enabled and no port is given
   std::string username;
   credential secret;                     // the AMI `Secret`
   bool md5 = false;                      // MD5 challenge login instead of plain
-  std::string events = "on";             // Login `Events:` mask
+  std::string events = "on";             // the widest `Events:` mask asked for
+  ami_event_filter event_filter = ami_event_filter::automatic;
+  ami_tls_config tls;
   duration connect_timeout{5'000};       // resolve + TCP connect
   duration login_timeout{5'000};         // banner + (challenge +) login response
   duration action_timeout{10'000};       // default deadline of one action

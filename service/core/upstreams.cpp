@@ -125,6 +125,11 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     sc.secret = a.secret.value;
     sc.md5 = a.md5;
     sc.events = a.events;
+    sc.push_event_filters = a.event_filter == config::ami_event_filter::automatic;
+    sc.tls.enabled = a.tls.enabled;
+    sc.tls.ca_file = a.tls.ca_file;
+    sc.tls.verify = a.tls.verify;
+    sc.tls.server_name = a.tls.server_name;
     sc.connect_timeout = a.connect_timeout;
     sc.login_timeout = a.login_timeout;
     sc.request_timeout = a.action_timeout;

@@ -14,18 +14,21 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "protocols/ami/action.hpp"
 #include "protocols/ami/parser.hpp"
+#include "tests/ami/fake_ami_events.hpp"
 #include "tests/support/fixtures.hpp"
 
 namespace astra::test {
 namespace {
 
 namespace asio = boost::asio;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 std::string kv(std::string_view k, std::string_view v) {
@@ -37,11 +40,23 @@ std::string kv(std::string_view k, std::string_view v) {
 
 }  // namespace
 
+// The recorded burst split into events once (shared by the connections of one login).
+struct burst_events {
+  std::vector<ami_rules::event> events;
+};
+
 // One client connection; lives on the server's single io thread.
 struct client_session : std::enable_shared_from_this<client_session> {
-  explicit client_session(tcp::socket s) : socket(std::move(s)), pacer(socket.get_executor()) {}
+  client_session(tcp::socket s, ssl::context* tls_ctx) : socket(std::move(s)), pacer(socket.get_executor()) {
+    if (tls_ctx) tls = std::make_unique<ssl::stream<tcp::socket&>>(socket, *tls_ctx);
+  }
   tcp::socket socket;
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls;  // over `socket` when the server speaks TLS
   asio::steady_timer pacer;
+  ami_rules::session_rules rules;  // Events: mask and Filter rules of this connection
+  std::shared_ptr<const burst_events> burst_parsed;
+  bool burst_started = false;
+  std::atomic<std::size_t>* streamed_events = nullptr;
   std::chrono::nanoseconds burst_period{0};  // 0 = unpaced
   std::chrono::steady_clock::time_point next_burst{};
   bool pacing_wait = false;
@@ -50,7 +65,6 @@ struct client_session : std::enable_shared_from_this<client_session> {
   bool close_after_write = false;
   bool logged_in = false;
   std::size_t burst_left = 0;
-  const std::string* burst = nullptr;
   std::atomic<std::size_t>* streamed = nullptr;
 
   void send(std::string bytes) {
@@ -58,7 +72,7 @@ struct client_session : std::enable_shared_from_this<client_session> {
     if (!writing && !pacing_wait) write_next();
   }
   void write_next() {
-    if (queue.empty() && burst_left > 0 && burst && !burst->empty()) {
+    while (queue.empty() && burst_left > 0 && burst_parsed && !burst_parsed->events.empty()) {
       if (burst_period.count() > 0) {
         auto now = std::chrono::steady_clock::now();
         if (next_burst == std::chrono::steady_clock::time_point{}) next_burst = now;
@@ -75,8 +89,8 @@ struct client_session : std::enable_shared_from_this<client_session> {
         next_burst += burst_period;
       }
       --burst_left;
-      queue.push_back(*burst);
-      if (streamed) *streamed += burst->size();
+      queue.push_back(filtered(burst_parsed->events));
+      if (queue.back().empty()) queue.pop_back();
     }
     if (queue.empty()) {
       writing = false;
@@ -84,7 +98,7 @@ struct client_session : std::enable_shared_from_this<client_session> {
       return;
     }
     writing = true;
-    asio::async_write(socket, asio::buffer(queue.front()), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+    auto done = [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
       self->queue.pop_front();
       if (ec) {
         self->queue.clear();
@@ -93,7 +107,22 @@ struct client_session : std::enable_shared_from_this<client_session> {
         return;
       }
       self->write_next();
-    });
+    };
+    if (tls) asio::async_write(*tls, asio::buffer(queue.front()), std::move(done));
+    else asio::async_write(socket, asio::buffer(queue.front()), std::move(done));
+  }
+  // The events of `events` this connection's mask and filters let through, counted as sent.
+  std::string filtered(const std::vector<ami_rules::event>& events) {
+    std::string out;
+    std::size_t n = 0;
+    for (const auto& e : events)
+      if (rules.allows(e)) {
+        out += e.text;
+        ++n;
+      }
+    if (streamed) *streamed += out.size();
+    if (streamed_events) *streamed_events += n;
+    return out;
   }
   void close() {
     boost::system::error_code ignored;
@@ -109,10 +138,13 @@ struct fake_ami_server::impl : std::enable_shared_from_this<fake_ami_server::imp
   std::thread thread;
   mutable std::mutex mutex;
   fake_ami_options options;
-  std::string burst_storage;  // io thread only after start
+  std::unique_ptr<ssl::context> tls;  // set at construction when options.tls_cert_pem is
   std::size_t connections = 0;
   std::size_t logins = 0;
   std::atomic<std::size_t> streamed{0};
+  std::atomic<std::size_t> streamed_events{0};
+  std::size_t handshakes_failed = 0;
+  std::vector<std::string> server_names;
   std::vector<std::chrono::steady_clock::time_point> connection_times;
   std::vector<std::string> action_names, action_ids, raw_actions;
   std::vector<std::weak_ptr<client_session>> sessions;
@@ -127,7 +159,7 @@ struct fake_ami_server::impl : std::enable_shared_from_this<fake_ami_server::imp
       boost::system::error_code ec;
       tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;
-      auto session = std::make_shared<client_session>(std::move(socket));
+      auto session = std::make_shared<client_session>(std::move(socket), tls.get());
       {
         std::lock_guard<std::mutex> lock(mutex);
         ++connections;
@@ -140,6 +172,22 @@ struct fake_ami_server::impl : std::enable_shared_from_this<fake_ami_server::imp
 
   asio::awaitable<void> serve(std::shared_ptr<client_session> s) {
     auto opts = snapshot();
+    if (s->tls) {
+      boost::system::error_code ec;
+      asio::steady_timer deadline(ctx, std::chrono::seconds(10));
+      deadline.async_wait([s](boost::system::error_code e) {
+        if (!e) s->close();
+      });
+      co_await s->tls->async_handshake(ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+      deadline.cancel();
+      std::lock_guard<std::mutex> lock(mutex);
+      if (ec) {
+        ++handshakes_failed;
+        co_return;
+      }
+      const char* sni = SSL_get_servername(s->tls->native_handle(), TLSEXT_NAMETYPE_host_name);
+      server_names.emplace_back(sni ? sni : "");
+    }
     if (opts.greet) s->send(opts.banner + "\r\n");
     ami::parser parser;
     std::vector<char> buf(64 * 1024);
@@ -149,7 +197,8 @@ struct fake_ami_server::impl : std::enable_shared_from_this<fake_ami_server::imp
         co_await t.async_wait(asio::use_awaitable);
       }
       boost::system::error_code ec;
-      std::size_t n = co_await s->socket.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+      std::size_t n = s->tls ? co_await s->tls->async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec))
+                             : co_await s->socket.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;
       std::string_view in(buf.data(), n);
       while (!in.empty()) {
@@ -164,6 +213,23 @@ struct fake_ami_server::impl : std::enable_shared_from_this<fake_ami_server::imp
         }
       }
     }
+  }
+
+  // Starts the burst once per connection, when the client is logged in and its mask lets
+  // events through (Login, or the Events action that opens it).
+  void maybe_start_burst(const std::shared_ptr<client_session>& s, const fake_ami_options& opts) {
+    if (s->burst_started || !s->logged_in || s->rules.mask == 0 || opts.burst_repeat == 0 || opts.burst.empty()) return;
+    s->burst_started = true;
+    auto parsed = std::make_shared<burst_events>();
+    parsed->events = ami_rules::split_events(opts.burst);
+    s->burst_parsed = std::move(parsed);
+    s->streamed = &streamed;
+    s->streamed_events = &streamed_events;
+    s->burst_left = opts.burst_repeat;
+    if (opts.burst_rate > 0)
+      s->burst_period = std::chrono::nanoseconds(
+          static_cast<std::int64_t>(1e9 * static_cast<double>(count_events(opts.burst)) / opts.burst_rate));
+    if (!s->writing && !s->pacing_wait) s->write_next();
   }
 
   // Answers one action; false = close the connection after pending writes.
@@ -200,18 +266,13 @@ struct fake_ami_server::impl : std::enable_shared_from_this<fake_ami_server::imp
         std::lock_guard<std::mutex> lock(mutex);
         ++logins;
       }
-      s->send(head("Success") + kv("Message", "Authentication accepted") + "\r\n" +
-              "Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 19\r\nLastReload: 19\r\nStatus: Fully Booted\r\n\r\n");
-      if (opts.burst_repeat > 0 && !opts.burst.empty()) {
-        burst_storage = opts.burst;
-        s->burst = &burst_storage;
-        s->streamed = &streamed;
-        s->burst_left = opts.burst_repeat;
-        if (opts.burst_rate > 0)
-          s->burst_period = std::chrono::nanoseconds(
-              static_cast<std::int64_t>(1e9 * static_cast<double>(count_events(opts.burst)) / opts.burst_rate));
-        if (!s->writing) s->write_next();
-      }
+      if (auto events = m.get("Events"); events && !events->empty()) s->rules.mask = ami_rules::strings_to_mask(*events);
+      std::string answer = head("Success") + kv("Message", "Authentication accepted") + "\r\n";
+      // action_login(): FullyBooted goes to the new session only when its mask has system.
+      if (s->rules.mask & 1)
+        answer += "Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 19\r\nLastReload: 19\r\nStatus: Fully Booted\r\n\r\n";
+      s->send(std::move(answer));
+      maybe_start_burst(s, opts);
       return true;
     }
     if (!s->logged_in) {
@@ -262,7 +323,36 @@ struct fake_ami_server::impl : std::enable_shared_from_this<fake_ami_server::imp
       return true;
     }
     if (ami::iequals(name, "Events")) {
-      s->send(head("Success") + kv("Events", "On") + "\r\n");
+      const int mask = ami_rules::strings_to_mask(m.get("EventMask").value_or(""));
+      if (mask < 0) {
+        s->send(head("Error") + kv("Message", "Invalid event mask") + "\r\n");
+        return true;
+      }
+      s->rules.mask = mask;
+      s->send(head("Success") + kv("Events", mask > 0 ? "On" : "Off") + "\r\n");
+      maybe_start_burst(s, opts);
+      return true;
+    }
+    if (ami::iequals(name, "Filter")) {
+      if (opts.refuse_filter) {
+        s->send(head("Error") + kv("Message", "Permission denied") + "\r\n");
+        return true;
+      }
+      if (!ami::iequals(m.get("Operation").value_or(""), "Add")) {
+        s->send(head("Error") + kv("Message", "Unknown operation") + "\r\n");
+        return true;
+      }
+      auto why = s->rules.add_filter(m.get("MatchCriteria").value_or(""), m.get("Filter").value_or(""),
+                                     opts.structured_filters);
+      if (!why.empty()) s->send(head("Error") + kv("Message", why) + "\r\n");
+      else s->send(head("Success") + kv("Message", "Success") + "\r\n");
+      return true;
+    }
+    if (ami::iequals(name, "CoreSettings")) {
+      s->send(head("Success") + kv("AMIversion", "11.0.0") + kv("AsteriskVersion", opts.asterisk_version) +
+              "SystemName: \r\nCoreMaxCalls: 0\r\nCoreMaxLoadAvg: 0.000000\r\nCoreRunUser: \r\nCoreRunGroup: \r\n"
+              "CoreMaxFilehandles: 0\r\nCoreRealTimeEnabled: No\r\nCoreCDRenabled: No\r\nCoreHTTPenabled: Yes\r\n"
+              "SoundsSearchCustomDir: No\r\n\r\n");
       return true;
     }
     s->send(head("Error") + kv("Message", "Invalid/unknown command: " + name + ". Use Action: ListCommands to show available commands.") + "\r\n");
@@ -272,6 +362,11 @@ struct fake_ami_server::impl : std::enable_shared_from_this<fake_ami_server::imp
 
 fake_ami_server::fake_ami_server(fake_ami_options options) : impl_(std::make_shared<impl>()) {
   impl_->options = std::move(options);
+  if (!impl_->options.tls_cert_pem.empty()) {
+    impl_->tls = std::make_unique<ssl::context>(ssl::context::tls_server);
+    impl_->tls->use_certificate_chain(asio::buffer(impl_->options.tls_cert_pem));
+    impl_->tls->use_private_key(asio::buffer(impl_->options.tls_key_pem), ssl::context::pem);
+  }
   tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
   impl_->acceptor.open(ep.protocol());
   impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
@@ -334,6 +429,15 @@ std::vector<std::string> fake_ami_server::raw_actions() const {
 std::size_t fake_ami_server::bytes_streamed() const {
   return impl_->streamed.load();
 }
+std::size_t fake_ami_server::events_streamed() const { return impl_->streamed_events.load(); }
+std::size_t fake_ami_server::tls_handshakes_failed() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->handshakes_failed;
+}
+std::vector<std::string> fake_ami_server::server_names() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->server_names;
+}
 
 void fake_ami_server::drop_connections() {
   // Bounded wait; the job owns its promise (it may run after the wait gave up).
@@ -346,6 +450,19 @@ void fake_ami_server::drop_connections() {
     done->set_value();
   });
   f.wait_for(std::chrono::seconds(5));
+}
+
+void fake_ami_server::push_events(std::string bytes) {
+  auto events = std::make_shared<std::vector<ami_rules::event>>(ami_rules::split_events(bytes));
+  asio::post(impl_->ctx, [i = impl_.get(), events] {
+    for (auto& w : i->sessions)
+      if (auto s = w.lock(); s && s->logged_in) {
+        s->streamed = &i->streamed;
+        s->streamed_events = &i->streamed_events;
+        auto out = s->filtered(*events);
+        if (!out.empty()) s->send(std::move(out));
+      }
+  });
 }
 
 void fake_ami_server::push(std::string bytes) {

@@ -342,6 +342,66 @@ TEST_CASE("durations accept units and bare seconds") {
   CHECK(format_duration(120s) == "2m");
 }
 
+TEST_CASE("AMI over TLS and the event filter: defaults, values, environment, problems") {
+  const char* plain = R"(
+servers:
+  - name: a
+    ami: {username: u, secret: s}
+)";
+  auto d = load_string(plain, no_env);
+  INFO(dump(d));
+  REQUIRE(d.ok());
+  const auto& a0 = *d.value->servers[0].ami;
+  CHECK(a0.port == 5038);
+  CHECK_FALSE(a0.tls.enabled);
+  CHECK(a0.tls.verify);
+  CHECK(a0.tls.ca_file.empty());
+  CHECK(a0.event_filter == ami_event_filter::automatic);
+
+  const std::string tls_yaml = R"(
+servers:
+  - name: a
+    ami:
+      username: u
+      secret: s
+      event_filter: "off"
+      tls: {enabled: true, server_name: pbx.example, verify: false}
+)";
+  auto t = load_string(tls_yaml, no_env);
+  INFO(dump(t));
+  REQUIRE(t.ok());
+  const auto& a1 = *t.value->servers[0].ami;
+  CHECK(a1.tls.enabled);
+  CHECK(a1.port == 5039);  // tlsbindaddr's default port
+  CHECK(a1.tls.server_name == "pbx.example");
+  CHECK_FALSE(a1.tls.verify);
+  CHECK(a1.event_filter == ami_event_filter::off);
+
+  auto e = load_string(plain, env_of({{"ASTRA_SERVER_A_AMI_TLS_ENABLED", "true"},
+                                      {"ASTRA_SERVER_A_AMI_PORT", "15039"},
+                                      {"ASTRA_SERVER_A_AMI_EVENT_FILTER", "off"}}));
+  INFO(dump(e));
+  REQUIRE(e.ok());
+  CHECK(e.value->servers[0].ami->tls.enabled);
+  CHECK(e.value->servers[0].ami->port == 15039);  // a given port wins
+  CHECK(e.value->servers[0].ami->event_filter == ami_event_filter::off);
+
+  auto bad = load_string(R"(
+servers:
+  - name: a
+    ami:
+      username: u
+      secret: s
+      event_filter: sometimes
+      tls: {enabled: yes, ca_file: /nonexistent/ca.pem, sni: x}
+)", no_env);
+  REQUIRE_FALSE(bad.ok());
+  auto paths = problem_paths(bad);
+  CHECK(paths.count("servers[0].ami.event_filter"));
+  CHECK(paths.count("servers[0].ami.tls.ca_file"));
+  CHECK(paths.count("servers[0].ami.tls.sni"));
+}
+
 TEST_CASE("docs/configuration.md documents every key, default and variable") {
   std::ifstream in(std::string(ASTRA_SOURCE_DIR) + "/docs/configuration.md");
   REQUIRE(in);
