@@ -19,6 +19,7 @@
 //     1 ms, at the latest 50 ms after an event, and at exit.
 // Defaults: --url http://127.0.0.1:8088 (or ASTRA_ARI_URL), --user asterisk (or ASTRA_ARI_USER),
 // password ASTRA_ARI_PASSWORD, else "asterisk" (the sample ari.conf credentials).
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -150,31 +151,31 @@ int run_watch(const connection_flags& flags, const std::vector<std::string>& app
   cfg.subscribe_all = subscribe_all;
   std::fflush(out);
   line_output lines(::fileno(out));
-  // Guards everything below; frame callbacks run one at a time on the stream's strand.
+  // `done` is set under `mu` (with exit_code, then cv notified) and read by the frame callback
+  // without it. Callbacks run one at a time on the stream's strand: `printed` is theirs.
   std::mutex mu;
   std::condition_variable cv;
-  bool done = false;
+  std::atomic<bool> done{false};
   int exit_code = 0;
   long long printed = 0;
   auto finish = [&](int code) {  // caller holds mu
-    if (!done) {
-      done = true;
+    if (!done.load()) {
       exit_code = code;
+      done.store(true);
       cv.notify_all();
     }
   };
   ari::event_stream_callbacks cb;
   cb.frame = [&](std::string frame) {
-    // Only ApplicationReplaced frames are parsed for their fields.
-    const bool replaced = ::memmem(frame.data(), frame.size(), "ApplicationReplaced", 19) != nullptr;
-    std::lock_guard lock(mu);
-    if (done) return;
+    if (done.load(std::memory_order_relaxed)) return;
     if (!lines.append([&](out_buffer& b) { append_json_line(b, frame); })) {
+      std::lock_guard lock(mu);
       std::fprintf(err, "astra ari watch: cannot write the output\n");
       finish(2);
       return;
     }
-    if (replaced) {
+    // Only ApplicationReplaced frames are parsed for their fields.
+    if (::memmem(frame.data(), frame.size(), "ApplicationReplaced", 19) != nullptr) {
       auto doc = nlohmann::json::parse(frame, nullptr, false);
       if (doc.is_object() && doc.value("type", "") == "ApplicationReplaced") {
         auto app = doc.value("application", nlohmann::json("?"));
@@ -182,11 +183,14 @@ int run_watch(const connection_flags& flags, const std::vector<std::string>& app
                      app.is_string() ? json_text::to_valid_utf8(app.get<std::string>()).c_str() : "?");
       }
     }
-    if (count && ++printed >= *count) finish(0);
+    if (count && ++printed >= *count) {
+      std::lock_guard lock(mu);
+      finish(0);
+    }
   };
   cb.disconnected = [&](const failure& why, std::chrono::milliseconds) {
     std::lock_guard lock(mu);
-    if (done) return;
+    if (done.load()) return;
     std::fprintf(err, "astra ari watch: %s\n", why.message().c_str());
     finish(2);
   };
@@ -202,9 +206,9 @@ int run_watch(const connection_flags& flags, const std::vector<std::string>& app
     std::unique_lock lock(mu);
     if (duration_s) {
       auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long long>(*duration_s * 1000));
-      if (!cv.wait_until(lock, until, [&] { return done; })) finish(0);
+      if (!cv.wait_until(lock, until, [&] { return done.load(); })) finish(0);
     } else {
-      cv.wait(lock, [&] { return done; });
+      cv.wait(lock, [&] { return done.load(); });
     }
   }
   (*stream)->stop();  // no frame callback runs after this returns

@@ -6,6 +6,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <nlohmann/json.hpp>
 
 #include "protocols/common/json_string.hpp"
@@ -39,8 +43,29 @@ inline long hex4(const byte* p) {
 
 // Copies the string starting at p (just past its opening quote) up to and including the
 // closing quote; returns the position after it, or nullptr if the string is not valid.
+// The output never runs ahead of the input (out - out_start <= p - text_start), so a block
+// store of the next 16 input bytes stays inside the room the caller reserved.
 const byte* copy_string(const byte* p, const byte* end, char*& out) {
   for (;;) {
+#if defined(__SSE2__)
+    // Runs of plain bytes (no quote, backslash, control or non-ASCII) 16 at a time; the block
+    // that holds a special byte is stored whole, then the output is advanced only past the
+    // plain bytes before it.
+    while (end - p >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      const __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),  // signed: also >= 0x80
+                                           _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                        _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), v);
+      const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(special));
+      if (mask != 0) {
+        const auto plain = static_cast<std::size_t>(__builtin_ctz(mask));
+        p += plain, out += plain;
+        break;
+      }
+      p += 16, out += 16;
+    }
+#endif
     // Runs of plain bytes (no quote, backslash, control, DEL or non-ASCII) 8 at a time.
     while (end - p >= 8) {
       std::uint64_t w;
