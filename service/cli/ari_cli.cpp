@@ -177,11 +177,13 @@ int run_watch(const connection_flags& flags, const std::vector<std::string>& app
     }
     // Only ApplicationReplaced frames are parsed for their fields.
     if (::memmem(frame.data(), frame.size(), "ApplicationReplaced", 19) != nullptr) {
+      // Field types unchecked by Asterisk's schema here: value() would throw on a non-string.
       auto doc = nlohmann::json::parse(frame, nullptr, false);
-      if (doc.is_object() && doc.value("type", "") == "ApplicationReplaced") {
-        auto app = doc.value("application", nlohmann::json("?"));
+      auto type = doc.is_object() ? doc.find("type") : doc.end();
+      if (type != doc.end() && *type == "ApplicationReplaced") {
+        auto app = doc.find("application");
         std::fprintf(err, "astra ari watch: application %s was replaced by another client\n",
-                     app.is_string() ? json_text::to_valid_utf8(app.get<std::string>()).c_str() : "?");
+                     app != doc.end() && app->is_string() ? app->get_ref<const std::string&>().c_str() : "?");
       }
     }
     if (count && ++printed >= *count) {

@@ -45,7 +45,7 @@ void line_output::appended(bool was_empty) {
   ++appends_;
   if (pending_.empty()) return;
   if (was_empty) oldest_ = std::chrono::steady_clock::now();
-  if (state_ == flusher_state::waiting_for_data) {
+  if (was_empty && state_ == flusher_state::waiting_for_data) {  // it waits for non-empty: once
     wake_.notify_one();
   } else if (state_ == flusher_state::lingering && !nudged_ && pending_.size() >= limits_.flush_bytes) {
     nudged_ = true;

@@ -137,12 +137,19 @@ TEST_CASE("ari watch: ApplicationReplaced is printed and reported on stderr", "[
   for (const auto& rec : astra::test::load_fixture("ari/app-replaced-and-subscribe-all.jsonl"))
     if (rec.dir == "ws-in" && rec.data.find("\"ApplicationReplaced\"") != std::string::npos) replaced = rec.data;
   REQUIRE(!replaced.empty());
-  cli_run run(server, {"--count", "1"});
+  // Fields of unexpected types are not trusted (a throwing lookup would end the stream).
+  const std::string odd = R"({"type":"ApplicationReplaced","application":5})";
+  const std::string odd_type = R"({"type":["ApplicationReplaced"]})";
+  cli_run run(server, {"--count", "3"});
   REQUIRE(server.wait_ws_handshakes(1, 5s));
   server.push_event(replaced);
+  server.push_event(odd);
+  server.push_event(odd_type);
   CHECK(run.finish() == 0);
-  CHECK(cli_run::written(run.out) == replaced + "\n");
-  CHECK(cli_run::written(run.err).find("application astra-test was replaced by another client") != std::string::npos);
+  CHECK(cli_run::written(run.out) == replaced + "\n" + odd + "\n" + odd_type + "\n");
+  CHECK(cli_run::written(run.err) ==
+        "astra ari watch: application astra-test was replaced by another client\n"
+        "astra ari watch: application ? was replaced by another client\n");
 }
 
 TEST_CASE("ari watch: --duration ends a quiet stream with exit 0; a refused upgrade exits 2", "[ari][cli]") {

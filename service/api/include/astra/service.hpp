@@ -46,6 +46,7 @@
 #include "actors/ari/client.hpp"
 #include "actors/common/call_ended.hpp"
 #include "actors/common/task.hpp"
+#include "generated/ari/events.hpp"  // chan.start_event(): the StasisStart (app, args, channel)
 #include "service/config/config.hpp"
 #include "service/metrics/metrics.hpp"
 
