@@ -57,6 +57,7 @@ class actor_core {
 
   caf::actor handle() const { return caf::actor_cast<caf::actor>(self_); }
   shared_state& shared() { return *sh_; }
+  const shared_state& shared() const { return *sh_; }
   session& api() { return api_; }
   const std::string& id() const { return id_; }
   bool is_channel() const { return kind_ == kind::channel; }
@@ -116,14 +117,31 @@ class actor_core {
   void start_task(task<void> body) {
     tasks_.emplace_back(std::move(body));
     auto id = id_;
-    tasks_.back().start([id](std::exception_ptr error) {
-      if (!error) return;
-      try {
-        std::rethrow_exception(error);
-      } catch (const std::exception& e) {
-        spdlog::error("ari: handler for {} threw: {}", id, e.what());
-      } catch (...) {
-        spdlog::error("ari: handler for {} threw a non-standard exception", id);
+    auto sh = sh_;
+    std::string app = start_ ? start_->application : std::string();
+    tasks_.back().start([id, sh, app](std::exception_ptr error) {
+      const char* outcome = "completed";
+      if (error) {
+        try {
+          std::rethrow_exception(error);
+        } catch (const call_ended& ended) {  // straight-line: the channel left, a normal end
+          spdlog::debug("ari: handler for {} ended by {}", id, ended.reason.message());
+        } catch (const failure& f) {  // `throw r.error()`, result::value() on an error
+          outcome = "failed";
+          spdlog::warn("ari: handler for {} failed: {}", id, f.message());
+        } catch (const std::exception& e) {
+          outcome = "exception";
+          spdlog::error("ari: handler for {} threw: {}", id, e.what());
+        } catch (...) {
+          outcome = "exception";
+          spdlog::error("ari: handler for {} threw a non-standard exception", id);
+        }
+      }
+      if (sh->hooks.handler_ended) {
+        try {
+          sh->hooks.handler_ended(app, outcome);
+        } catch (...) {
+        }
       }
     });
   }
@@ -275,7 +293,7 @@ namespace {
 // pending<T> around a generated operation, mapping its typed result with `map`.
 template <class Op, class T, class Map>
 pending<T> call_mapped(actor_core* core, Op op, Map map) {
-  return pending<T>([core, op = std::move(op), map](std::function<void(result<T>)> complete) {
+  return pending<T>(core, [core, op = std::move(op), map](std::function<void(result<T>)> complete) {
     core->submit(to_request(op), [complete = std::move(complete), map](result<rest_response> r) {
       if (!r) return complete(r.error());
       auto typed = decode_response<Op>(r->status, r->body, r->reason);
@@ -303,7 +321,7 @@ template <class Op>
 pending<Playback> play_watched(actor_core* core, Op op, std::string playback_id) {
   if (playback_id.empty()) playback_id = core->shared().new_id("astra-pb");
   op.playbackId = playback_id;
-  return pending<Playback>([core, op = std::move(op), playback_id](std::function<void(result<Playback>)> complete) {
+  return pending<Playback>(core, [core, op = std::move(op), playback_id](std::function<void(result<Playback>)> complete) {
     caf::anon_send(core->shared().dispatcher, watch_atom::value, playback_id, core->handle(), bound_msg{core->bound()});
     core->submit(to_request(op), [complete = std::move(complete)](result<rest_response> r) {
       if (!r) return complete(r.error());
@@ -327,7 +345,7 @@ std::vector<std::string> split_media(const std::string& media) {
 
 template <class Op>
 pending<Channel> originate_like(actor_core* core, Op op, std::string id, stasis_handler handler) {
-  return pending<Channel>([core, op = std::move(op), id, handler = std::move(handler)](
+  return pending<Channel>(core, [core, op = std::move(op), id, handler = std::move(handler)](
                               std::function<void(result<Channel>)> complete) mutable {
     auto& sh = core->shared();
     caf::anon_send(sh.dispatcher, spawn_chan_atom::value, id, handler_msg{std::move(handler)});
@@ -344,14 +362,14 @@ pending<Channel> originate_like(actor_core* core, Op op, std::string id, stasis_
 
 pending<rest_response> session::raw(rest_request request) {
   auto* core = core_;
-  return pending<rest_response>([core, request = std::move(request)](std::function<void(result<rest_response>)> complete) {
+  return pending<rest_response>(core, [core, request = std::move(request)](std::function<void(result<rest_response>)> complete) {
     core->submit(request, std::move(complete));
   });
 }
 
 pending<bridge> session::create_bridge(std::string type, std::string name) {
   auto* core = core_;
-  return pending<bridge>([core, type = std::move(type), name = std::move(name)](std::function<void(result<bridge>)> complete) {
+  return pending<bridge>(core, [core, type = std::move(type), name = std::move(name)](std::function<void(result<bridge>)> complete) {
     auto& sh = core->shared();
     auto id = sh.new_id("astra-bridge");
     caf::anon_send(sh.dispatcher, spawn_bridge_atom::value, id);
@@ -486,14 +504,14 @@ void channel::on_end(std::function<void(const failure& why)> callback) { core_->
 
 pending<event_ptr> channel::wait(event_type type, std::chrono::milliseconds timeout) {
   auto* core = core_;
-  return pending<event_ptr>([core, type, timeout](std::function<void(result<event_ptr>)> complete) {
+  return pending<event_ptr>(core, [core, type, timeout](std::function<void(result<event_ptr>)> complete) {
     core->add_waiter([type](const event& e) { return e.type() == type; }, std::move(complete), timeout);
   });
 }
 
 pending<void> channel::wait_playback(std::string playback_id, std::chrono::milliseconds timeout) {
   auto* core = core_;
-  return pending<void>([core, playback_id = std::move(playback_id), timeout](std::function<void(result<void>)> complete) {
+  return pending<void>(core, [core, playback_id = std::move(playback_id), timeout](std::function<void(result<void>)> complete) {
     if (core->playback_finished(playback_id)) return complete(result<void>{});
     core->add_waiter(
         [playback_id](const event& e) {
@@ -508,6 +526,12 @@ pending<void> channel::wait_playback(std::string playback_id, std::chrono::milli
 }
 
 bool channel::active() const { return core_ && !core_->ended(); }
+
+bool detail::ends_handler(const actor_core* core, const failure& f) noexcept {
+  if (!core || core->shared().cfg.on_hangup != hangup_policy::end_handler) return false;
+  if (f.code == ari_errc::channel_gone || f.code == ari_errc::cancelled) return true;
+  return core->is_channel() && core->ended();
+}
 const StasisStart* channel::start_event() const { return core_ ? core_->start_event() : nullptr; }
 
 pending<void> bridge::add(std::string channel_id, std::optional<std::string> role) {

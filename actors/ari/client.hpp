@@ -41,6 +41,7 @@
 #include "actors/ari/config.hpp"
 #include "actors/ari/errors.hpp"
 #include "actors/ari/rest.hpp"
+#include "actors/common/call_ended.hpp"
 #include "actors/common/task.hpp"
 #include "generated/ari/operations.hpp"
 
@@ -63,6 +64,10 @@ namespace detail {
 class actor_core;
 // Sends `request` from the actor owning `core`; `done` runs inside that actor.
 void submit(actor_core* core, result<rest_request> request, std::function<void(result<rest_response>)> done);
+// True when `f`, the outcome of a request awaited in the actor owning `core`, must end a
+// straight-line handler (client_config::on_hangup == end_handler): the channel has left
+// Stasis (StasisEnd, ChannelDestroyed, gone), the reply is channel_gone, or the client stopped.
+bool ends_handler(const actor_core* core, const failure& f) noexcept;
 }  // namespace detail
 
 // co_await-able outcome of one ARI call (result<T>): starts when awaited (or detach()ed),
@@ -72,6 +77,13 @@ class [[nodiscard]] pending : public callback_awaitable<result<T>> {
  public:
   using base = callback_awaitable<result<T>>;
   explicit pending(typename base::starter start) : base(start), start_(std::move(start)) {}
+  // Awaited inside the actor owning `core`: see detail::ends_handler.
+  pending(detail::actor_core* core, typename base::starter start) : base(start), start_(std::move(start)), core_(core) {}
+  result<T> await_resume() {
+    result<T> r = base::await_resume();
+    if (!r && core_ && detail::ends_handler(core_, r.error())) throw call_ended{r.error().code, r.error().detail};
+    return r;
+  }
   // Starts without waiting; `then` (optional) runs inside the actor with the outcome.
   void detach(std::function<void(result<T>)> then = {}) {
     auto start = std::move(start_);
@@ -82,6 +94,7 @@ class [[nodiscard]] pending : public callback_awaitable<result<T>> {
 
  private:
   typename base::starter start_;
+  detail::actor_core* core_ = nullptr;
 };
 
 // Runs inside the channel actor for each channel entering the application.
@@ -102,7 +115,7 @@ class session {
   pending<typename Op::response_type> request(Op op) {
     using R = typename Op::response_type;
     auto* core = core_;
-    return pending<R>([core, op = std::move(op)](std::function<void(result<R>)> complete) {
+    return pending<R>(core, [core, op = std::move(op)](std::function<void(result<R>)> complete) {
       detail::submit(core, to_request(op), [complete = std::move(complete)](result<rest_response> r) {
         if (!r) complete(r.error());
         else complete(decode_response<Op>(r->status, r->body, r->reason));
@@ -219,6 +232,11 @@ struct client_hooks {
   // policy "hangup" / "continue" / "adopt"; outcome "ok", "gone" (404: it had left already)
   // or "failed" (any other error).
   std::function<void(std::string_view policy, std::string_view outcome)> reconnect_channel;
+  // A channel's handler ended: app (of its StasisStart; "" when adopted), outcome
+  // "completed" (returned, or ended by the end of its channel in straight-line mode),
+  // "failed" (threw an astra::failure: `throw r.error()` or result::value() on an error) or
+  // "exception" (threw anything else: logged with the channel id; only that call ends).
+  std::function<void(std::string_view app, std::string_view outcome)> handler_ended;
 };
 
 struct client_handlers {

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+
+#include "actors/common/call_ended.hpp"
 #include <string_view>
 #include <vector>
 
@@ -74,6 +76,11 @@ struct client_config {
   std::chrono::milliseconds orphan_grace{500};
 
   std::size_t channel_queue = default_channel_queue;   // per channel/bridge actor
+  // What the end of a channel does to its handler's awaited requests: return_error (errors
+  // as values: channel_gone, 404 ...) or end_handler (straight-line: the request throws
+  // astra::call_ended once the channel left Stasis or the client stopped, and the handler
+  // ends normally; astra::service's default).
+  hangup_policy on_hangup = hangup_policy::return_error;
   std::size_t dispatch_queue = default_dispatch_queue; // socket -> dispatcher
 };
 

@@ -7,7 +7,9 @@
 //       2 usage / connection / login / timeout errors (one line on stderr).
 //   astra ami watch [connection flags] [--event NAME ...] [--count N] [--duration SECONDS]
 //       prints one JSON object per event per line; exit 0 when --count/--duration is reached,
-//       2 on connection/login errors or when the link is lost.
+//       2 on connection/login errors or when the link is lost. Output is buffered
+//       (line_output.hpp): written when the stream pauses for 1 ms, at the latest 50 ms after
+//       an event, and at exit.
 // Output is always valid JSON in valid UTF-8, whatever bytes Asterisk sends: header keys and
 // values are written by json_text::write_json_string (protocols/common/json_string.hpp):
 // valid UTF-8 is kept, each byte of an invalid sequence becomes U+00XX (read as Latin-1, so a
@@ -31,11 +33,14 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/ami/client.hpp"
 #include "actors/common/io_runtime.hpp"
 #include "protocols/common/json_string.hpp"
+#include "service/cli/ami_json.hpp"
+#include "service/cli/line_output.hpp"
 #include "service/cli/registry.hpp"
 
 namespace astra::cli {
@@ -47,7 +52,6 @@ constexpr int exit_ok = 0;
 constexpr int exit_rejected = 1;
 constexpr int exit_failure = 2;
 constexpr std::size_t watch_queue_capacity = 65536;      // events in flight to the writer
-constexpr std::size_t watch_flush_bytes = 256 * 1024;     // write out at least this often
 constexpr std::chrono::milliseconds default_timeout = 10s;
 // CAF workers for watch: the session actor and the JSON writer; the Asio reader has its own.
 constexpr std::size_t watch_caf_threads = 2;
@@ -206,111 +210,6 @@ std::string parse(int argc, char** argv, options& o) {
   return {};
 }
 
-// --- JSON output (hand-written: the watch path must sustain >= 300k events/s) -----------
-
-// Growable output buffer without zero-filling; owned by one thread at a time.
-class out_buffer {
- public:
-  explicit out_buffer(std::size_t capacity = 1 << 16) : data_(new char[capacity]), capacity_(capacity) {}
-  char* reserve(std::size_t extra) {  // room for `extra` more bytes; returns the write position
-    if (size_ + extra > capacity_) {
-      std::size_t cap = std::max(capacity_ * 2, size_ + extra);
-      std::unique_ptr<char[]> bigger(new char[cap]);
-      std::memcpy(bigger.get(), data_.get(), size_);
-      data_ = std::move(bigger);
-      capacity_ = cap;
-    }
-    return data_.get() + size_;
-  }
-  void commit(char* end) { size_ = static_cast<std::size_t>(end - data_.get()); }
-  void push_back(char c) { *reserve(1) = c, ++size_; }
-  void append(std::string_view s) {
-    std::memcpy(reserve(s.size()), s.data(), s.size());
-    size_ += s.size();
-  }
-  std::string_view view() const { return {data_.get(), size_}; }
-  std::size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-  void clear() { size_ = 0; }
-
- private:
-  std::unique_ptr<char[]> data_;
-  std::size_t capacity_;
-  std::size_t size_ = 0;
-};
-
-using json_text::write_json_string;
-
-// One message as a JSON object in wire order; a repeated key becomes an array of its
-// values (at the key's first position).
-void append_json_message(out_buffer& out, const ami::message& m) {
-  const std::size_t n = m.size();
-  // Per-thread scratch, reused across events (no per-event allocation or zero-fill).
-  thread_local std::vector<std::string_view> keys_buf, values_buf;
-  thread_local std::vector<std::uint8_t> hash_buf;
-  if (keys_buf.size() < n) keys_buf.resize(n), values_buf.resize(n), hash_buf.resize(n);
-  std::string_view* keys = keys_buf.data();
-  std::string_view* values = values_buf.data();
-  std::uint8_t* hash = hash_buf.data();
-  // Keys per hash bucket (saturating): a key alone in its bucket cannot be repeated, so the
-  // exact comparisons run only for the few keys that share a bucket.
-  std::uint8_t bucket[256];
-  std::memset(bucket, 0, sizeof bucket);
-  std::size_t text = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    keys[i] = m.key(i);
-    values[i] = m.value(i);
-    const auto& k = keys[i];
-    text += k.size() + values[i].size();
-    std::uint32_t sig = static_cast<std::uint32_t>(k.size()) << 16 |
-                        (k.empty() ? 0u : static_cast<unsigned char>(k.front()) << 8 | static_cast<unsigned char>(k.back()));
-    hash[i] = static_cast<std::uint8_t>((sig * 2654435761u) >> 24);
-    if (bucket[hash[i]] < 255) ++bucket[hash[i]];
-  }
-  auto same = [&](std::size_t a, std::size_t b) { return hash[a] == hash[b] && keys[a] == keys[b]; };
-  char* p = out.reserve(json_text::max_json_string_size(text) + 8 * n + 8);
-  *p++ = '{';
-  for (std::size_t i = 0; i < n; ++i) {
-    std::size_t repeats = 0;
-    if (bucket[hash[i]] > 1) {
-      bool seen = false;
-      for (std::size_t j = 0; j < i && !seen; ++j) seen = same(i, j);
-      if (seen) continue;
-      for (std::size_t j = i + 1; j < n; ++j) repeats += same(i, j);
-    }
-    if (p[-1] != '{') *p++ = ',';
-    p = write_json_string(p, keys[i]);
-    *p++ = ':';
-    if (repeats == 0) {
-      p = write_json_string(p, values[i]);
-      continue;
-    }
-    *p++ = '[';
-    p = write_json_string(p, values[i]);
-    for (std::size_t j = i + 1; j < n; ++j)
-      if (same(i, j)) {
-        *p++ = ',';
-        p = write_json_string(p, values[j]);
-      }
-    *p++ = ']';
-  }
-  *p++ = '}';
-  out.commit(p);
-}
-
-// Writes all of `data` to fd; false on a write error (EPIPE: reader gone).
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
 ami::session_config make_config(const options& o, std::string events_mask) {
   ami::session_config c;
   c.name = "cli";
@@ -400,42 +299,43 @@ int run_watch(const options& o, std::FILE* out, std::FILE* err) {
   io_runtime io{1};
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", watch_caf_threads);
+  // Sharing: idle workers sleep on the shared queue instead of polling their siblings (work
+  // stealing spent 10-15 % more CPU per event in bench_ami_watch's flood).
+  sys_cfg.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system system{sys_cfg};
   ami::client client(system, io, make_config(o, "on"));
 
+  // Lines go to a line_output (its flusher thread writes them: when the stream pauses, at the
+  // latest 50 ms after an event, at once past 256 KiB, and at exit); the subscriber encodes
+  // on its CAF worker and only blocks when 4 MiB wait for a slow output (then the session
+  // pauses its reader: pause_reading below).
   struct shared_state {
-    std::mutex mutex;
+    explicit shared_state(int fd) : output(fd) {}
+    std::mutex mutex;  // guards the fields below (output has its own lock)
     std::condition_variable changed;
     bool done = false;
     bool output_failed = false;
     std::optional<failure> link_failure;
     std::uint64_t written = 0;
-    out_buffer buffer{watch_flush_bytes * 2};
+    line_output output;
   };
-  auto st = std::make_shared<shared_state>();
+  auto st = std::make_shared<shared_state>(fd);
   const std::uint64_t limit = o.count.value_or(UINT64_MAX);
 
-  auto on_events = [st, fd, limit](const std::vector<ami::message_ptr>& events) {
+  auto on_events = [st, limit](const std::vector<ami::message_ptr>& events) {
     std::lock_guard<std::mutex> lock(st->mutex);
     if (st->done) return;
-    for (const auto& m : events) {
-      append_json_message(st->buffer, *m);
-      st->buffer.push_back('\n');
-      if (++st->written >= limit) {
-        st->done = true;
-        break;
+    bool ok = st->output.append([&](out_buffer& buffer) {
+      for (const auto& m : events) {
+        append_json_message(buffer, *m);
+        buffer.push_back('\n');
+        if (++st->written >= limit) {
+          st->done = true;
+          break;
+        }
       }
-      if (st->buffer.size() >= watch_flush_bytes) {
-        if (!write_all(fd, st->buffer.view())) st->output_failed = st->done = true;
-        st->buffer.clear();
-        if (st->done) break;
-      }
-    }
-    // Flush at the end of every socket read: prompt at low rates, large writes under load.
-    if (!st->output_failed && !st->buffer.empty()) {
-      if (!write_all(fd, st->buffer.view())) st->output_failed = st->done = true;
-      st->buffer.clear();
-    }
+    });
+    if (!ok) st->output_failed = st->done = true;
     if (st->done) st->changed.notify_all();
   };
   auto on_link = [st](const ami::link_event& ev) {
@@ -460,15 +360,17 @@ int run_watch(const options& o, std::FILE* out, std::FILE* err) {
   auto sub = client.subscribe(std::move(req), on_events, on_link, on_lost);
 
   auto up = client.wait_until_up(o.timeout * 2 + 500ms);
-  if (!up) return report_link_failure(err, up.error());
+  if (!up) {
+    st->output.close();
+    return report_link_failure(err, up.error());
+  }
   {
     std::unique_lock<std::mutex> lock(st->mutex);
     if (o.duration) st->changed.wait_for(lock, *o.duration, [&] { return st->done; });
     else st->changed.wait(lock, [&] { return st->done; });
-    st->done = true;
-    if (!st->output_failed && !st->buffer.empty()) write_all(fd, st->buffer.view());
-    st->buffer.clear();
+    st->done = true;  // no line is added after this
   }
+  st->output.close();  // every line added is written
   auto status = client.status().get();
   std::uint64_t lost = lost_oversized->load();
   for (const auto& s : status.subscribers)

@@ -9,8 +9,14 @@
 //     message on stderr), 2 for usage or connection errors.
 //   astra ari watch [connection flags] --app APP [--app APP2] [--subscribe-all]
 //                   [--count N] [--duration SECONDS]
-//     One event per line as JSON; exit 0 after N events / the duration, 2 if the socket
-//     cannot be opened (e.g. 401) or is lost.
+//     One event per line as JSON; exit 0 after exactly N events / the duration, 2 if the
+//     socket cannot be opened (e.g. 401) or is lost, or the output cannot be written.
+//     Each frame is one line: a JSON object (every frame Asterisk sends) is written through
+//     with the whitespace between tokens removed (ari.conf `pretty = yes` frames span lines),
+//     keys in Asterisk's order; any other JSON value is re-serialized; a frame that is not
+//     JSON in UTF-8 becomes one JSON string (invalid bytes read as Latin-1, json_string.hpp).
+//     Output is buffered (service/cli/line_output.hpp): written when the stream pauses for
+//     1 ms, at the latest 50 ms after an event, and at exit.
 // Defaults: --url http://127.0.0.1:8088 (or ASTRA_ARI_URL), --user asterisk (or ASTRA_ARI_USER),
 // password ASTRA_ARI_PASSWORD, else "asterisk" (the sample ari.conf credentials).
 #include <atomic>
@@ -18,11 +24,12 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <future>
-#include <iostream>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -32,11 +39,12 @@
 #include "actors/ari/http_pool.hpp"
 #include "actors/common/io_runtime.hpp"
 #include "protocols/common/json_string.hpp"
+#include "service/cli/json_compact.hpp"
+#include "service/cli/line_output.hpp"
 #include "service/cli/registry.hpp"
 
+namespace astra::cli {
 namespace {
-
-using namespace astra;
 
 std::string env_or(const char* name, std::string fallback) {
   const char* v = std::getenv(name);
@@ -88,18 +96,18 @@ nlohmann::json body_as_json(const ari::rest_response& r) {
 }
 
 int run_call(const connection_flags& flags, const std::string& method_in, const std::string& path_in,
-             const std::optional<std::string>& body) {
+             const std::optional<std::string>& body, std::FILE* out, std::FILE* err) {
   std::string method = method_in;
   for (auto& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (method != "GET" && method != "POST" && method != "PUT" && method != "DELETE") {
-    std::fprintf(stderr, "astra ari call: METHOD must be GET, POST, PUT or DELETE (got '%s')\n", method_in.c_str());
+    std::fprintf(err, "astra ari call: METHOD must be GET, POST, PUT or DELETE (got '%s')\n", method_in.c_str());
     return 2;
   }
   std::optional<std::string> json_body;
   if (body) {
     auto doc = nlohmann::json::parse(*body, nullptr, false);
     if (doc.is_discarded()) {
-      std::fprintf(stderr, "astra ari call: JSON-BODY is not valid JSON\n");
+      std::fprintf(err, "astra ari call: JSON-BODY is not valid JSON\n");
       return 2;
     }
     json_body = doc.dump();
@@ -109,7 +117,7 @@ int run_call(const connection_flags& flags, const std::string& method_in, const 
   io_runtime io(1);
   auto pool = ari::http_pool::create(io.context(), cfg);
   if (!pool) {
-    std::fprintf(stderr, "astra ari call: %s\n", pool.error().message().c_str());
+    std::fprintf(err, "astra ari call: %s\n", pool.error().message().c_str());
     return 2;
   }
   // The callback owns the promise: it may still run after the wait below gave up.
@@ -118,7 +126,7 @@ int run_call(const connection_flags& flags, const std::string& method_in, const 
   (*pool)->send(req, [promise](result<ari::rest_response> r) { promise->set_value(std::move(r)); });
   // The pool enforces the deadline; the margin only guards against a lost callback.
   if (future.wait_for(cfg.request_timeout + std::chrono::seconds(2)) != std::future_status::ready) {
-    std::fprintf(stderr, "astra ari call: no reply within %.1f s\n", flags.timeout_s);
+    std::fprintf(err, "astra ari call: no reply within %.1f s\n", flags.timeout_s);
     (*pool)->stop();
     io.stop();
     return 2;
@@ -127,61 +135,70 @@ int run_call(const connection_flags& flags, const std::string& method_in, const 
   (*pool)->stop();
   io.stop();
   if (!r) {
-    std::fprintf(stderr, "astra ari call: %s\n", r.error().message().c_str());
+    std::fprintf(err, "astra ari call: %s\n", r.error().message().c_str());
     return 2;
   }
-  std::printf("{\"status\": %d, \"body\": %s}\n", r->status, body_as_json(*r).dump().c_str());
-  std::fflush(stdout);
+  std::fprintf(out, "{\"status\": %d, \"body\": %s}\n", r->status, body_as_json(*r).dump().c_str());
+  std::fflush(out);
   if (r->ok()) return 0;
-  std::fprintf(stderr, "astra ari call: %d %s\n", r->status, ari::error_message(*r).c_str());
+  std::fprintf(err, "astra ari call: %d %s\n", r->status, ari::error_message(*r).c_str());
   return 1;
 }
 
 int run_watch(const connection_flags& flags, const std::vector<std::string>& apps, bool subscribe_all,
-              std::optional<long long> count, std::optional<double> duration_s) {
+              std::optional<long long> count, std::optional<double> duration_s, std::FILE* out, std::FILE* err) {
   auto cfg = flags.config();
   cfg.apps = apps;
   cfg.subscribe_all = subscribe_all;
+  std::fflush(out);
+  line_output lines(::fileno(out));
+  // `done` is set under `mu` (with exit_code, then cv notified) and read by the frame callback
+  // without it. Callbacks run one at a time on the stream's strand: `printed` is theirs.
   std::mutex mu;
   std::condition_variable cv;
-  bool done = false;
+  std::atomic<bool> done{false};
   int exit_code = 0;
   long long printed = 0;
-  bool ever_connected = false;
   auto finish = [&](int code) {  // caller holds mu
-    if (!done) {
-      done = true;
+    if (!done.load()) {
       exit_code = code;
+      done.store(true);
       cv.notify_all();
     }
   };
   ari::event_stream_callbacks cb;
-  cb.connected = [&] {
-    std::lock_guard lock(mu);
-    ever_connected = true;
-  };
   cb.frame = [&](std::string frame) {
-    auto doc = nlohmann::json::parse(frame, nullptr, false);
-    std::string line = doc.is_discarded() ? nlohmann::json(json_text::to_valid_utf8(frame)).dump() : doc.dump();
-    std::lock_guard lock(mu);
-    if (done) return;
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fputc('\n', stdout);
-    std::fflush(stdout);
-    if (!doc.is_discarded() && doc.value("type", "") == "ApplicationReplaced")
-      std::fprintf(stderr, "astra ari watch: application %s was replaced by another client\n",
-                   doc.value("application", "?").c_str());
-    if (count && ++printed >= *count) finish(0);
+    if (done.load(std::memory_order_relaxed)) return;
+    if (!lines.append([&](out_buffer& b) { append_json_line(b, frame); })) {
+      std::lock_guard lock(mu);
+      std::fprintf(err, "astra ari watch: cannot write the output\n");
+      finish(2);
+      return;
+    }
+    // Only ApplicationReplaced frames are parsed for their fields.
+    if (::memmem(frame.data(), frame.size(), "ApplicationReplaced", 19) != nullptr) {
+      auto doc = nlohmann::json::parse(frame, nullptr, false);
+      if (doc.is_object() && doc.value("type", "") == "ApplicationReplaced") {
+        auto app = doc.value("application", nlohmann::json("?"));
+        std::fprintf(err, "astra ari watch: application %s was replaced by another client\n",
+                     app.is_string() ? json_text::to_valid_utf8(app.get<std::string>()).c_str() : "?");
+      }
+    }
+    if (count && ++printed >= *count) {
+      std::lock_guard lock(mu);
+      finish(0);
+    }
   };
   cb.disconnected = [&](const failure& why, std::chrono::milliseconds) {
     std::lock_guard lock(mu);
-    std::fprintf(stderr, "astra ari watch: %s\n", why.message().c_str());
+    if (done.load()) return;
+    std::fprintf(err, "astra ari watch: %s\n", why.message().c_str());
     finish(2);
   };
   io_runtime io(1);
   auto stream = ari::event_stream::create(io.context(), cfg, std::move(cb));
   if (!stream) {
-    std::fprintf(stderr, "astra ari watch: %s\n", stream.error().message().c_str());
+    std::fprintf(err, "astra ari watch: %s\n", stream.error().message().c_str());
     return 2;
   }
   (*stream)->set_reconnect(false);
@@ -190,17 +207,21 @@ int run_watch(const connection_flags& flags, const std::vector<std::string>& app
     std::unique_lock lock(mu);
     if (duration_s) {
       auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long long>(*duration_s * 1000));
-      if (!cv.wait_until(lock, until, [&] { return done; })) finish(0);
+      if (!cv.wait_until(lock, until, [&] { return done.load(); })) finish(0);
     } else {
-      cv.wait(lock, [&] { return done; });
+      cv.wait(lock, [&] { return done.load(); });
     }
   }
-  (*stream)->stop();
+  (*stream)->stop();  // no frame callback runs after this returns
   io.stop();
+  lines.close();  // everything printed reaches the output
   return exit_code;
 }
 
-int ari_main(int argc, char** argv) {
+}  // namespace
+
+// In-process entry point (tests call it with their own streams).
+int ari_main(int argc, char** argv, std::FILE* out, std::FILE* err) {
   CLI::App app{"ARI: one REST call, or watch the event stream"};
   app.require_subcommand(1);
   connection_flags flags;
@@ -235,7 +256,7 @@ int ari_main(int argc, char** argv) {
     app.exit(e);
     return 2;
   }
-  if (call->parsed()) return run_call(flags, method, path, body);
+  if (call->parsed()) return run_call(flags, method, path, body, out, err);
   std::vector<std::string> split;
   for (const auto& a : apps) {
     std::size_t start = 0;
@@ -248,12 +269,15 @@ int ari_main(int argc, char** argv) {
     }
   }
   if (split.empty()) {
-    std::fprintf(stderr, "astra ari watch: --app is required\n");
+    std::fprintf(err, "astra ari watch: --app is required\n");
     return 2;
   }
-  return run_watch(watch_flags, split, subscribe_all, count, duration);
+  return run_watch(watch_flags, split, subscribe_all, count, duration, out, err);
 }
 
-const astra::cli::registration reg{"ari", "ARI: `call METHOD PATH [JSON]` or `watch --app APP`", &ari_main};
-
+namespace {
+int ari_command(int argc, char** argv) { return ari_main(argc, argv, stdout, stderr); }
+const registration reg{"ari", "ARI: `call METHOD PATH [JSON]` or `watch --app APP`", &ari_command};
 }  // namespace
+
+}  // namespace astra::cli

@@ -228,6 +228,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     cc.dead_peer_timeout = a.dead_peer_timeout;
     cc.reconnect = restart_policy();
     cc.on_reconnect = to_client_policy(a.on_reconnect);
+    cc.on_hangup = hangup_policy::end_handler;  // handlers of astra::service are straight-line
     cc.channel_queue = cfg_.queues.ari_actor.capacity;
     cc.dispatch_queue = cfg_.queues.ari_dispatch.capacity;
 
@@ -261,6 +262,9 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     };
     ari::client_hooks hooks;
     auto self = shared_from_this();
+    hooks.handler_ended = [self](std::string_view app, std::string_view outcome) {
+      self->m_.ari_calls.labels(self->server_.name, app, outcome).inc();
+    };
     hooks.connected = [self](bool up) {
       self->ari_connected_->set(up ? 1 : 0);
       if (up) self->board_.link_up(self->server_.name, "ari");

@@ -25,6 +25,9 @@ astra_metrics::astra_metrics(registry& r)
       ari_events(r.add_counter("astra_ari_events_total", "ARI events received, by type.", {"server", "type"})),
       ari_requests(r.add_counter("astra_ari_requests_total", "ARI REST requests, by method and HTTP status.",
                                  {"server", "method", "status"})),
+      ari_calls(r.add_counter("astra_ari_calls_total",
+                              "ARI channel handlers ended, by app and outcome (completed, failed, exception).",
+                              {"server", "app", "outcome"})),
       ari_channel_actors(r.add_gauge("astra_ari_channel_actors", "Live ARI channel actors.", {"server"})),
       ari_bridge_actors(r.add_gauge("astra_ari_bridge_actors", "Live ARI bridge actors.", {"server"})),
       ari_reconnect_channels(r.add_counter(

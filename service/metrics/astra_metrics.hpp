@@ -29,6 +29,7 @@ struct astra_metrics {
   gauge_family& ari_connected;             // {server} 1 while the event WebSocket is up
   counter_family& ari_events;              // {server,type}
   counter_family& ari_requests;            // {server,method,status}
+  counter_family& ari_calls;               // {server,app,outcome} channel handlers ended
   gauge_family& ari_channel_actors;        // {server}
   gauge_family& ari_bridge_actors;         // {server}
   counter_family& ari_reconnect_channels;  // {server,policy,outcome} channels found in the app without an actor
