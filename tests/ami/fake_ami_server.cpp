@@ -334,7 +334,8 @@ struct fake_ami_server::impl : std::enable_shared_from_this<fake_ami_server::imp
       return true;
     }
     if (ami::iequals(name, "Filter")) {
-      if (opts.refuse_filter) {
+      if (opts.refuse_filter ||
+          (!opts.refuse_filter_containing.empty() && m.raw().find(opts.refuse_filter_containing) != std::string_view::npos)) {
         s->send(head("Error") + kv("Message", "Permission denied") + "\r\n");
         return true;
       }

@@ -38,6 +38,7 @@ struct fake_ami_options {
   std::string asterisk_version = "22.11.0-rc1";  // CoreSettings AsteriskVersion
   bool structured_filters = true;  // false: MatchCriteria is ignored (Asterisk before 18.26/20.11/21.6/22.1)
   bool refuse_filter = false;      // answer Filter with "Permission denied" (no write=system)
+  std::string refuse_filter_containing;  // ... only the Filter actions whose text contains this
   // TLS (fixed at construction; set_options cannot change it): the server's certificate
   // chain and key, PEM. Empty = plain TCP.
   std::string tls_cert_pem;

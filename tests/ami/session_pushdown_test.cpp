@@ -274,3 +274,30 @@ TEST_CASE("an undocumented event name gets a regex filter and leaves the mask op
   CHECK(h.server.events_streamed() == 1);
   CHECK(got.of("MyAppThing") == 1);
 }
+
+TEST_CASE("some filters taken, one refused: the session logs in again without filters", "[ami][session][pushdown]") {
+  const auto& f = facts();
+  fake_ami_options opts;
+  opts.refuse_filter_containing = "Newexten";
+  session_harness h(opts);
+  ami::client c(h.system, h.io, h.config());
+  counter got;
+  auto sub = c.subscribe(ami::event_filter::by_names({"Hangup", "Newexten"}), got.handler());
+  // Login 1: Filter Hangup taken, Filter Newexten refused -> the Hangup filter would withhold
+  // Newexten, so the session reconnects; login 2 sends no Filter, only the mask.
+  // The link is reported up only once login 2's mask was answered.
+  REQUIRE(eventually([&] { return h.server.logins() == 2; }));
+  REQUIRE(c.wait_until_up(3000ms).ok());
+  CHECK(count_named(h.server, "Filter") == 2);
+  auto st = c.status().get();
+  CHECK(st.event_filters_refused);
+  CHECK(st.event_filters == 0);
+  CHECK(st.event_mask == "call,dialplan");
+  const std::size_t before = h.server.events_streamed();
+  h.server.push_events(f.bytes);
+  const std::size_t wanted = f.events.at("Hangup") + f.events.at("Newexten");
+  REQUIRE(eventually([&] { return got.total() >= wanted; }));
+  REQUIRE(c.send(ami::actions::ping()).get().ok());
+  CHECK(got.total() == wanted);
+  CHECK(h.server.events_streamed() - before == f.total - f.events.at("SuccessfulAuth") - f.events.at("FullyBooted"));
+}
