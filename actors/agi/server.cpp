@@ -91,7 +91,6 @@ void server::impl::call_ended(std::uint64_t id, call_outcome outcome) {
 // ------------------------------------------------------------------ server
 
 server::server(caf::actor_system& system, asio::io_context& io, router routes, server_config config) {
-  if (routes.size() == 0) throw std::invalid_argument("agi server: no routes");
   if (config.max_concurrent_calls == 0) throw std::invalid_argument("agi server: max_concurrent_calls must be > 0");
   if (config.env_timeout.count() <= 0 || config.command_timeout.count() <= 0)
     throw std::invalid_argument("agi server: timeouts must be positive");
