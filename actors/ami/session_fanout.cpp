@@ -47,10 +47,10 @@ void flush_backlog(self_ptr self, subscriber_entry& s) {
 // The backlog is not empty: ask the bound to report room once.
 void wait_for_room(self_ptr self, subscriber_entry& s) {
   s.bound->arm_room_callback();
-  if (!s.bound->full()) {  // room came back before the arming: no release will report it
-    s.bound->disarm_room_callback();
-    self->send(self, subscriber_room_atom::value, s.id);
-  }
+  // A release between the failed reservation and the arming reported nothing: try once more.
+  // (Not `!full()`: the front event may still not fit by bytes, which would resend forever.)
+  // Whatever stays in the backlog waits for the armed callback.
+  flush_backlog(self, s);
 }
 
 void enqueue_backlog(self_ptr self, subscriber_entry& s, const message_ptr& m) {
