@@ -210,9 +210,11 @@ std::optional<astra::result<message>> parser::next() {
     if (mode_ == mode::skip) {
       if (!lf) {
         // Drop the partial line, but keep a lone CR that may still become a blank CRLF line,
-        // and, in an oversized message, a short line that may still name it (Event:, ActionID:).
+        // and, in an oversized message, a short line that may still name it (Event:, ActionID:):
+        // never more than a line within limits and always less than the buffer, so feed() has room.
         if ((available == 1 && !skip_line_dirty_ && base[line_start] == '\r') ||
-            (skipping_oversized_ && !skip_line_dirty_ && available <= max_kept_skipped_line_bytes)) {
+            (skipping_oversized_ && !skip_line_dirty_ && available <= max_kept_skipped_line_bytes &&
+             available <= limits_.line_bytes + 1 && available < limits_.buffered_bytes)) {
           head_ = line_start;
         } else {
           if (available) skip_line_dirty_ = true;

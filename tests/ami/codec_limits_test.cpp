@@ -167,6 +167,33 @@ TEST_CASE("a partial message filling the buffer is buffer_full; memory stays bou
   CHECK(q.last_oversized().bytes == 512 + 7);
 }
 
+TEST_CASE("a discarded message's partial line never fills a small buffer (fuzzer regression)",
+          "[ami][codec][limits]") {
+  // A buffer smaller than the 512 bytes kept of a skipped partial line used to stall feed():
+  // the kept line filled the buffer and next() kept it again.
+  parser_limits l;
+  l.line_bytes = 16;
+  l.headers = 4;
+  l.message_bytes = 96;
+  l.buffered_bytes = 256;
+  parser p(l);
+  // Five headers end the message at D (too_many_headers) with E's long line still partial.
+  std::string stream =
+      banner + "Event: Long\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: " + std::string(300, 'x') + "\r\n\r\n" + good_event;
+  std::vector<outcome> out;
+  std::string_view rest = stream;
+  while (!rest.empty()) {
+    const std::size_t taken = p.feed(rest);
+    REQUIRE(taken > 0);
+    rest.remove_prefix(taken);
+    REQUIRE(p.buffered() <= l.buffered_bytes);
+    while (auto r = p.next()) out.push_back(astra::ami::test::to_outcome(*r));
+  }
+  while (auto r = p.finish()) out.push_back(astra::ami::test::to_outcome(*r));
+  REQUIRE(out.size() >= 2);
+  CHECK(out.back().ok);
+}
+
 TEST_CASE("malformed lines are refused and the stream resynchronises", "[ami][codec][limits]") {
   const std::string stream = banner + "Event: Bad\r\nthis line has no colon\r\nKey: v\r\n\r\n" + good_event;
   check_recovers(parse_whole(stream, true, small), ami_errc::malformed_line);
