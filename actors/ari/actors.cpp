@@ -78,6 +78,17 @@ class actor_core {
     });
   }
 
+  // Like submit(), for an exchange outside ARI: `start` gets a completion callable once from
+  // any thread; `done` runs inside this actor.
+  void external(std::function<void(rest_callback)> start, std::function<void(result<rest_response>)> done) {
+    auto tag = ++next_tag_;
+    pending_.emplace(tag, std::move(done));
+    auto me = handle();
+    start([me, tag](result<rest_response> r) {
+      caf::anon_send(me, reply_atom::value, reply_msg{tag, std::make_shared<result<rest_response>>(std::move(r))});
+    });
+  }
+
   void on_reply(const reply_msg& m) {
     auto it = pending_.find(m.tag);
     if (it == pending_.end()) return;
@@ -367,6 +378,13 @@ pending<rest_response> session::raw(rest_request request) {
   });
 }
 
+pending<rest_response> session::external(std::function<void(rest_callback)> start) {
+  auto* core = core_;
+  return pending<rest_response>(core, [core, start = std::move(start)](std::function<void(result<rest_response>)> complete) {
+    core->external(start, std::move(complete));
+  });
+}
+
 pending<bridge> session::create_bridge(std::string type, std::string name) {
   auto* core = core_;
   return pending<bridge>(core, [core, type = std::move(type), name = std::move(name)](std::function<void(result<bridge>)> complete) {
@@ -506,6 +524,13 @@ pending<event_ptr> channel::wait(event_type type, std::chrono::milliseconds time
   auto* core = core_;
   return pending<event_ptr>(core, [core, type, timeout](std::function<void(result<event_ptr>)> complete) {
     core->add_waiter([type](const event& e) { return e.type() == type; }, std::move(complete), timeout);
+  });
+}
+
+pending<event_ptr> channel::wait_for(std::function<bool(const event&)> match, std::chrono::milliseconds timeout) {
+  auto* core = core_;
+  return pending<event_ptr>(core, [core, match = std::move(match), timeout](std::function<void(result<event_ptr>)> complete) {
+    core->add_waiter(match, std::move(complete), timeout);
   });
 }
 

@@ -65,7 +65,7 @@ class call_end_sender {
 
  private:
   void send() {
-    if (!ep_ || !ep_->client) return;
+    if (!ep_ || (!ep_->client && !ep_->send_detached)) return;
     json body{{"event", "call.end"},
               {"call", call},
               {"outcome", outcome},
@@ -77,8 +77,7 @@ class call_end_sender {
   static void attempt(std::shared_ptr<const endpoint> ep, http_request request, std::string call_id, int tries_left) {
     auto copy = request;
     const auto t0 = steady::now();
-    auto client = ep->client;
-    client->post(std::move(copy), [ep, request = std::move(request), call_id, tries_left, t0](result<http_response> r) mutable {
+    http_callback done = [ep, request = std::move(request), call_id, tries_left, t0](result<http_response> r) mutable {
       const int status = r ? r->status : 0;
       if (ep->observe.request) ep->observe.request("call.end", status, seconds_since(t0));
       if (r && status >= 200 && status < 300) return;
@@ -90,7 +89,9 @@ class call_end_sender {
       if (ep->observe.failure) ep->observe.failure(reason);
       spdlog::warn("webhook: call {}: call.end not delivered: {}", call_id,
                    r ? "HTTP status " + std::to_string(status) : r.error().message());
-    });
+    };
+    if (ep->send_detached) ep->send_detached(std::move(copy), std::move(done));
+    else ep->client->post(std::move(copy), std::move(done));
   }
 
   std::shared_ptr<const endpoint> ep_;
@@ -184,6 +185,7 @@ class loop {
     if (ep_->observe.failure) ep_->observe.failure(reason);
     spdlog::warn("webhook: call {}: {}; running the fallback", call_id_, why.message());
     end_.outcome = "fallback";
+    in_fallback_ = true;  // the fallback's own hangup / continue keep the outcome "fallback"
     for (auto& v : ep_->config.fallback) {
       json outcome;
       bool ok = true, ends_call = false;
@@ -253,12 +255,12 @@ class loop {
     } else if (auto* c = std::get_if<continue_>(&v)) {
       auto r = co_await media_.continue_in_dialplan(*c);
       if (!r) note(r.error());
-      end_.outcome = "continued";
+      if (!in_fallback_) end_.outcome = "continued";
       ends_call = true;
     } else if (auto* h = std::get_if<hangup>(&v)) {
       auto r = co_await media_.hangup(h->cause);
       if (!r) note(r.error());
-      end_.outcome = "completed";
+      if (!in_fallback_) end_.outcome = "completed";
       if (!h->cause.empty()) end_.hangup_cause = h->cause;
       ends_call = true;
     } else if (auto* rd = std::get_if<redirect>(&v)) {
@@ -308,6 +310,7 @@ class loop {
   std::string call_id_;
   call_end_sender& end_;
   std::string type_ahead_;  // digits that interrupted a play / say, for the next gather
+  bool in_fallback_ = false;
 };
 
 }  // namespace

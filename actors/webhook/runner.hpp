@@ -88,6 +88,8 @@ struct endpoint {
   settings config;
   std::shared_ptr<http_client> client;
   hooks observe;
+  // How call.end is sent (fire and forget, from the call's end; any thread). Unset: client->post.
+  std::function<void(http_request, http_callback)> send_detached;
 };
 
 // Runs the whole call. `call_id` names the call in logs and bodies. Returns when the call
