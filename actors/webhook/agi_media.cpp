@@ -101,7 +101,8 @@ class agi_media final : public call_media {
   }
 
   task<result<std::string>> get_variable(std::string name) override {
-    auto r = co_await call_.get_full_variable("${" + name + "}");
+    const std::string expression = "${" + name + "}";
+    auto r = co_await call_.get_full_variable(expression);
     if (!r) co_return r.error();
     co_return r->value_or("");
   }
@@ -112,7 +113,8 @@ class agi_media final : public call_media {
       if (!cid) co_return cid.error();
     }
     const auto seconds = std::max<long long>(1, (what.timeout.count() + 999) / 1000);
-    auto r = co_await call_.exec("Dial", what.endpoint + "," + std::to_string(seconds));
+    const std::string dial_args = what.endpoint + "," + std::to_string(seconds);
+    auto r = co_await call_.exec("Dial", dial_args);
     if (!r) co_return r.error();
     dial_outcome out;
     auto status = co_await call_.get_variable("DIALSTATUS");
@@ -123,7 +125,8 @@ class agi_media final : public call_media {
   }
 
   task<result<void>> pause(millis duration) override {
-    auto r = co_await call_.exec("Wait", seconds_text(duration));
+    const std::string wait_args = seconds_text(duration);
+    auto r = co_await call_.exec("Wait", wait_args);
     if (!r) co_return r.error();
     co_return result<void>{};
   }
@@ -138,7 +141,8 @@ class agi_media final : public call_media {
       if (!r) co_return r.error();
     }
     if (!where.priority.empty() || !where.context.empty() || !where.extension.empty()) {
-      auto r = co_await call_.set_priority(where.priority.empty() ? "1" : where.priority);
+      const std::string priority = where.priority.empty() ? "1" : where.priority;
+      auto r = co_await call_.set_priority(priority);
       if (!r) co_return r.error();
     }
     co_return result<void>{};  // the handler ends: Asterisk leaves AGI() and runs the dialplan on
@@ -152,11 +156,16 @@ class agi_media final : public call_media {
   }
 
   task<result<http_response>> post(http_request request) override {
+    // g++ 12: no lambda with captures (nor any other temporary with a destructor) inside a
+    // co_await expression; it may be destroyed twice. Build the awaitable first.
     auto client = client_;
-    co_return co_await call_.external<result<http_response>>(
-        [client, request = std::move(request)](std::function<void(result<http_response>)> done) mutable {
-          client->post(std::move(request), std::move(done));
-        });
+    auto shared_request = std::make_shared<http_request>(std::move(request));
+    std::function<void(std::function<void(result<http_response>)>)> start =
+        [client, shared_request](std::function<void(result<http_response>)> done) {
+          client->post(std::move(*shared_request), std::move(done));
+        };
+    auto reply = call_.external<result<http_response>>(std::move(start));
+    co_return co_await reply;
   }
 
  private:
@@ -168,7 +177,9 @@ class agi_media final : public call_media {
 
 task<void> run_agi(std::shared_ptr<const endpoint> where, agi::call& call) {
   agi_media media(call, where->client);
-  co_await run(where, media, "agi-" + std::string(call.env().uniqueid().empty() ? std::to_string(call.id()) : std::string(call.env().uniqueid())));
+  std::string call_id = "agi-" + (call.env().uniqueid().empty() ? std::to_string(call.id()) : std::string(call.env().uniqueid()));
+  auto loop = run(std::move(where), media, std::move(call_id));
+  co_await loop;
 }
 
 }  // namespace astra::webhook

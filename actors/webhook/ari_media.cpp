@@ -30,6 +30,8 @@ using steady = std::chrono::steady_clock;
 constexpr millis playback_limit{std::chrono::hours(1)};  // longest play/say/prompt waited for
 constexpr millis dial_answer_grace{5'000};               // after the dial timeout, for Asterisk's own end of ringing
 
+bool never_matches(const ari::event&) { return false; }  // wait_for as a sleep that a hang-up ends
+
 // "hello,world" -> "sound:hello,sound:world" (URIs given with a scheme are kept).
 std::string sound_media(const std::string& files) {
   std::string out, item;
@@ -124,12 +126,16 @@ class ari_media final : public call_media {
   task<result<void>> answer() override { co_return co_await chan_.answer(); }
 
   task<result<play_outcome>> play(std::string file, std::string interrupt) override {
-    co_return co_await play_media(sound_media(file), interrupt);
+    std::string media = sound_media(file);
+    auto played = play_media(std::move(media), std::move(interrupt));
+    co_return co_await played;
   }
 
   task<result<play_outcome>> say(webhook::say what) override {
     const char* scheme = what.what == say::kind::digits ? "digits:" : what.what == say::kind::number ? "number:" : "characters:";
-    co_return co_await play_media(scheme + what.text, what.interrupt_digits);
+    std::string media = scheme + what.text;
+    auto played = play_media(std::move(media), what.interrupt_digits);
+    co_return co_await played;
   }
 
   task<result<std::string>> wait_digit(millis timeout) override {
@@ -157,13 +163,13 @@ class ari_media final : public call_media {
     auto started = co_await chan_.record(what.file, what.format, options);
     if (!started) co_return started.error();
     const std::string name = what.file;
-    auto done = co_await chan_.wait_for(
-        [name](const ari::event& e) {
-          if (auto* f = e.get<ari::RecordingFinished>()) return f->recording.name == name;
-          if (auto* f = e.get<ari::RecordingFailed>()) return f->recording.name == name;
-          return false;
-        },
-        what.max_duration + millis(30'000));
+    std::function<bool(const ari::event&)> recording_ended = [name](const ari::event& e) {
+      if (auto* f = e.get<ari::RecordingFinished>()) return f->recording.name == name;
+      if (auto* f = e.get<ari::RecordingFailed>()) return f->recording.name == name;
+      return false;
+    };
+    auto ended = chan_.wait_for(std::move(recording_ended), what.max_duration + millis(30'000));
+    auto done = co_await ended;
     if (!done) co_return done.error();
     record_outcome out;
     out.file = what.file;
@@ -191,7 +197,8 @@ class ari_media final : public call_media {
   task<result<std::string>> get_variable(std::string name) override { co_return co_await chan_.get_var(name); }
 
   task<result<dial_outcome>> dial(webhook::dial what) override {
-    auto b = co_await ari_.create_bridge("mixing");
+    auto creating = ari_.create_bridge("mixing");
+    auto b = co_await creating;
     if (!b) co_return b.error();
     ari::bridge bridge = *b;
     auto added = co_await bridge.add(chan_.id());
@@ -217,7 +224,8 @@ class ari_media final : public call_media {
       auto joined = co_await s.bridge_of(bridge_id).add(peer.id());
       link->signal(joined ? "answered" : "ended");
     };
-    auto originated = co_await ari_.originate(std::move(params), std::move(leg));
+    auto originating = ari_.originate(std::move(params), std::move(leg));
+    auto originated = co_await originating;
     if (!originated) {
       (void)co_await chan_.ring_stop();
       bridge.destroy().detach();
@@ -258,7 +266,8 @@ class ari_media final : public call_media {
   }
 
   task<result<void>> pause(millis duration) override {
-    auto r = co_await chan_.wait_for([](const ari::event&) { return false; }, duration);
+    auto sleeping = chan_.wait_for(never_matches, duration);
+    auto r = co_await sleeping;
     if (!r && r.code() != make_error_code(ari::ari_errc::timeout)) co_return r.error();
     co_return result<void>{};
   }
@@ -279,9 +288,11 @@ class ari_media final : public call_media {
   }
 
   task<result<http_response>> post(http_request request) override {
+    // g++ 12: no lambda with captures inside a co_await expression (see agi_media.cpp).
     auto client = client_;
-    auto r = co_await ari_.external([client, request = std::move(request)](ari::rest_callback done) mutable {
-      client->post(std::move(request), [done = std::move(done)](result<http_response> reply) {
+    auto shared_request = std::make_shared<http_request>(std::move(request));
+    std::function<void(ari::rest_callback)> start = [client, shared_request](ari::rest_callback done) {
+      client->post(std::move(*shared_request), [done = std::move(done)](result<http_response> reply) {
         if (!reply) return done(reply.error());
         ari::rest_response out;
         out.status = reply->status;
@@ -289,7 +300,9 @@ class ari_media final : public call_media {
         out.body = std::move(reply->body);
         done(std::move(out));
       });
-    });
+    };
+    auto exchange = ari_.external(std::move(start));
+    auto r = co_await exchange;
     if (!r) co_return r.error();
     co_return http_response{r->status, std::move(r->content_type), std::move(r->body)};
   }
@@ -321,12 +334,12 @@ class ari_media final : public call_media {
         ari_.request(stop).detach();  // PlaybackFinished follows; not waited for
         break;
       }
-      auto ev = co_await chan_.wait_for(
-          [&id](const ari::event& e) {
-            return e.type() == ari::event_type::ChannelDtmfReceived ||
-                   (e.type() == ari::event_type::PlaybackFinished && e.playback_id() == id);
-          },
-          playback_limit);
+      std::function<bool(const ari::event&)> dtmf_or_end = [&id](const ari::event& e) {
+        return e.type() == ari::event_type::ChannelDtmfReceived ||
+               (e.type() == ari::event_type::PlaybackFinished && e.playback_id() == id);
+      };
+      auto next_event = chan_.wait_for(std::move(dtmf_or_end), playback_limit);
+      auto ev = co_await next_event;
       if (!ev) co_return ev.error();
     }
     // Digits typed during the playback are dropped (as Asterisk does for STREAM FILE); the
@@ -336,13 +349,16 @@ class ari_media final : public call_media {
   }
 
   task<std::string> next_news(std::shared_ptr<dial_link> link) {
-    auto r = co_await ari_.external([link](ari::rest_callback done) { link->arm(std::move(done)); });
+    std::function<void(ari::rest_callback)> arm = [link](ari::rest_callback done) { link->arm(std::move(done)); };
+    auto news = ari_.external(std::move(arm));
+    auto r = co_await news;
     co_return r ? r->body : std::string("ended");
   }
 
   task<void> deadline(std::shared_ptr<dial_link> link, millis after) {
     try {
-      (void)co_await chan_.wait_for([](const ari::event&) { return false; }, after);
+      auto sleeping = chan_.wait_for(never_matches, after);
+      (void)co_await sleeping;
     } catch (...) {  // the channel ended: the leg's end (or the call's) settles the wait
     }
     link->signal("timeout");
@@ -359,7 +375,9 @@ class ari_media final : public call_media {
 
 task<void> run_ari(std::shared_ptr<const endpoint> where, ari::channel chan, ari::session& ari) {
   ari_media media(chan, ari, where->client);
-  co_await run(where, media, "ari-" + chan.id());
+  std::string call_id = "ari-" + chan.id();
+  auto loop = run(std::move(where), media, std::move(call_id));
+  co_await loop;
 }
 
 }  // namespace astra::webhook

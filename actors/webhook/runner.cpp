@@ -106,7 +106,8 @@ class loop {
 
   task<void> run() {
     json start{{"event", "call.start"}, {"call", end_.call}};  // (g++ 12: no braced list inside co_await)
-    auto verbs = co_await fetch("call.start", ep_->config.url, std::move(start));
+    auto asking = fetch("call.start", ep_->config.url, std::move(start));
+    auto verbs = co_await asking;
     for (;;) {
       if (!verbs) {
         co_await run_fallback(verbs.error());
@@ -126,7 +127,9 @@ class loop {
 
   task<result<verb_list>> fetch(std::string_view event, std::string url, json body) {
     const auto t0 = steady::now();
-    auto r = co_await media_.post(make_request(*ep_, std::move(url), body, event));
+    auto request = make_request(*ep_, std::move(url), body, event);
+    auto posting = media_.post(std::move(request));
+    auto r = co_await posting;
     const double took = seconds_since(t0);
     if (!r) {
       if (ep_->observe.request) ep_->observe.request(event, 0, took);
@@ -164,13 +167,15 @@ class loop {
       if (next_url) {
         // redirect: the next verbs come from another URL.
         json body{{"event", "call.redirect"}, {"call", end_.call}};
-        auto next = co_await fetch("call.redirect", *next_url, std::move(body));
+        auto asking = fetch("call.redirect", *next_url, std::move(body));
+        auto next = co_await asking;
         co_return list_end(std::move(next));
       }
       const std::string_view action = action_of(v);
       if (!action.empty()) {
         json body{{"event", "verb.result"}, {"call", end_.call}, {"verb", name_of(v)}, {"result", outcome}};
-        auto next = co_await fetch("verb.result", std::string(action), std::move(body));
+        auto asking = fetch("verb.result", std::string(action), std::move(body));
+        auto next = co_await asking;
         co_return list_end(std::move(next));
       }
     }
@@ -285,7 +290,8 @@ class loop {
     digits.clear();
     take(early);
     if (!finished && digits.empty() && !g.play.empty()) {
-      auto r = co_await media_.play(g.play, std::string(any_dtmf));
+      auto prompting = media_.play(g.play, std::string(any_dtmf));
+      auto r = co_await prompting;
       if (!r) note(r.error());
       else take(r->digit);
     }

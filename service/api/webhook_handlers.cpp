@@ -109,7 +109,8 @@ void register_webhook_handlers(service& svc) {
       (void)co_await chan.hangup();
       co_return;
     }
-    co_await webhook::run_ari(it->second, chan, ari);
+    auto loop = webhook::run_ari(it->second, chan, ari);
+    co_await loop;
   });
 }
 
