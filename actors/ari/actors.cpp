@@ -125,12 +125,14 @@ class actor_core {
     return std::find(finished_.begin(), finished_.end(), id) != finished_.end();
   }
 
-  void start_task(task<void> body) {
+  // `handler`: the channel's handler (its end is reported through hooks.handler_ended);
+  // false for coroutines a handler spawned (session::spawn), which are only logged.
+  void start_task(task<void> body, bool handler = true) {
     tasks_.emplace_back(std::move(body));
     auto id = id_;
     auto sh = sh_;
     std::string app = start_ ? start_->application : std::string();
-    tasks_.back().start([id, sh, app](std::exception_ptr error) {
+    tasks_.back().start([id, sh, app, handler](std::exception_ptr error) {
       const char* outcome = "completed";
       if (error) {
         try {
@@ -148,7 +150,7 @@ class actor_core {
           spdlog::error("ari: handler for {} threw a non-standard exception", id);
         }
       }
-      if (sh->hooks.handler_ended) {
+      if (handler && sh->hooks.handler_ended) {
         try {
           sh->hooks.handler_ended(app, outcome);
         } catch (...) {
@@ -423,7 +425,7 @@ pending<Channel> session::external_media(channels::external_media params, stasis
 
 channel session::channel_of(std::string id) { return channel(core_, std::move(id)); }
 bridge session::bridge_of(std::string id) { return bridge(core_, std::move(id)); }
-void session::spawn(task<void> body) { core_->start_task(std::move(body)); }
+void session::spawn(task<void> body) { core_->start_task(std::move(body), /*handler=*/false); }
 std::string session::new_id(std::string_view prefix) { return core_->shared().new_id(prefix); }
 const std::string& session::app() const { return core_->shared().first_app(); }
 
