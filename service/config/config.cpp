@@ -615,7 +615,7 @@ void load_ari(loader& l, const scope& s, ari_config& a) {
     if (a.apps.empty() && !a.app.empty()) l.add(s.path + ".app", "no application name in " + quote(a.app));
   }
   l.field(s, "handler", a.handler,
-          "Stasis handler run for each channel entering the app: a stock one (track, demo) or one registered in code");
+          "Stasis handler run for each channel entering the app: a stock one (track, demo, webhook) or one registered in code");
   if (!loader::known(l.names().ari, a.handler))
     l.add(s.path + ".handler", "unknown handler " + quote(a.handler) + " (known: " + loader::listed(l.names().ari) + ")");
   l.field(s, "subscribe_all", a.subscribe_all, "subscribe the app to all channels/bridges/endpoints");
