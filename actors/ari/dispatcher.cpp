@@ -16,6 +16,18 @@ bool lifecycle(event_type t) {
 }
 
 void shared_state::send(rest_request request, rest_callback done, std::chrono::milliseconds timeout) {
+  if (transport) {
+    auto method = request.method;
+    auto hook = hooks.request;
+    transport->send(
+        std::move(request),
+        [done = std::move(done), method = std::move(method), hook](result<rest_response> r) {
+          if (hook) hook(method, r.ok() ? r->status : 0);
+          done(std::move(r));
+        },
+        timeout);
+    return;
+  }
   if (cfg.rest_over_websocket && stream && stream->rest_supported()) {
     auto method = request.method;
     auto fallback_request = request;
