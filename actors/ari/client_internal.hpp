@@ -72,6 +72,7 @@ using gone_atom = caf::atom_constant<caf::atom("ari_gone")>;
 using wait_tmo_atom = caf::atom_constant<caf::atom("ari_tmo")>;
 using quit_atom = caf::atom_constant<caf::atom("ari_quit")>;
 using stop_atom = caf::atom_constant<caf::atom("ari_stop")>;
+using lost_atom = caf::atom_constant<caf::atom("ari_lost")>;
 
 }  // namespace astra::ari::detail
 

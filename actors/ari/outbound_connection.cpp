@@ -37,9 +37,12 @@ class socket_transport final : public rest_transport {
   std::weak_ptr<connection> conn_;
 };
 
-// The per-call wrapper of the app's handler: runs it, then applies after_handler to a channel
-// still in Stasis. A throw of the handler is rethrown after that (counted as its outcome).
-task<void> run_per_call(stasis_handler inner, after_handler_policy policy, channel chan, session& ari) {
+// The per-call wrapper of the app's handler: runs it; if the channel is still in Stasis then,
+// waits up to `grace` for it to leave (the handler may have hung up or continued it: its
+// StasisEnd is on the way), then applies after_handler. A throw of the handler is rethrown
+// after that (counted as its outcome).
+task<void> run_per_call(stasis_handler inner, after_handler_policy policy, std::chrono::milliseconds grace,
+                        channel chan, session& ari) {
   std::exception_ptr error;
   try {
     co_await inner(chan, ari);
@@ -48,8 +51,11 @@ task<void> run_per_call(stasis_handler inner, after_handler_policy policy, chann
   }
   if (chan.active() && policy != after_handler_policy::keep) {
     try {
-      if (policy == after_handler_policy::hangup) (void)co_await chan.hangup();
-      else (void)co_await chan.continue_in_dialplan();
+      auto left = co_await chan.wait(event_type::StasisEnd, grace);
+      if (!left && chan.active()) {
+        if (policy == after_handler_policy::hangup) (void)co_await chan.hangup();
+        else (void)co_await chan.continue_in_dialplan();
+      }
     } catch (...) {  // call_ended: the channel left meanwhile; nothing else to do
     }
   }
@@ -60,7 +66,8 @@ task<void> run_per_call(stasis_handler inner, after_handler_policy policy, chann
 
 connection::connection(std::shared_ptr<server_core> core, net::any_io_executor strand,
                        std::shared_ptr<socket_ops> ops, std::uint64_t number)
-    : core_(std::move(core)), strand_(std::move(strand)), ops_(std::move(ops)), number_(number), registration_timer_(strand_) {}
+    : core_(std::move(core)), strand_(std::move(strand)), ops_(std::move(ops)), number_(number), registration_timer_(strand_),
+      close_timer_(strand_) {}
 
 connection::~connection() = default;
 
@@ -125,8 +132,10 @@ void connection::on_registered(const std::string& application) {
   sh_->transport = std::make_shared<socket_transport>(weak_from_this());
   sh_->handlers = it->second->handlers;
   if (mode_ == outbound_mode::per_call) {
-    sh_->handlers.on_stasis_start = [inner = it->second->handlers.on_stasis_start, policy = cfg.after_handler](
-                                        channel chan, session& ari) { return run_per_call(inner, policy, chan, ari); };
+    sh_->handlers.on_stasis_start = [inner = it->second->handlers.on_stasis_start, policy = cfg.after_handler,
+                                     grace = cfg.after_handler_grace](channel chan, session& ari) {
+      return run_per_call(inner, policy, grace, chan, ari);
+    };
   }
   auto core = core_;
   auto base = app_base_;
@@ -256,6 +265,13 @@ void connection::close(close_reason why, std::uint16_t code, std::string text) {
   write_bytes_ = writes_.empty() ? 0 : writes_.front().size();
   // A write in progress must complete first (Beast: one write operation at a time).
   if (!writing_ && ops_) ops_->async_close(code, std::move(text));
+  // The peer has handshake_timeout to answer the close; then the socket is cut.
+  close_timer_.expires_after(core_->cfg.handshake_timeout);
+  close_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->finished_ || !self->ops_) return;
+    self->ops_->abort();
+  });
 }
 
 void connection::fail_pending(const failure& why) {
@@ -273,16 +289,19 @@ void connection::finished(close_reason why) {
   finished_ = true;
   ops_ = nullptr;
   registration_timer_.cancel();
+  close_timer_.cancel();
   close_reason reason = reason_.value_or(why);
   core_->closes[static_cast<int>(reason)].fetch_add(1, std::memory_order_relaxed);
   if (core_->hooks.closed) core_->hooks.closed(reason);
-  fail_pending(failure{ari_errc::disconnected, std::string("outbound socket closed (") + std::string(to_string(reason)) + ")"});
+  const std::string why_text = "outbound socket closed (" + std::string(to_string(reason)) + ")";
+  // A per-call socket is the call: its loss is the channel's end for the handler (a
+  // straight-line handler ends normally); a persistent socket's loss is a disconnection.
+  fail_pending(failure{mode_ == outbound_mode::per_call ? ari_errc::channel_gone : ari_errc::disconnected, why_text});
   // A write in flight keeps its frame (the front) until its handler runs.
   writes_.erase(writes_.begin() + (writing_ ? 1 : 0), writes_.end());
   if (sh_) {
     // The socket's end is the end of every actor it carried.
-    sh_->stopping = true;
-    caf::anon_send(sh_->dispatcher, detail::stop_atom::value);
+    caf::anon_send(sh_->dispatcher, detail::lost_atom::value, why_text);
     core_->live_registered.fetch_sub(1, std::memory_order_relaxed);
     if (core_->hooks.connection) core_->hooks.connection(app_base_, mode_, -1);
   }

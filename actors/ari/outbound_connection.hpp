@@ -71,6 +71,8 @@ class socket_ops {
   virtual void async_write_text(const std::string& frame, std::function<void(bool ok)> done) = 0;
   // Starts the closing handshake with `code` (1000, 1008 ...); the read loop then ends.
   virtual void async_close(std::uint16_t code, std::string reason) = 0;
+  // Closes the TCP socket at once: every pending operation completes (aborted).
+  virtual void abort() = 0;
 };
 
 class connection : public std::enable_shared_from_this<connection> {
@@ -115,6 +117,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // strand
   boost::asio::steady_timer registration_timer_;
+  boost::asio::steady_timer close_timer_;  // a closing handshake left unanswered: the socket is cut
   bool registered_ = false;
   bool closing_ = false;
   bool finished_ = false;

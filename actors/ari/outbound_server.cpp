@@ -33,7 +33,7 @@ template <class Ws>
 class ws_ops final : public outbound::socket_ops, public std::enable_shared_from_this<ws_ops<Ws>> {
  public:
   template <class Stream>
-  explicit ws_ops(Stream&& s) : ws(std::forward<Stream>(s)) {}
+  explicit ws_ops(Stream&& s) : ws(std::forward<Stream>(s)), close_done(ws.get_executor()) {}
 
   void async_write_text(const std::string& frame, std::function<void(bool ok)> done) override {
     ws.text(true);
@@ -44,15 +44,28 @@ class ws_ops final : public outbound::socket_ops, public std::enable_shared_from
     if (closing) return;
     closing = true;
     websocket::close_reason why(static_cast<websocket::close_code>(code), reason);
-    ws.async_close(why, [self = this->shared_from_this()](const beast::error_code&) {});
+    ws.async_close(why, [self = this->shared_from_this()](const beast::error_code&) {
+      self->closed = true;
+      self->close_done.cancel();
+    });
   }
-  void abort() {
+  // The read loop itself asked for the close (no read pending): waits for the closing
+  // handshake to complete, at most `limit`.
+  awaitable<void> wait_closed(std::chrono::milliseconds limit) {
+    if (closed) co_return;
+    close_done.expires_after(limit);
+    beast::error_code ec;
+    co_await close_done.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+  void abort() override {
     beast::error_code ec;
     beast::get_lowest_layer(ws).socket().close(ec);
   }
 
   Ws ws;
+  net::steady_timer close_done;
   bool closing = false;
+  bool closed = false;
 };
 
 // Whether the TLS variant is in use is a property of the stream type.
@@ -177,6 +190,10 @@ struct outbound_server::impl : std::enable_shared_from_this<outbound_server::imp
       }
       if (ws.got_text()) conn->on_text(beast::buffers_to_string(in.data()));
       in.consume(in.size());
+      if (conn->closing()) {  // closed by this frame (no handler, bad first frame): no read is pending
+        co_await ops->wait_closed(core->cfg.handshake_timeout);
+        break;
+      }
       if (in.capacity() > shrink_read_buffer_above) in.shrink_to_fit();
     }
     conn->finished(why);

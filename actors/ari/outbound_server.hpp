@@ -104,6 +104,9 @@ struct outbound_server_config {
   std::string tls_key_file;
   std::vector<outbound_app> apps;
   after_handler_policy after_handler = after_handler_policy::hangup;
+  // How long a channel still in Stasis when its handler returned may take to leave (its
+  // StasisEnd after the handler's own hangup / continue) before after_handler applies.
+  std::chrono::milliseconds after_handler_grace{1'000};
   hangup_policy on_hangup = hangup_policy::end_handler;  // as client_config::on_hangup
   std::size_t channel_queue = default_channel_queue;     // events in flight to one actor
   std::size_t dispatch_queue = default_dispatch_queue;   // frames in flight to one socket's dispatcher
