@@ -27,6 +27,7 @@ namespace {
 
 constexpr std::size_t shrink_read_buffer_above = 8 * 1024;  // bytes kept by an idle socket's read buffer
 constexpr auto accept_error_pause = std::chrono::milliseconds(50);  // e.g. EMFILE: do not spin
+constexpr std::size_t write_buffer_bytes = 512;  // Beast's per-stream write buffer (default 4096)
 
 // The WebSocket of one connection behind socket_ops. Strand only.
 template <class Ws>
@@ -112,17 +113,19 @@ struct outbound_server::impl : std::enable_shared_from_this<outbound_server::imp
         co_return;
       }
     }
-    beast::flat_buffer buffer;
-    http::request_parser<http::empty_body> parser;
-    parser.header_limit(outbound_max_upgrade_bytes);
-    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    // The upgrade's buffer and parser live on the heap and go before the read loop: a held
+    // socket keeps none of them.
+    auto buffer = std::make_unique<beast::flat_buffer>();
+    auto parser = std::make_unique<http::request_parser<http::empty_body>>();
+    parser->header_limit(outbound_max_upgrade_bytes);
+    co_await http::async_read(stream, *buffer, *parser, net::redirect_error(net::use_awaitable, ec));
     if (ec) {
       core->handshake_failures.fetch_add(1, std::memory_order_relaxed);
       // A bare TCP probe (connect, close) is no upgrade at all: not counted as one.
-      if (!(ec == http::error::end_of_stream && buffer.size() == 0)) core->count(upgrade_result::bad_request);
+      if (!(ec == http::error::end_of_stream && buffer->size() == 0)) core->count(upgrade_result::bad_request);
       co_return;
     }
-    const auto& req = parser.get();
+    const auto& req = parser->get();
     outbound::upgrade_request view;
     view.method = req.method_string();
     view.target = req.target();
@@ -132,7 +135,7 @@ struct outbound_server::impl : std::enable_shared_from_this<outbound_server::imp
     view.ws_key = req[http::field::sec_websocket_key];
     view.ws_protocol = req[http::field::sec_websocket_protocol];
     view.authorization = req[http::field::authorization];
-    view.bytes_after_request = buffer.size();
+    view.bytes_after_request = buffer->size();
     outbound::admission_state state;
     state.draining = core->draining.load();
     state.full = core->live.load() > cfg.max_connections;  // this connection is counted in live
@@ -150,6 +153,10 @@ struct outbound_server::impl : std::enable_shared_from_this<outbound_server::imp
     opt.keep_alive_pings = true;
     ws.set_option(opt);
     ws.read_message_max(outbound_max_frame_bytes);
+    // Whole frames, written from the caller's buffer (server frames are not masked): the
+    // stream's own write buffer is then barely used, so keep it small (bytes per held socket).
+    ws.auto_fragment(false);
+    ws.write_buffer_bytes(write_buffer_bytes);
     ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
       res.set(http::field::server, user_agent);
       res.set(http::field::sec_websocket_protocol, "ari");
@@ -161,6 +168,8 @@ struct outbound_server::impl : std::enable_shared_from_this<outbound_server::imp
       co_return;
     }
     beast::get_lowest_layer(ws).expires_never();  // the WebSocket timeouts take over
+    parser.reset();
+    buffer.reset();
     core->count(upgrade_result::ok);
     co_await read_loop(core, ops);
   }

@@ -7,6 +7,7 @@
 // The Asterisk side runs in a forked child process (its memory is not the server's); on a small
 // machine it competes with the server for the same cores, which the figures include.
 // Prints its figures, then one JSON line.
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -160,13 +161,14 @@ int main(int argc, char** argv) {
   }
 
   // --- 1. memory per held call --------------------------------------------------------------
-  double bytes_per_held = 0;
+  double bytes_per_held = 0, heap_per_held = 0;
   std::size_t held_ok = 0;
   {
     server_box box(io_threads, caf_threads, answer_and_hold);
     auto port = box.server->local_port();
     std::this_thread::sleep_for(200ms);
     const auto idle = rss_bytes();
+    const auto idle_heap = mallinfo2().uordblks;
     int to_parent[2], to_child[2];
     if (pipe(to_parent) != 0 || pipe(to_child) != 0) return 1;
     pid_t pid = fork();
@@ -193,6 +195,8 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(300ms);
     held_ok = box.server->stats().channel_actors;
     const auto busy = rss_bytes();
+    const auto busy_heap = mallinfo2().uordblks;
+    heap_per_held = held_ok ? static_cast<double>(busy_heap > idle_heap ? busy_heap - idle_heap : 0) / static_cast<double>(held_ok) : 0;
     bytes_per_held = held_ok ? static_cast<double>(busy > idle ? busy - idle : 0) / static_cast<double>(held_ok) : 0;
     (void)!write(to_child[1], &c, 1);
     int status = 0;
@@ -230,15 +234,16 @@ int main(int argc, char** argv) {
       std::printf("client side reported failures (status %d)\n", status);
   }
 
-  std::printf("held per-call sockets: %zu, server RSS above idle per held call: %.0f bytes (goal <= 8192)\n",
-              held_ok, bytes_per_held);
+  std::printf("held per-call sockets: %zu, server RSS above idle per held call: %.0f bytes (goal <= 8192), "
+              "heap in use per held call: %.0f bytes\n",
+              held_ok, bytes_per_held, heap_per_held);
   std::printf("per-call calls: %llu in %.2f s = %.0f calls/s with %zu client threads (goal >= 5000)\n",
               static_cast<unsigned long long>(completed), seconds, calls_per_s, clients);
   std::printf(
       "{\"bench\":\"ari_outbound\",\"calls\":%llu,\"seconds\":%.3f,\"calls_per_s\":%.0f,\"clients\":%zu,"
-      "\"io_threads\":%u,\"caf_threads\":%zu,\"held\":%zu,\"bytes_per_held_call\":%.0f,"
+      "\"io_threads\":%u,\"caf_threads\":%zu,\"held\":%zu,\"bytes_per_held_call\":%.0f,\"heap_bytes_per_held_call\":%.0f,"
       "\"goal_calls_per_s\":5000,\"goal_bytes_per_held_call\":8192}\n",
       static_cast<unsigned long long>(completed), seconds, calls_per_s, clients, io_threads, caf_threads, held_ok,
-      bytes_per_held);
+      bytes_per_held, heap_per_held);
   return completed == calls ? 0 : 1;
 }
