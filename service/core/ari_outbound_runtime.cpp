@@ -16,7 +16,8 @@ constexpr auto drain_poll_period = std::chrono::milliseconds(50);
 }  // namespace
 
 struct ari_outbound_runtime::impl {
-  std::unique_ptr<metrics::ari_outbound_metrics> series;
+  // Shared with the hooks: sockets still closing after stop() report into it.
+  std::shared_ptr<metrics::ari_outbound_metrics> series;
   std::unique_ptr<ari::outbound_server> server;
 };
 
@@ -31,7 +32,7 @@ std::unique_ptr<ari_outbound_runtime> ari_outbound_runtime::start(caf::actor_sys
   auto p = std::make_unique<impl>();
   std::vector<std::string> app_names;
   for (const auto& a : cfg.apps) app_names.push_back(a.name);
-  p->series = std::make_unique<metrics::ari_outbound_metrics>(m.reg, app_names);
+  p->series = std::make_shared<metrics::ari_outbound_metrics>(m.reg, app_names);
 
   ari::outbound_server_config sc;
   sc.host = cfg.listen_host;
@@ -61,7 +62,7 @@ std::unique_ptr<ari_outbound_runtime> ari_outbound_runtime::start(caf::actor_sys
     m.ari_calls.with({server_label, a.name, "completed"});
   }
   ari::outbound_hooks hooks;
-  auto* series = p->series.get();
+  auto series = p->series;
   hooks.upgrade = [series](ari::upgrade_result r) { series->upgrades.labels(ari::to_string(r)).inc(); };
   hooks.connection = [series](std::string_view app, ari::outbound_mode mode, int delta) {
     series->connections.labels(app, ari::to_string(mode)).inc(delta);
