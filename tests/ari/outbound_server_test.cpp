@@ -496,3 +496,57 @@ TEST_CASE("outbound stop: open calls are closed (1001) and their actors end", "[
   REQUIRE(eventually([&] { return h.idle(); }));
   CHECK(h.server->stats().stopped_closes == 1);
 }
+
+namespace {
+
+// Asterisk's side of one whole per-call call against the recorded flow's four requests.
+std::string play_whole_call(std::uint16_t port, const std::string& id) {
+  ws_peer peer;
+  if (!peer.connect(port)) return id + ": connect";
+  peer.send_raw(ws_peer::upgrade_request("/ari/events", recorded_auth));
+  if (peer.read_http_head().rfind("HTTP/1.1 101", 0) != 0) return id + ": upgrade";
+  const std::string app = "percall:PJSIP/" + id;
+  peer.send_text(json{{"type", "ApplicationRegistered"}, {"application", app}}.dump());
+  auto chan = json::parse(stasis_end())["channel"];
+  chan["id"] = id;
+  peer.send_text(json{{"type", "StasisStart"}, {"args", json::array()}, {"channel", chan}, {"application", app}}.dump());
+  for (;;) {
+    auto f = peer.read_frame();
+    if (f.opcode == 8) return f.close_code() == 1000 && peer.wait_eof() ? "" : id + ": close";
+    if (f.opcode != 1) return id + ": frame";
+    auto req = json::parse(f.payload);
+    std::string uri = req["uri"];
+    if (uri == "channels/" + id + "/play") {
+      peer.send_text(json{{"type", "RESTResponse"}, {"request_id", req["request_id"]}, {"status_code", 201},
+                          {"reason_phrase", "Created"}, {"content_type", "application/json"},
+                          {"message_body", json{{"id", "pb-" + id}, {"state", "queued"}}.dump()}}
+                         .dump());
+      peer.send_text(json{{"type", "PlaybackFinished"}, {"playback", {{"id", "pb-" + id}, {"state", "done"}}},
+                          {"application", app}}
+                         .dump());
+    } else if (req["method"] == "DELETE") {
+      peer.send_text(response_to(f.payload));
+      peer.send_text(json{{"type", "StasisEnd"}, {"channel", chan}, {"application", app}}.dump());
+    } else {
+      peer.send_text(response_to(f.payload));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("outbound per call: 40 concurrent per-call sockets, one actor each, all end", "[ari][outbound]") {
+  harness h;
+  constexpr int calls = 40;
+  std::vector<std::string> errors(calls);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < calls; ++i)
+    threads.emplace_back([&, i] { errors[i] = play_whole_call(h.server->local_port(), "call-" + std::to_string(i)); });
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors) CHECK(e == "");
+  REQUIRE(eventually([&] { return h.idle(); }));
+  auto s = h.server->stats();
+  CHECK(s.per_call_sockets == calls);
+  CHECK(s.call_ended_closes == calls);
+  CHECK(h.outcome("percall/completed") == calls);
+}
