@@ -250,7 +250,7 @@ void connection::write_next() {
     }
     if (!ok) return;  // the read loop sees the failure and finishes the connection
     if (self->closing_ && self->ops_ && self->reason_) {
-      self->ops_->async_close(self->reason_ == close_reason::call_ended ? close_normal : close_policy, {});
+      self->ops_->async_close(self->close_code_, std::move(self->close_text_));
       return;
     }
     self->write_next();
@@ -261,6 +261,8 @@ void connection::close(close_reason why, std::uint16_t code, std::string text) {
   if (closing_ || finished_) return;
   closing_ = true;
   reason_ = why;
+  close_code_ = code;
+  close_text_ = text;
   writes_.erase(writes_.begin() + (writing_ ? 1 : 0), writes_.end());  // nothing more goes out
   write_bytes_ = writes_.empty() ? 0 : writes_.front().size();
   // A write in progress must complete first (Beast: one write operation at a time).

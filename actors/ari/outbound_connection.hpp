@@ -122,6 +122,8 @@ class connection : public std::enable_shared_from_this<connection> {
   bool closing_ = false;
   bool finished_ = false;
   std::optional<close_reason> reason_;
+  std::uint16_t close_code_ = 1000;  // sent once a write in flight completed (close deferred)
+  std::string close_text_;
   std::string app_base_;
   outbound_mode mode_ = outbound_mode::per_call;
   std::shared_ptr<detail::shared_state> sh_;
