@@ -72,6 +72,7 @@ using gone_atom = caf::atom_constant<caf::atom("ari_gone")>;
 using wait_tmo_atom = caf::atom_constant<caf::atom("ari_tmo")>;
 using quit_atom = caf::atom_constant<caf::atom("ari_quit")>;
 using stop_atom = caf::atom_constant<caf::atom("ari_stop")>;
+using lost_atom = caf::atom_constant<caf::atom("ari_lost")>;
 
 }  // namespace astra::ari::detail
 
@@ -93,6 +94,10 @@ struct shared_state {
   client_handlers handlers;
   std::shared_ptr<http_pool> pool;
   std::shared_ptr<event_stream> stream;
+  // Outbound WebSockets (outbound_server.hpp): the socket Asterisk dialled carries every REST
+  // request of this state's actors; pool and stream are then unset. Set once, before any
+  // actor exists.
+  std::shared_ptr<rest_transport> transport;
   caf::actor dispatcher;  // set once, before the stream starts
   inflight_bound dispatch_bound{"ari.dispatch", default_dispatch_queue};
 
@@ -118,6 +123,10 @@ struct shared_state {
     static const char* hex = "0123456789abcdef";
     for (int i = 0; i < 8; ++i) id_salt += hex[rd() % 16];
   }
+  // With a given id salt (outbound sockets: one per server, not one random_device per call).
+  shared_state(client_config c, std::string salt)
+      : cfg(std::move(c)), dispatch_bound("ari.dispatch", cfg.dispatch_queue ? cfg.dispatch_queue : 1),
+        id_salt(std::move(salt)) {}
 
   std::string new_id(std::string_view prefix) {
     return std::string(prefix) + "-" + id_salt + "-" + std::to_string(id_counter.fetch_add(1) + 1);
@@ -141,7 +150,8 @@ struct shared_state {
   // dispatch. Defined in dispatcher.cpp.
   bool on_frame(std::string_view frame);
 
-  // REST over the event socket when enabled and supported, else (or when it dropped) HTTP.
+  // `transport` when set (outbound sockets), else REST over the event socket when enabled and
+  // supported, else (or when it dropped) HTTP.
   // `done` runs on an Asio thread.
   void send(rest_request request, rest_callback done, std::chrono::milliseconds timeout = {});
 };

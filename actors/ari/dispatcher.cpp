@@ -16,6 +16,18 @@ bool lifecycle(event_type t) {
 }
 
 void shared_state::send(rest_request request, rest_callback done, std::chrono::milliseconds timeout) {
+  if (transport) {
+    auto method = request.method;
+    auto hook = hooks.request;
+    transport->send(
+        std::move(request),
+        [done = std::move(done), method = std::move(method), hook](result<rest_response> r) {
+          if (hook) hook(method, r.ok() ? r->status : 0);
+          done(std::move(r));
+        },
+        timeout);
+    return;
+  }
   if (cfg.rest_over_websocket && stream && stream->rest_supported()) {
     auto method = request.method;
     auto fallback_request = request;
@@ -166,10 +178,14 @@ dispatch_entry spawn_member(dispatcher_actor_t* self, member_kind kind, const st
   (is_channel ? sh->channel_actors : sh->bridge_actors).fetch_add(1);
   sh->counts_changed();
   std::weak_ptr<shared_state> weak = sh;
+  // An outbound socket's state has no owner once its socket closed: its last actors keep it
+  // (strongly) so that their end is still counted. The inbound client owns its state and
+  // may be gone first: weak there.
+  std::shared_ptr<shared_state> keep = sh->transport ? sh : nullptr;
   caf::actor dispatcher = caf::actor_cast<caf::actor>(self);
   auto addr = actor.address();
-  actor->attach_functor([weak, is_channel, id, dispatcher, addr](const caf::error&) {
-    if (auto s = weak.lock()) {
+  actor->attach_functor([weak, keep, is_channel, id, dispatcher, addr](const caf::error&) {
+    if (auto s = keep ? keep : weak.lock()) {
       (is_channel ? s->channel_actors : s->bridge_actors).fetch_sub(1);
       s->counts_changed();
     }
@@ -219,6 +235,18 @@ caf::behavior dispatcher_actor(dispatcher_actor_t* self, std::shared_ptr<shared_
           if (w->second.actor.address() == addr) w = self->state.playback_watch.erase(w);
           else ++w;
         }
+      },
+      // An outbound socket is gone (outbound_connection.cpp): every actor it carried ends as
+      // if its channel/bridge left (handlers see channel_gone, end callbacks run), then the
+      // dispatcher quits.
+      [self](lost_atom, const std::string& why) {
+        for (auto& [id, e] : self->state.channels) self->send(e.actor, gone_atom::value, why);
+        for (auto& [id, e] : self->state.bridges) self->send(e.actor, gone_atom::value, why);
+        self->state.channels.clear();
+        self->state.bridges.clear();
+        self->state.playback_watch.clear();
+        self->state.orphans.clear();
+        self->quit();
       },
       [self](stop_atom) {
         for (auto& [id, e] : self->state.channels) self->send(e.actor, stop_atom::value);

@@ -51,7 +51,10 @@ void list(dispatcher_actor_t* self, bool channels) {
   caf::actor me = caf::actor_cast<caf::actor>(self);
   auto generation = self->state.generation;
   auto apps = sh.cfg.apps;
-  sh.pool->send(std::move(req), [me, channels, generation, apps = std::move(apps)](result<rest_response> r) {
+  // The listing goes over HTTP (or, on an outbound socket, over that socket): never queued
+  // behind the handlers' REST-over-WebSocket traffic of an inbound client.
+  rest_transport& via = sh.transport ? *sh.transport : static_cast<rest_transport&>(*sh.pool);
+  via.send(std::move(req), [me, channels, generation, apps = std::move(apps)](result<rest_response> r) {
     listing_msg m;
     m.channels = channels;
     m.generation = generation;

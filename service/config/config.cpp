@@ -811,12 +811,18 @@ void load_queue(loader& l, const scope& parent, const std::string& key, queue_co
     l.add(s.path + ".policy", "the AMI inbox only supports pause_reading (the reader pauses, then sheds after ami.max_read_stall)");
 }
 
+}  // namespace
+}  // namespace astra::config
+#include "service/config/config_ari_outbound.hpp"
+namespace astra::config {
+namespace {
+
 void load_all(loader& l, const YAML::Node& doc, config& c) {
   scope root;
   root.node = doc;
   root.env = "ASTRA";
   root.doc_env = "ASTRA";
-  l.check_keys(root, {"servers", "agi", "admin", "backoff", "queues", "log", "drain_timeout"});
+  l.check_keys(root, {"servers", "agi", "admin", "backoff", "queues", "log", "drain_timeout", "ari_outbound"});
   load_servers(l, root, c);
   load_agi(l, l.child(root, "agi"), c.agi);
   {
@@ -851,6 +857,12 @@ void load_all(loader& l, const YAML::Node& doc, config& c) {
     if (!levels.count(c.log.level)) l.add("log.level", "expected one of trace, debug, info, warn, error, critical, off, got " + quote(c.log.level));
   }
   l.field(root, "drain_timeout", c.drain_timeout, "on SIGTERM/SIGINT: how long running calls may finish before they are cut", duration{0});
+  detail::load_ari_outbound<loader, scope, endpoint, credential>(l, root, c.ari_outbound);
+  if (c.ari_outbound.enabled && c.agi.enabled && c.ari_outbound.listen_port != 0 &&
+      c.ari_outbound.listen_port == c.agi.listen.port)
+    l.add("ari_outbound.listen", "same port as agi.listen (" + std::to_string(c.agi.listen.port) + ")");
+  if (c.ari_outbound.enabled && c.ari_outbound.listen_port != 0 && c.ari_outbound.listen_port == c.admin.listen.port)
+    l.add("ari_outbound.listen", "same port as admin.listen (" + std::to_string(c.admin.listen.port) + ")");
   // Both listeners on one port cannot both bind (a wildcard address covers the others; "::"
   // is dual-stack).
   auto wildcard = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
@@ -946,6 +958,11 @@ servers:
 agi:
   routes:
     - path: /doc
+ari_outbound:
+  username: u
+  password: p
+  apps:
+    - name: doc
 )";
   std::vector<key_doc> docs;
   loader l([](const std::string&) { return std::optional<std::string>(); }, ".", &docs);
@@ -956,6 +973,9 @@ agi:
     if (d.path == "servers[].ami.username" || d.path == "servers[].ari.username" || d.path == "agi.routes[].path")
       d.default_value = "(required)";
     if (d.path == "servers[].ami.secret" || d.path == "servers[].ari.password") d.default_value = "(required: one of the three)";
+    if (d.path == "ari_outbound.username" || d.path == "ari_outbound.apps[].name") d.default_value = "(required when enabled)";
+    if (d.path == "ari_outbound.password") d.default_value = "(required when enabled: one of the three)";
+    if (d.path == "ari_outbound.enabled") d.default_value = "false (true when the section is given)";
   }
   docs.push_back({"servers[].name", "(required)", "-", "server name: metric label `server`, env token <NAME>"});
   docs.push_back({"agi.routes[].variables.<NAME>", "-", "ASTRA_AGI_ROUTES_<INDEX>_VARIABLES_<NAME>", "channel variables set before the handler runs"});

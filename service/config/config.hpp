@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "service/config/ari_outbound_config.hpp"
+
 namespace astra::config {
 
 using duration = std::chrono::milliseconds;
@@ -200,6 +202,7 @@ struct config {
   queues_config queues;
   log_config log;
   duration drain_timeout{30'000};  // SIGTERM: how long running calls may finish
+  ari_outbound_config ari_outbound;  // Asterisk dials astra (outbound ARI WebSockets)
 };
 
 struct problem {

@@ -26,6 +26,7 @@
 #include "actors/common/io_runtime.hpp"
 #include "service/admin/admin_server.hpp"
 #include "service/core/agi_handlers.hpp"
+#include "service/core/ari_outbound_runtime.hpp"
 #include "service/core/agi_metrics.hpp"
 #include "service/core/logging.hpp"
 #include "service/core/status_board.hpp"
@@ -225,6 +226,21 @@ int run(const config::config& cfg, const registrations& regs) {
                                                     ",\"routes\":" + std::to_string(cfg.agi.routes.size())));
   }
 
+  // Outbound ARI WebSockets (Asterisk dials astra).
+  std::unique_ptr<ari_outbound_runtime> ari_outbound;
+  if (cfg.ari_outbound.enabled) {
+    std::string error;
+    ari_outbound = ari_outbound_runtime::start(system, io.context(), cfg.ari_outbound, regs, m, error);
+    if (!ari_outbound) {
+      spdlog::error(log_fields("cannot start the outbound ARI server", "\"error\":" + json_quote(error)));
+      if (agi_server) agi_server->shutdown(0ms);
+      return 1;
+    }
+    spdlog::info(log_fields("outbound ARI WebSocket listening",
+                            "\"host\":" + json_quote(cfg.ari_outbound.listen_host) + ",\"port\":" +
+                                std::to_string(ari_outbound->port()) + ",\"path\":" + json_quote(cfg.ari_outbound.path)));
+  }
+
   // Admin HTTP.
   admin::handlers handlers;
   handlers.metrics = [&registry] { return registry.render(); };
@@ -261,6 +277,7 @@ int run(const config::config& cfg, const registrations& regs) {
       actors["agi_calls"] = static_cast<std::int64_t>(s.live_calls);
       board.set_agi_detail(agi_detail_json(s));
     }
+    if (ari_outbound) actors["ari_outbound_calls"] = static_cast<std::int64_t>(ari_outbound->live_calls());
     for (auto& rt : servers) rt->poll_status(actors, queues);
     board.set_actor_counts(std::move(actors));
     board.set_queues(std::move(queues));
@@ -275,10 +292,17 @@ int run(const config::config& cfg, const registrations& regs) {
   spdlog::info(log_fields("drain started", "\"signal\":" + json_quote(signal_name(sig)) + ",\"calls_active\":" +
                                                std::to_string(active_at_signal) + ",\"drain_timeout_ms\":" +
                                                std::to_string(cfg.drain_timeout.count())));
+  const auto drain_started = std::chrono::steady_clock::now();
+  if (ari_outbound) ari_outbound->drain();  // new upgrades: fast 503; calls in progress go on
   agi::shutdown_report report;
   if (agi_server) {
     report = agi_server->shutdown(cfg.drain_timeout);
     board.set_agi_listening(false);
+  }
+  if (ari_outbound) {
+    auto left = ari_outbound->wait_calls(drain_started + cfg.drain_timeout);
+    spdlog::info(log_fields("outbound ARI drained", "\"calls_cut\":" + std::to_string(left)));
+    ari_outbound->stop();
   }
   auto done = std::make_shared<std::promise<void>>();
   auto upstreams = done->get_future();
@@ -311,6 +335,7 @@ int run(const config::config& cfg, const registrations& regs) {
     std::_Exit(0);
   });
   agi_server.reset();
+  ari_outbound.reset();
   for (auto& rt : servers) rt->shutdown();
   caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
   root = nullptr;

@@ -38,6 +38,9 @@ nlohmann::ordered_json summary(const context& ctx, double elapsed_s) {
   j["ari"] = {{"requests", s.ari_requests}, {"ws_connections", s.ari_ws_connections},
               {"events_sent", s.ari_events_sent}, {"events_dropped", s.ari_events_dropped},
               {"calls_generated", s.ari_calls_generated}, {"auth_failures", s.ari_auth_failures}};
+  j["ari_out"] = {{"calls_started", s.ari_out_calls_started}, {"calls_completed", s.ari_out_calls_completed},
+                  {"calls_failed", s.ari_out_calls_failed}, {"upgrade_failures", s.ari_out_upgrade_failures},
+                  {"requests", s.ari_out_requests}};
   return j;
 }
 
@@ -69,6 +72,7 @@ asio::awaitable<void> supervise(context& ctx, clock::time_point started) {
     }
     if (ctx.opt.duration_s > 0 && elapsed >= ctx.opt.duration_s) ctx.stop();
     if (agi_caller_done(ctx) && ctx.opt.duration_s <= 0) ctx.stop();
+    if (ctx.opt.ari_out_target.port != 0 && ari_outbound_caller_done(ctx) && ctx.opt.duration_s <= 0) ctx.stop();
   }
   // Bounded shutdown: in-flight AGI calls get their HANGUP; whatever is still open after
   // kStopGrace is abandoned.
@@ -121,6 +125,22 @@ int main(int argc, char** argv) {
   app.add_option("--ari-user", opt.ari_user, "ARI username")->capture_default_str();
   app.add_option("--ari-password", opt.ari_password, "ARI password");
   app.add_option("--ari-app", opt.ari_app, "ARI application the generated Stasis calls enter")->capture_default_str();
+  std::string ari_out;
+  double ari_out_setup_ms = 500;
+  app.add_option("--ari-out", ari_out,
+                 "outbound ARI: dial astra's ari_outbound listener HOST:PORT per call, as Asterisk does (off when unset)");
+  app.add_option("--ari-out-path", opt.ari_out_path, "outbound ARI: request path")->capture_default_str();
+  app.add_option("--ari-out-app", opt.ari_out_app, "outbound ARI: Stasis app (registers <app>:<channel>)")->capture_default_str();
+  app.add_option("--ari-out-user", opt.ari_out_user, "outbound ARI: Basic user (websocket_client.conf username)")->capture_default_str();
+  app.add_option("--ari-out-password", opt.ari_out_password, "outbound ARI: Basic password");
+  app.add_option("--ari-out-cps", opt.ari_out_cps, "outbound ARI: per-call sockets opened per second")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--ari-out-calls", opt.ari_out_calls, "outbound ARI: calls in total, then exit once they ended (0 = unlimited)")
+      ->capture_default_str();
+  app.add_option("--ari-out-concurrency", opt.concurrency_ari_out, "outbound ARI: sockets open at most")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--ari-out-setup-ms", ari_out_setup_ms, "outbound ARI: ApplicationRegistered to StasisStart (Asterisk: ~500)")
+      ->capture_default_str();
   app.add_flag("--no-ami", no_ami, "do not start the AMI server");
   app.add_flag("--no-ari", no_ari, "do not start the ARI server");
   app.add_flag("--no-agi", no_agi, "do not generate FastAGI calls");
@@ -134,6 +154,11 @@ int main(int argc, char** argv) {
     std::cerr << "astra-sim: --ami-listen, --ari-listen and --agi-target take HOST:PORT\n";
     return 2;
   }
+  if (!ari_out.empty() && !parse_host_port(ari_out, opt.ari_out_target)) {
+    std::cerr << "astra-sim: --ari-out takes HOST:PORT\n";
+    return 2;
+  }
+  opt.ari_out_setup = std::chrono::milliseconds(static_cast<long long>(ari_out_setup_ms));
   opt.ari_call_hold = std::chrono::milliseconds(static_cast<long long>(hold_ms));
   opt.agi_caller_hangup = std::chrono::milliseconds(static_cast<long long>(caller_hangup_ms));
   opt.agi_idle_timeout = std::chrono::milliseconds(static_cast<long long>(agi_idle_ms));
@@ -147,7 +172,8 @@ int main(int argc, char** argv) {
   bool components_up = false;
   try {
     components_up = (!opt.ami_enabled || start_ami_server(ctx)) && (!opt.ari_enabled || start_ari_server(ctx)) &&
-              (!opt.agi_enabled || start_agi_caller(ctx));
+              (!opt.agi_enabled || start_agi_caller(ctx)) &&
+              (opt.ari_out_target.port == 0 || start_ari_outbound_caller(ctx));
   } catch (const std::exception& e) {  // startup only: embedded fixtures malformed
     std::cerr << e.what() << "\n";
   }
@@ -173,6 +199,7 @@ int main(int argc, char** argv) {
   });
   asio::co_spawn(io, supervise(ctx, started), asio::detached);
   io.run();
+  destroy_ari_outbound_caller();
   destroy_components();
 
   double elapsed = std::chrono::duration<double>(clock::now() - started).count();

@@ -57,6 +57,15 @@ struct options {
   std::string ami_user = "admin", ami_secret = "amp111";
   std::string ari_user = "asterisk", ari_password = "asterisk";
   std::string ari_app = "astra";
+  // Outbound ARI (Asterisk dials astra per call): enabled when ari_out_target.port != 0.
+  host_port ari_out_target{"127.0.0.1", 0};
+  std::string ari_out_path = "/ari/events";
+  std::string ari_out_app = "percall";
+  std::string ari_out_user = "asterisk-out", ari_out_password = "outpass";
+  double ari_out_cps = 1.0;
+  std::uint64_t ari_out_calls = 0;           // 0 = unlimited
+  std::size_t concurrency_ari_out = 100;     // per-call sockets open at most
+  std::chrono::milliseconds ari_out_setup{500};  // ApplicationRegistered -> StasisStart (Asterisk's poll)
 };
 
 /// What the simulator did. Touched only on the io_context thread.
@@ -68,6 +77,8 @@ struct counters {
   std::uint64_t ami_actions = 0, ami_events_sent = 0, ami_events_dropped = 0, ami_disconnects_slow = 0;
   std::uint64_t ari_requests = 0, ari_ws_connections = 0, ari_events_sent = 0, ari_events_dropped = 0;
   std::uint64_t ari_calls_generated = 0, ari_auth_failures = 0;
+  std::uint64_t ari_out_calls_started = 0, ari_out_calls_completed = 0, ari_out_calls_failed = 0;
+  std::uint64_t ari_out_upgrade_failures = 0, ari_out_requests = 0;
 };
 
 /// One line of a recorded fixture (see tests/data/asterisk/README: dir, data, rest fields).
@@ -111,6 +122,10 @@ double epoch_seconds();
 bool start_ami_server(context& ctx);
 bool start_ari_server(context& ctx);
 bool start_agi_caller(context& ctx);
+bool start_ari_outbound_caller(context& ctx);
+/// True once the outbound generator made all --ari-out-calls and they ended.
+bool ari_outbound_caller_done(const context& ctx);
+void destroy_ari_outbound_caller();
 /// True once the FastAGI generator made all --calls and they ended (always false if calls == 0).
 bool agi_caller_done(const context& ctx);
 /// Destroys the components; call after io_context::run() returned and before the io_context

@@ -450,3 +450,62 @@ servers:
   REQUIRE_FALSE(bad_file.ok());
   CHECK(bad_file.problems[0].path == "servers[0].ari.on_reconnect");
 }
+
+TEST_CASE("ari_outbound: the issue's section loads; ASTRA_ARI_OUTBOUND_* override it; mistakes are reported") {
+  const char* yaml = R"(
+ari_outbound:
+  listen: 0.0.0.0:8765
+  path: /ari/events
+  username: asterisk-out
+  password_env: ARI_OUT_PASSWORD
+  max_connections: 20000
+  handshake_timeout: 5s
+  apps:
+    - name: percall
+      handler: demo
+)";
+  auto r = load_string(yaml, env_of({{"ARI_OUT_PASSWORD", "outpass"}}));
+  INFO(dump(r));
+  REQUIRE(r.ok());
+  const auto& o = r.value->ari_outbound;
+  CHECK(o.enabled);
+  CHECK(o.listen_port == 8765);
+  CHECK(o.path == "/ari/events");
+  CHECK(o.password == "outpass");
+  CHECK(o.password_source == "env:ARI_OUT_PASSWORD");
+  CHECK(o.max_connections == 20000);
+  REQUIRE(o.apps.size() == 1);
+  CHECK(o.apps[0].name == "percall");
+  CHECK(o.apps[0].handler == "demo");
+  CHECK(o.after_handler == ari_after_handler::hangup);
+
+  auto over = load_string(yaml, env_of({{"ARI_OUT_PASSWORD", "x"},
+                                        {"ASTRA_ARI_OUTBOUND_MAX_CONNECTIONS", "7"},
+                                        {"ASTRA_ARI_OUTBOUND_APPS_0_HANDLER", "track"},
+                                        {"ASTRA_ARI_OUTBOUND_AFTER_HANDLER", "keep"}}));
+  REQUIRE(over.ok());
+  CHECK(over.value->ari_outbound.max_connections == 7);
+  CHECK(over.value->ari_outbound.apps[0].handler == "track");
+  CHECK(over.value->ari_outbound.after_handler == ari_after_handler::keep);
+
+  auto absent = load_string("agi: {enabled: false}\n", no_env);
+  REQUIRE(absent.ok());
+  CHECK_FALSE(absent.value->ari_outbound.enabled);
+
+  auto bad = load_string(R"(
+ari_outbound:
+  path: events
+  apps:
+    - {name: "a:b", handler: nosuch}
+  tls: {cert_file: /nonexistent.pem}
+)", no_env);
+  REQUIRE_FALSE(bad.ok());
+  std::set<std::string> paths;
+  for (const auto& p : bad.problems) paths.insert(p.path);
+  CHECK(paths.count("ari_outbound.username"));
+  CHECK(paths.count("ari_outbound.password"));
+  CHECK(paths.count("ari_outbound.path"));
+  CHECK(paths.count("ari_outbound.apps[0].name"));
+  CHECK(paths.count("ari_outbound.apps[0].handler"));
+  CHECK(paths.count("ari_outbound.tls"));
+}

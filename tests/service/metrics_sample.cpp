@@ -2,6 +2,7 @@
 // metrics) so CTest can pipe it through `promtool check metrics`.
 #include <cstdio>
 
+#include "service/metrics/ari_outbound_metrics.hpp"
 #include "service/metrics/astra_metrics.hpp"
 
 int main() {
@@ -21,6 +22,11 @@ int main() {
   m.agi_command_duration.with({"ANSWER"}).observe(0.0004);
   m.agi_command_duration.with({"STREAM FILE"}).observe(12.5);
   m.queue_dropped.with({"ari_channel"}).inc(2);
+  astra::metrics::ari_outbound_metrics outbound(reg, {"percall", "persistent"});
+  outbound.connections.with({"percall", "per_call"}).inc(3);
+  outbound.upgrades.with({"ok"}).inc(3);
+  outbound.closed.with({"call_ended"}).inc(2);
+  m.ari_calls.with({"outbound", "percall", "completed"}).inc(2);
   std::fputs(reg.render().c_str(), stdout);
   return 0;
 }
