@@ -49,6 +49,16 @@ struct webhook_runtime {
   metrics::counter_family& failures;
   metrics::counter_family& verbs;
   std::map<std::string, std::shared_ptr<const webhook::endpoint>> ari_apps;  // filled by on_configured
+  std::map<std::string, std::shared_ptr<const webhook::endpoint>> outbound_apps;  // by base name
+
+  // The endpoint of a StasisStart's application: an inbound app by its name, else an outbound
+  // app by its name or, for a per-call socket's "<name>:<channel>", by the part before ':'.
+  std::shared_ptr<const webhook::endpoint> find_app(const std::string& app) const {
+    if (auto it = ari_apps.find(app); it != ari_apps.end()) return it->second;
+    if (auto it = outbound_apps.find(app); it != outbound_apps.end()) return it->second;
+    if (auto it = outbound_apps.find(app.substr(0, app.find(':'))); it != outbound_apps.end()) return it->second;
+    return nullptr;
+  }
 };
 
 std::shared_ptr<const webhook::endpoint> make_endpoint(const std::shared_ptr<webhook_runtime>& rt,
@@ -90,6 +100,9 @@ void register_webhook_handlers(service& svc) {
     return [ep](agi::call& call) { return webhook::run_agi(ep, call); };
   });
   svc.on_configured([rt](const config::config& cfg) {
+    // Outbound ARI WebSockets (ari_outbound.apps[]): per-call sockets register "<name>:<channel>".
+    for (const auto& app : cfg.ari_outbound.apps)
+      if (app.handler == "webhook" && app.webhook) rt->outbound_apps[app.name] = make_endpoint(rt, *app.webhook, app.name);
     for (const auto& server : cfg.servers) {
       if (!server.ari || server.ari->handler != "webhook" || !server.ari->webhook) continue;
       for (const auto& app : server.ari->apps) {
@@ -105,13 +118,14 @@ void register_webhook_handlers(service& svc) {
   svc.named_ari_handler("webhook", [rt](ari::channel chan, ari::session& ari) -> task<void> {
     const auto* start = chan.start_event();
     const std::string app = start ? start->application : ari.app();
-    auto it = rt->ari_apps.find(app);
-    if (it == rt->ari_apps.end()) {  // an app registered in code without webhook settings
+    auto ep = rt->find_app(app);
+    if (!ep) {  // an app registered in code without webhook settings
       spdlog::error("webhook: no webhook settings for Stasis app {}; hanging up {}", app, chan.id());
-      (void)co_await chan.hangup();
+      auto hanging_up = chan.hangup();
+      (void)co_await hanging_up;
       co_return;
     }
-    auto loop = webhook::run_ari(it->second, chan, ari);
+    auto loop = webhook::run_ari(std::move(ep), chan, ari);
     co_await loop;
   });
 }

@@ -4,6 +4,7 @@
 // docs/configuration.md. Included by config.hpp; parsed by config_ari_outbound.hpp.
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,9 +14,12 @@ namespace astra::config {
 enum class ari_after_handler { hangup, continue_, keep };
 std::string_view to_string(ari_after_handler p) noexcept;  // "hangup", "continue", "keep"
 
+struct webhook_config;  // config.hpp
+
 struct ari_outbound_app_config {
   std::string name;     // the Stasis() application; per-call sockets register "<name>:<channel>"
-  std::string handler;  // a registered ARI handler (stock demo / track, or one of the service's)
+  std::string handler;  // a registered ARI handler (stock demo / track / webhook, or one of the service's)
+  std::shared_ptr<const webhook_config> webhook;  // set iff handler == "webhook" (docs/webhooks.md)
 };
 
 struct ari_outbound_config {

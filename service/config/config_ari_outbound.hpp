@@ -63,11 +63,16 @@ void load_ari_outbound(Loader& l, const Scope& root, ari_outbound_config& o) {
           l.add(as.path, "expected a mapping with name and handler");
           continue;
         }
-        l.check_keys(as, {"name", "handler"});
+        l.check_keys(as, {"name", "handler", "webhook"});
         ari_outbound_app_config app;
         app.handler = "demo";
         l.field(as, "name", app.name, "Stasis() application name served here (per-call sockets: <name>:<channel>)", true);
-        l.field(as, "handler", app.handler, "ARI handler of the app: a stock one (track, demo) or one registered in code");
+        l.field(as, "handler", app.handler, "ARI handler of the app: a stock one (track, demo, webhook) or one registered in code");
+        {
+          std::optional<webhook_config> webhook;  // ari_outbound.apps[].webhook: the webhook handler's settings
+          load_webhook(l, as, webhook, app.handler == "webhook");
+          if (webhook) app.webhook = std::make_shared<const webhook_config>(std::move(*webhook));
+        }
         if (app.name.find_first_of(":, ") != std::string::npos)
           l.add(as.path + ".name", "must not contain ':', ',' or spaces, got \"" + app.name + "\"");
         else if (!app.name.empty() && !names.insert(app.name).second)
