@@ -34,12 +34,7 @@ class ami_transport final : public call_transport {
         action_timeout_(action_timeout) {}
 
   void write(std::string line, clock::time_point wake_at) override;
-  void arm(clock::time_point wake_at) override {
-    if (!self_ || wake_at == clock::time_point::max()) return;
-    const auto delay = std::max(wake_at - clock::now(), clock::duration::zero());
-    self_->delayed_send(self_, std::chrono::duration_cast<std::chrono::microseconds>(delay) + std::chrono::microseconds(1),
-                        async_tick{++generation_});
-  }
+  void arm(clock::time_point wake_at) override;
   void close() override {
     if (closed_) return;
     closed_ = true;
@@ -104,6 +99,13 @@ struct async_call_state {
                 hook_subject{id(), route(), nullptr}, route(), id(), outcome, duration);
   }
 };
+
+void ami_transport::arm(clock::time_point wake_at) {
+  if (!self_ || wake_at == clock::time_point::max()) return;
+  const auto delay = std::max(wake_at - clock::now(), clock::duration::zero());
+  self_->delayed_send(self_, std::chrono::duration_cast<std::chrono::microseconds>(delay) + std::chrono::microseconds(1),
+                      async_tick{++generation_});
+}
 
 void ami_transport::write(std::string line, clock::time_point wake_at) {
   if (!self_) return;
