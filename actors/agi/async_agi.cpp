@@ -95,6 +95,8 @@ std::pair<std::size_t, std::size_t> async_agi::shutdown(std::chrono::millisecond
   return {at_start > left ? at_start - left : 0, left};
 }
 
+void async_agi::refuse_new_calls() noexcept { shared_->draining = true; }
+
 async_agi_stats async_agi::stats() const noexcept {
   const auto& c = shared_->counters;
   async_agi_stats s;

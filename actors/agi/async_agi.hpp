@@ -106,6 +106,8 @@ class async_agi {
   // are still up) and waits at most 2 s more for their actors. Blocks the calling thread (never
   // from an actor or an Asio thread). Returns {calls that ended by themselves, calls cut}.
   std::pair<std::size_t, std::size_t> shutdown(std::chrono::milliseconds drain);
+  // From now on every AsyncAGIStart is refused (shutting_down). Thread-safe; shutdown() does it too.
+  void refuse_new_calls() noexcept;
 
   async_agi_stats stats() const noexcept;
   std::size_t live_calls() const noexcept;

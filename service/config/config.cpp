@@ -464,7 +464,7 @@ constexpr std::pair<std::string_view, ari_reconnect_policy> ari_reconnect_polici
 
 void load_ami(loader& l, const scope& s, ami_config& a) {
   l.check_keys(s, {"host", "port", "username", "secret", "secret_env", "secret_file", "md5", "events", "event_filter",
-                   "tls", "connect_timeout", "login_timeout", "action_timeout", "write_timeout", "keepalive_interval",
+                   "async_agi", "tls", "connect_timeout", "login_timeout", "action_timeout", "write_timeout", "keepalive_interval",
                    "keepalive_timeout", "read_limits", "max_read_stall"});
   l.field(s, "host", a.host, "AMI host name or address", true);
   auto tls = l.child(s, "tls");
@@ -484,6 +484,8 @@ void load_ami(loader& l, const scope& s, ami_config& a) {
   l.enum_field(s, "event_filter", a.event_filter, ami_event_filters,
                "ask Asterisk only for the events the subscribers want (Events: mask and Filter actions) or, off, for "
                "every event of `events` (filtered in astra)");
+  l.field(s, "async_agi", a.async_agi,
+          "run AsyncAGI calls (dialplan AGI(agi:async,ROUTE,...)) of this server with the FastAGI routes, through AMI");
   l.field(s, "connect_timeout", a.connect_timeout, "deadline for resolve + TCP connect (+ TLS handshake)");
   l.field(s, "login_timeout", a.login_timeout, "deadline for banner + login response");
   l.field(s, "action_timeout", a.action_timeout, "default deadline of one AMI action");

@@ -60,6 +60,9 @@ struct ami_config {
   bool md5 = false;                      // MD5 challenge login instead of plain
   std::string events = "on";             // the widest `Events:` mask asked for
   ami_event_filter event_filter = ami_event_filter::automatic;
+  // AsyncAGI over this session: AGI(agi:async,ROUTE,...) calls run the FastAGI route table
+  // (agi.routes and routes registered in code) through AMI (actors/agi/async_agi.hpp).
+  bool async_agi = false;
   ami_tls_config tls;
   duration connect_timeout{5'000};       // resolve + TCP connect
   duration login_timeout{5'000};         // banner + (challenge +) login response

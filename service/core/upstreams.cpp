@@ -10,6 +10,7 @@
 #include <charconv>
 #include <mutex>
 
+#include "actors/agi/async_agi.hpp"
 #include "actors/ami/session.hpp"
 #include "actors/ari/client.hpp"
 #include "actors/common/io_runtime.hpp"
@@ -76,8 +77,9 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
  public:
   server_runtime_impl(caf::actor_system& system, io_runtime& io, const config::config& cfg,
                       const config::server_config& server, metrics::astra_metrics& m, status_board& board,
-                      const registrations& regs)
-      : system_(system), io_(io), cfg_(cfg), server_(server), m_(m), board_(board), regs_(regs) {
+                      const registrations& regs, agi::async_agi* async)
+      : system_(system), io_(io), cfg_(cfg), server_(server), m_(m), board_(board), regs_(regs),
+        async_(server.ami && server.ami->async_agi ? async : nullptr) {
     const std::string& n = server_.name;
     board_.add_server(n);
     m_.add_server(n, server_.ami.has_value(), server_.ari.has_value());
@@ -182,6 +184,11 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     };
     hooks.oversized = [self](const ami::oversized_message&) { self->ami_oversized_->inc(); };
     return ami::spawn_session(system_, io_, std::move(sc), std::move(hooks));
+  }
+
+  caf::actor attach_async_agi(const caf::actor& session) override {
+    if (!async_ || !session) return {};
+    return async_->attach(system_, session);
   }
 
   void publish_ami(caf::actor session) override {
@@ -429,6 +436,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   metrics::astra_metrics& m_;
   status_board& board_;
   const registrations& regs_;
+  agi::async_agi* async_;  // null: AsyncAGI off for this server
 
   metrics::counter* ami_events_ = nullptr;
   metrics::counter* ami_oversized_ = nullptr;
@@ -454,8 +462,9 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 
 std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, io_runtime& io, const config::config& cfg,
                                                     const config::server_config& server, metrics::astra_metrics& m,
-                                                    status_board& board, const registrations& regs) {
-  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board, regs);
+                                                    status_board& board, const registrations& regs,
+                                                    agi::async_agi* async) {
+  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board, regs, async);
 }
 
 }  // namespace astra::runtime
