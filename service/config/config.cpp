@@ -454,6 +454,8 @@ class loader {
 constexpr std::pair<std::string_view, log_format> log_formats[] = {{"json", log_format::json}, {"text", log_format::text}};
 constexpr std::pair<std::string_view, ami_event_filter> ami_event_filters[] = {{"auto", ami_event_filter::automatic},
                                                                              {"off", ami_event_filter::off}};
+constexpr std::pair<std::string_view, ari_event_filter> ari_event_filters[] = {{"auto", ari_event_filter::automatic},
+                                                                             {"off", ari_event_filter::off}};
 constexpr std::pair<std::string_view, drop_policy> drop_policies[] = {{"drop_newest", drop_policy::drop_newest},
                                                                      {"drop_oldest", drop_policy::drop_oldest},
                                                                      {"pause_reading", drop_policy::pause_reading}};
@@ -512,7 +514,7 @@ void load_ami(loader& l, const scope& s, ami_config& a) {
 void load_ari(loader& l, const scope& s, ari_config& a) {
   l.check_keys(s, {"url", "username", "password", "password_env", "password_file", "app", "handler", "subscribe_all",
                    "verify_tls", "ca_file", "rest_over_websocket", "max_connections", "request_timeout",
-                   "connect_timeout", "dead_peer_timeout", "on_reconnect"});
+                   "connect_timeout", "dead_peer_timeout", "on_reconnect", "event_filter"});
   l.field(s, "url", a.url, "ARI base URL: http(s)://HOST[:PORT][/prefix]", true);
   l.field(s, "username", a.username, "ARI user (ari.conf)", true);
   l.credential_field(s, "password", a.password, "ARI password", true);
@@ -544,6 +546,9 @@ void load_ari(loader& l, const scope& s, ari_config& a) {
   l.enum_field(s, "on_reconnect", a.on_reconnect, ari_reconnect_policies,
                "channels found inside the app(s) without an actor when the event socket (re)subscribes: hang up, "
                "continue in the dialplan, or adopt (the handler's adoption entry point)");
+  l.enum_field(s, "event_filter", a.event_filter, ari_event_filters,
+               "auto: ask Asterisk to send the apps only the event types their handlers consume (application "
+               "eventFilter; stock handlers only), off: every subscribed event");
   // Derive scheme/host/port from the URL.
   std::string_view u = a.url;
   const std::string path = s.path + ".url";

@@ -85,6 +85,10 @@ enum class ari_reconnect_policy {
   adopt,     // a channel actor runs the handler's adoption entry point
 };
 
+// servers[].ari.event_filter: whether the apps' event filter (PUT /applications/{app}/eventFilter)
+// is set from what their handlers consume.
+enum class ari_event_filter { automatic, off };
+
 struct ari_config {
   std::string url = "http://127.0.0.1:8088";  // http(s)://HOST[:PORT][/prefix]
   std::string scheme;                          // derived from url: "http" / "https"
@@ -104,6 +108,7 @@ struct ari_config {
   duration connect_timeout{5'000};             // TCP + TLS + WebSocket handshake
   duration dead_peer_timeout{20'000};          // no frame for this long closes the event socket
   ari_reconnect_policy on_reconnect = ari_reconnect_policy::hangup;  // every app of this section
+  ari_event_filter event_filter = ari_event_filter::off;
 };
 
 struct server_config {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <mutex>
@@ -245,10 +246,23 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     auto configured = regs_.ari_handlers.find(a.handler);
     ari::stasis_handler fallback = configured != regs_.ari_handlers.end() ? configured->second : ari::stasis_handler{};
     for (const auto& name : cc.apps) (*by_app)[name] = fallback;
+    bool only_stock = std::find(std::begin(config::ari_handlers), std::end(config::ari_handlers), a.handler) !=
+                      std::end(config::ari_handlers);
     for (const auto& reg : regs_.ari_apps) {
       if (!reg.server.empty() && reg.server != server_.name) continue;
       if (!by_app->count(reg.app)) cc.apps.push_back(reg.app);
       (*by_app)[reg.app] = reg.handler;
+      only_stock = false;
+    }
+    // ari.event_filter: auto: the stock handlers consume nothing beyond what the client needs
+    // itself (ari::client_event_types); a handler registered in code may wait for any type.
+    if (a.event_filter == config::ari_event_filter::automatic) {
+      if (only_stock) {
+        cc.event_filter = ari::client_event_types();
+      } else {
+        spdlog::info(log_fields("ari event filter not set: a handler registered in code may consume any event",
+                                "\"server\":" + json_quote(server_.name)));
+      }
     }
     ari::client_handlers handlers;
     handlers.on_stasis_start = [by_app, fallback](ari::channel chan, ari::session& ari) {
