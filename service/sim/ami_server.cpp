@@ -615,6 +615,11 @@ void session::handle(const header_list& h) {
     auto mask = header(h, "EventMask").value_or("on");
     events_on_ = !iequals(mask, "off");
     send(response("Success", id, std::string("Events: ") + (events_on_ ? "On" : "Off") + "\r\n"), false);
+  } else if (iequals(a, "AGI")) {
+    const std::string* action_id = id ? &*id : nullptr;
+    send(async_agi_action(header(h, "Channel").value_or(""), header(h, "Command").value_or(""),
+                          header(h, "CommandID").value_or(""), action_id),
+         false);
   } else if (iequals(a, "CoreSettings")) {
     send(response("Success", id, server_.core_settings_body()), false);
   } else if (iequals(a, "CoreStatus")) {
@@ -793,11 +798,19 @@ std::unique_ptr<ami_server> g_ami;
 
 }  // namespace
 
-void destroy_ami_server() { g_ami.reset(); }
+void destroy_ami_server() {
+  destroy_async_agi();
+  g_ami.reset();
+}
 
 bool start_ami_server(context& ctx) {
   g_ami = std::make_unique<ami_server>(ctx);
-  return g_ami->listen();
+  if (!g_ami->listen()) return false;
+  if (ctx.opt.async_agi_cps > 0)
+    start_async_agi(ctx, [](const std::string& event) {
+      if (g_ami) g_ami->emit(event);
+    });
+  return true;
 }
 
 }  // namespace astra::sim

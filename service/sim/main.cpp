@@ -38,6 +38,9 @@ nlohmann::ordered_json summary(const context& ctx, double elapsed_s) {
   j["ari"] = {{"requests", s.ari_requests}, {"ws_connections", s.ari_ws_connections},
               {"events_sent", s.ari_events_sent}, {"events_dropped", s.ari_events_dropped},
               {"calls_generated", s.ari_calls_generated}, {"auth_failures", s.ari_auth_failures}};
+  j["async_agi"] = {{"calls_started", s.async_calls_started}, {"calls_ended", s.async_calls_ended},
+                    {"calls_timed_out", s.async_calls_timed_out}, {"commands", s.async_commands},
+                    {"calls_active", s.async_calls_active}};
   return j;
 }
 
@@ -121,6 +124,12 @@ int main(int argc, char** argv) {
   app.add_option("--ari-user", opt.ari_user, "ARI username")->capture_default_str();
   app.add_option("--ari-password", opt.ari_password, "ARI password");
   app.add_option("--ari-app", opt.ari_app, "ARI application the generated Stasis calls enter")->capture_default_str();
+  app.add_option("--async-agi-cps", opt.async_agi_cps,
+                 "AsyncAGI calls (AGI(agi:async,ROUTE)) started per second on the AMI server (0 = none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--async-agi-route", opt.async_agi_route, "the route of AsyncAGI calls (their agi_arg_1)")
+      ->capture_default_str();
   app.add_flag("--no-ami", no_ami, "do not start the AMI server");
   app.add_flag("--no-ari", no_ari, "do not start the ARI server");
   app.add_flag("--no-agi", no_agi, "do not generate FastAGI calls");

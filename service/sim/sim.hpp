@@ -57,6 +57,10 @@ struct options {
   std::string ami_user = "admin", ami_secret = "amp111";
   std::string ari_user = "asterisk", ari_password = "asterisk";
   std::string ari_app = "astra";
+  // AsyncAGI (AGI(agi:async,...)): calls started per second on the AMI server (0 = none), each
+  // announced to the logged-in sessions with AsyncAGIStart; the route is agi_arg_1.
+  double async_agi_cps = 0;
+  std::string async_agi_route = "/ivr/menu?lang=en";
 };
 
 /// What the simulator did. Touched only on the io_context thread.
@@ -68,6 +72,8 @@ struct counters {
   std::uint64_t ami_actions = 0, ami_events_sent = 0, ami_events_dropped = 0, ami_disconnects_slow = 0;
   std::uint64_t ari_requests = 0, ari_ws_connections = 0, ari_events_sent = 0, ari_events_dropped = 0;
   std::uint64_t ari_calls_generated = 0, ari_auth_failures = 0;
+  std::uint64_t async_calls_started = 0, async_calls_ended = 0, async_calls_timed_out = 0, async_commands = 0;
+  std::uint64_t async_calls_active = 0;
 };
 
 /// One line of a recorded fixture (see tests/data/asterisk/README: dir, data, rest fields).
@@ -106,6 +112,15 @@ asio::awaitable<void> watchdog(std::shared_ptr<void> owner, asio::steady_timer& 
 std::string iso_timestamp();            // 2026-11-23T16:49:33.803+0000 (ARI)
 std::string epoch_timestamp();          // 1795452333.505612 (AMI Ping)
 double epoch_seconds();
+
+/// AsyncAGI on the AMI server (async_agi.cpp). start_async_agi begins generating calls at
+/// opt.async_agi_cps (bounded by opt.concurrency, opt.calls), announcing each with `emit`
+/// (every event-enabled session). async_agi_action answers one Action: AGI: the whole response
+/// to send at once; the command's result follows as an AsyncAGIExec through `emit`.
+void start_async_agi(context& ctx, std::function<void(const std::string& event)> emit);
+std::string async_agi_action(const std::string& channel, const std::string& command, const std::string& command_id,
+                             const std::string* action_id);
+void destroy_async_agi();
 
 // Components. Each returns false (after printing why) when it cannot start (bind failure).
 bool start_ami_server(context& ctx);
