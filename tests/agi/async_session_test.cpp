@@ -331,3 +331,62 @@ TEST_CASE("AsyncAGI: a lost AMI link ends the call's commands as disconnected, w
   CHECK(play->actions().size() == 2);  // no ASYNCAGI BREAK on a dead link
   CHECK(r.async->stats().calls_completed == 1);
 }
+
+TEST_CASE("AsyncAGI: Response: Error to an Action: AGI ends the call as a hang-up, without ASYNCAGI BREAK",
+          "[agi][async][session]") {
+  auto play = std::make_shared<player>();
+  play->rec = load("ami/async-agi.jsonl");
+  // Asterisk's recorded answer for a channel that left AGI, to the very first command.
+  play->rec.answers = {"Response: Error\r\nActionID: agi-0\r\nMessage: Channel Local/async@default-00000006;2 does not exist.\r\n\r\n"};
+  astra::test::fake_ami_options opts;
+  opts.script = [play](std::string_view action) { return play->answer(action); };
+  auto obs = std::make_shared<observations>();
+  astra::agi::router routes;
+  routes.add("/ivr/menu", astra::agi::handler([obs](astra::agi::call& c) -> astra::task<void> {
+               auto a = co_await c.answer();
+               obs->add(a ? "answer ok" : err_name(a.code()));
+               obs->add(std::string("hung_up() ") + (c.hung_up() ? "true" : "false"));
+               auto n = co_await c.noop();
+               obs->add(n ? "noop ok" : err_name(n.code()));
+             }));
+  rig r(std::move(opts), std::move(routes), false);
+  r.server.push(play->rec.start);
+  REQUIRE(eventually([&] { return obs->snapshot().size() == 3 && r.async->live_calls() == 0; }));
+  CHECK(obs->snapshot() == std::vector<std::string>{"err hung_up", "hung_up() true", "err disconnected"});
+  CHECK(play->actions().size() == 1);
+  CHECK(r.async->stats().calls_completed == 1);
+}
+
+TEST_CASE("AsyncAGI shutdown: a call still running at the drain deadline is cut, its channel gets ASYNCAGI BREAK",
+          "[agi][async][session]") {
+  auto play = std::make_shared<player>();
+  play->rec = load("ami/async-agi.jsonl");
+  play->rec.answers.resize(1);  // ANSWER is answered
+  // The GET VARIABLE is acknowledged, its result never comes.
+  play->rec.answers.push_back("Response: Success\r\nActionID: agi-1\r\nMessage: Added AGI command to queue\r\n\r\n");
+  astra::test::fake_ami_options opts;
+  opts.script = [play](std::string_view action) { return play->answer(action); };
+  auto obs = std::make_shared<observations>();
+  astra::agi::router routes;
+  routes.add("/ivr/menu", astra::agi::handler([obs](astra::agi::call& c) -> astra::task<void> {
+               auto a = co_await c.answer();
+               obs->add(a ? "answer ok" : err_name(a.code()));
+               (void)co_await c.get_variable("CALLERID(num)");  // suspended until the cut
+               obs->add("resumed");
+             }));
+  rig r(std::move(opts), std::move(routes), false);
+  r.server.push(play->rec.start);
+  REQUIRE(eventually([&] { return play->actions().size() == 2; }));
+  const auto [drained, cut] = r.async->shutdown(50ms);
+  CHECK(drained == 0);
+  CHECK(cut == 1);
+  CHECK(r.async->stats().calls_cut == 1);
+  CHECK(obs->snapshot() == std::vector<std::string>{"answer ok"});  // the handler is not resumed
+  REQUIRE(eventually([&] { return play->actions().size() == 3; }));
+  CHECK(header("\r\n" + play->actions().back(), "Command") == "ASYNCAGI BREAK");
+  // New starts are refused while shut down.
+  std::string again = play->rec.start;
+  replace_all(again, "default-00000006;2", "default-0000000b;2");
+  r.server.push(again);
+  REQUIRE(eventually([&] { return r.async->stats().refused_shutting_down == 1; }));
+}
