@@ -199,6 +199,13 @@ class ami_server {
       if (s->wants_events()) s->send_event(event_bytes);
   }
 
+  /// Sessions that receive events now.
+  std::size_t listeners() const {
+    std::size_t n = 0;
+    for (const auto& s : sessions_) n += s->wants_events();
+    return n;
+  }
+
   std::map<std::string, channel_info>& channels() { return channels_; }
   std::map<std::string, std::string>& global_vars() { return global_vars_; }
   std::map<std::string, std::string>& db() { return db_; }
@@ -807,9 +814,11 @@ bool start_ami_server(context& ctx) {
   g_ami = std::make_unique<ami_server>(ctx);
   if (!g_ami->listen()) return false;
   if (ctx.opt.async_agi_cps > 0)
-    start_async_agi(ctx, [](const std::string& event) {
-      if (g_ami) g_ami->emit(event);
-    });
+    start_async_agi(
+        ctx, [](const std::string& event) {
+          if (g_ami) g_ami->emit(event);
+        },
+        [] { return g_ami && g_ami->listeners() > 0; });
   return true;
 }
 

@@ -70,8 +70,8 @@ struct async_call {
 
 class generator {
  public:
-  generator(context& ctx, std::function<void(const std::string&)> emit)
-      : ctx_(ctx), emit_(std::move(emit)), tick_(ctx.io), sweep_(ctx.io) {}
+  generator(context& ctx, std::function<void(const std::string&)> emit, std::function<bool()> listening)
+      : ctx_(ctx), emit_(std::move(emit)), listening_(std::move(listening)), tick_(ctx.io), sweep_(ctx.io) {}
 
   void start() {
     ctx_.stop_handlers.push_back([this] {
@@ -176,6 +176,7 @@ class generator {
     const auto& o = ctx_.opt;
     if (o.calls && ctx_.stats.async_calls_started >= o.calls) return;
     if (ctx_.stats.async_calls_active >= o.concurrency) return;
+    if (!listening_()) return;  // nobody would see the AsyncAGIStart
     char name[64];
     std::snprintf(name, sizeof name, "Local/async@default-%08llx;2", static_cast<unsigned long long>(++seq_));
     async_call c;
@@ -220,6 +221,7 @@ class generator {
 
   context& ctx_;
   std::function<void(const std::string&)> emit_;
+  std::function<bool()> listening_;
   asio::steady_timer tick_, sweep_;
   std::map<std::string, async_call> calls_;
   std::uint64_t seq_ = 0;
@@ -229,8 +231,9 @@ std::unique_ptr<generator> g_async;
 
 }  // namespace
 
-void start_async_agi(context& ctx, std::function<void(const std::string& event)> emit) {
-  g_async = std::make_unique<generator>(ctx, std::move(emit));
+void start_async_agi(context& ctx, std::function<void(const std::string& event)> emit,
+                     std::function<bool()> listening) {
+  g_async = std::make_unique<generator>(ctx, std::move(emit), std::move(listening));
   g_async->start();
 }
 

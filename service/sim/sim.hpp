@@ -115,9 +115,11 @@ double epoch_seconds();
 
 /// AsyncAGI on the AMI server (async_agi.cpp). start_async_agi begins generating calls at
 /// opt.async_agi_cps (bounded by opt.concurrency, opt.calls), announcing each with `emit`
-/// (every event-enabled session). async_agi_action answers one Action: AGI: the whole response
+/// (every event-enabled session); a call is only started while `listening()` (an AMI client
+/// would see its AsyncAGIStart). async_agi_action answers one Action: AGI: the whole response
 /// to send at once; the command's result follows as an AsyncAGIExec through `emit`.
-void start_async_agi(context& ctx, std::function<void(const std::string& event)> emit);
+void start_async_agi(context& ctx, std::function<void(const std::string& event)> emit,
+                     std::function<bool()> listening);
 std::string async_agi_action(const std::string& channel, const std::string& command, const std::string& command_id,
                              const std::string* action_id);
 void destroy_async_agi();
