@@ -171,7 +171,9 @@ struct rig {
   std::unique_ptr<astra::ami::client> client;
   std::unique_ptr<astra::agi::async_agi> async;
 
-  rig(astra::test::fake_ami_options opts, astra::agi::router routes, bool pushdown) : server(std::move(opts)) {
+  rig(astra::test::fake_ami_options opts, astra::agi::router routes, bool pushdown,
+      std::chrono::milliseconds command_timeout = 5000ms)
+      : server(std::move(opts)) {
     astra::ami::session_config c;
     c.port = server.port();
     c.username = "admin";
@@ -185,7 +187,7 @@ struct rig {
     ac.name = "test";
     ac.routes = std::make_shared<const astra::agi::router>(std::move(routes));
     ac.command_id_prefix = "t-";
-    ac.command_timeout = 5000ms;
+    ac.command_timeout = command_timeout;
     async = std::make_unique<astra::agi::async_agi>(std::move(ac));
     async->attach(system, client->actor());
     REQUIRE(client->wait_until_up(5000ms));
@@ -389,4 +391,42 @@ TEST_CASE("AsyncAGI shutdown: a call still running at the drain deadline is cut,
   replace_all(again, "default-00000006;2", "default-0000000b;2");
   r.server.push(again);
   REQUIRE(eventually([&] { return r.async->stats().refused_shutting_down == 1; }));
+}
+
+TEST_CASE("AsyncAGI: a command past its deadline fails with timeout; its late result is swallowed, the next goes on",
+          "[agi][async][session]") {
+  auto play = std::make_shared<player>();
+  play->rec = load("ami/async-agi.jsonl");
+  play->rec.answers.resize(1);  // ANSWER as recorded
+  // GET VARIABLE: acknowledged only (its result is pushed late by the test); NOOP: answered.
+  play->rec.answers.push_back("Response: Success\r\nActionID: agi-1\r\nMessage: Added AGI command to queue\r\n\r\n");
+  play->rec.answers.push_back(
+      "Response: Success\r\nActionID: agi-2\r\nMessage: Added AGI command to queue\r\n\r\n"
+      "Event: AsyncAGIExec\r\nPrivilege: agi,all\r\nChannel: Local/async@default-00000006;2\r\n"
+      "Result: 200%20result%3D0%0A\r\nCommandId: cmd-1\r\n\r\n");  // the player's second answer
+  astra::test::fake_ami_options opts;
+  opts.script = [play](std::string_view action) { return play->answer(action); };
+  auto obs = std::make_shared<observations>();
+  astra::agi::router routes;
+  routes.add("/ivr/menu", astra::agi::handler([obs](astra::agi::call& c) -> astra::task<void> {
+               auto v = co_await c.get_variable("CALLERID(num)");
+               obs->add(v ? "get_variable ok" : err_name(v.code()) + (v.code() == agi_errc::timeout ? " timeout" : ""));
+               auto n = co_await c.send("NOOP");  // its reply, not the late "result=1 (late)"
+               obs->add(n ? "noop result " + n->result : err_name(n.code()));
+             }));
+  // The queued NOOP's deadline runs while it waits behind the abandoned command: 1.5 s leaves
+  // the test ample time to push the late result.
+  rig r(std::move(opts), std::move(routes), false, 1500ms);
+  // The handler starts with GET VARIABLE: shift the recording (ANSWER's answer is not used).
+  play->rec.answers.erase(play->rec.answers.begin());
+  r.server.push(play->rec.start);
+  REQUIRE(eventually([&] { return !obs->snapshot().empty(); }));
+  CHECK(obs->snapshot().front().find("timeout") != std::string::npos);
+  CHECK(play->actions().size() == 1);  // NOOP waits for the abandoned command's late result
+  // The late result of GET VARIABLE (its CommandID: the first of call 1).
+  r.server.push("Event: AsyncAGIExec\r\nPrivilege: agi,all\r\nChannel: Local/async@default-00000006;2\r\n"
+                "Result: 200%20result%3D1%20(late)%0A\r\nCommandId: t-1-0\r\n\r\n");
+  REQUIRE(eventually([&] { return obs->snapshot().size() == 2 && r.async->live_calls() == 0; }));
+  CHECK(obs->snapshot().back() == "noop result 0");
+  CHECK(header("\r\n" + play->actions()[1], "Command") == "NOOP");
 }
