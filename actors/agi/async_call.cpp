@@ -100,6 +100,8 @@ struct async_call_state {
   }
 };
 
+void check_limits(call_self self);
+
 void ami_transport::arm(clock::time_point wake_at) {
   if (!self_ || wake_at == clock::time_point::max()) return;
   const auto delay = std::max(wake_at - clock::now(), clock::duration::zero());
@@ -128,6 +130,7 @@ void ami_transport::write(std::string line, clock::time_point wake_at) {
                            command_id, r.error.message());
               core.on_disconnected(r.error.code);
             }
+            check_limits(self);
           },
           [self](caf::error& e) {
             auto& st = self->state;
@@ -135,6 +138,7 @@ void ami_transport::write(std::string line, clock::time_point wake_at) {
             spdlog::warn("agi: async call {} (channel {}): no answer to Action: AGI: {}", st.id(), st.channel(),
                          caf::to_string(e));
             st.the_call->core().on_disconnected(make_error_code(ami::ami_errc::timeout));
+            check_limits(self);
           });
   arm(wake_at);
 }

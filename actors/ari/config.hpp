@@ -51,7 +51,8 @@ struct client_config {
   // Event socket: one or more Stasis applications; subscribeAll=true when asked.
   std::vector<std::string> apps;
   bool subscribe_all = false;
-  // Application event filter (Asterisk 13.26+/16.3+: PUT /applications/{app}/eventFilter with
+  // Application event filter (PUT /applications/{app}/eventFilter, in the recorded Asterisk 22
+  // api-docs; added in Asterisk 16.3 / 13.26 according to its changelog, unverified here; with
   // {"allowed":[{"type":...}...]}), set for every app at each successful subscription when not
   // empty: Asterisk then sends the apps only these event types. The client adds the types it
   // needs itself (client_event_types()). Empty (the default): no filter is set and Asterisk's

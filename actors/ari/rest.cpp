@@ -157,11 +157,13 @@ namespace astra::ari {
 
 const std::vector<std::string>& client_event_types() {
   // dispatcher.cpp (lifecycle, routing), actors.cpp (channel/bridge end, playbacks),
-  // reconcile.cpp (orphan candidates), the event stream (ApplicationReplaced).
+  // reconcile.cpp (orphan candidates), the event stream (ApplicationReplaced, and RESTResponse
+  // for REST over the WebSocket: not documented as subject to the filter, listed so that it
+  // cannot be filtered out; Asterisk stores the allowed types as given, unknown names included).
   static const std::vector<std::string> types{
-      "ApplicationReplaced", "BridgeCreated",        "BridgeDestroyed",  "ChannelDestroyed",
-      "ChannelEnteredBridge", "ChannelLeftBridge",   "PlaybackFinished", "PlaybackStarted",
-      "StasisEnd",            "StasisStart"};
+      "ApplicationReplaced",  "BridgeCreated",     "BridgeDestroyed",  "ChannelDestroyed", "ChannelEnteredBridge",
+      "ChannelLeftBridge",    "PlaybackFinished",  "PlaybackStarted",  "RESTResponse",     "StasisEnd",
+      "StasisStart"};
   return types;
 }
 
