@@ -138,7 +138,13 @@ int run(const config::config& cfg, const registrations& regs) {
   metrics::register_process_metrics(registry);
   for (const char* q : {"ami_inbox", "ami_subscriber", "ari_dispatch", "ari_actor"}) m.add_queue(q);
   for (const char* a : {"ami_session", "ari_client", "server_supervisor"}) m.add_actor_kind(a);
-  for (const auto& r : cfg.agi.routes) m.agi_calls.with({r.path, "completed"});
+  // The configured routes' success series exist (at 0) from the start, per transport in use.
+  bool async_configured = false;
+  for (const auto& s : cfg.servers) async_configured = async_configured || (s.ami && s.ami->async_agi);
+  for (const auto& r : cfg.agi.routes) {
+    m.agi_calls.with({r.path, "completed", "fastagi"});
+    if (async_configured) m.agi_calls.with({r.path, "completed", "async"});
+  }
   // The FastAGI hooks' series, kept per route / command (declared before the actor system:
   // call actors report to it until the system is gone). Routes of the file and of the code.
   std::vector<std::string> agi_route_paths;

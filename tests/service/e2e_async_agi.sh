@@ -31,6 +31,8 @@ wait_for 20 "AsyncAGI calls of the demo route completed" \
 wait_for 20 "AGI command latencies observed" metric_above 'astra_agi_command_duration_seconds_count{command="stream file"}' 0
 check "no failed AsyncAGI call" test "$(metric_sum 'astra_agi_calls_total{route="/ivr/menu",outcome="failed"')" = 0
 check "no FastAGI call (listener off)" test "$(metric_sum 'astra_agi_calls_total{route="/ivr/menu",outcome="completed",transport="fastagi"}')" = 0
+check "every AGI call series has a transport" bash -c "! curl -s -m 2 '$ADMIN/metrics' | grep -q 'transport=\"\"'"
+check "the configured routes' async series exist" bash -c "curl -s -m 2 '$ADMIN/metrics' | grep -q 'astra_agi_calls_total{route=\"/wait\",outcome=\"completed\",transport=\"async\"}'"
 check "Action: AGI counted as AMI actions" metric_above 'astra_ami_actions_total{server="sim",action="AGI",outcome="success"}' 5
 stop_sim
 kill -TERM "$ASTRA_PID"
