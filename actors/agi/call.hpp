@@ -26,6 +26,8 @@
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +36,7 @@
 #include "actors/agi/auth.hpp"
 #include "actors/agi/call_environment.hpp"
 #include "actors/common/call_ended.hpp"
+#include "actors/common/task.hpp"
 #include "actors/agi/detail/call_core.hpp"
 #include "protocols/agi/command.hpp"
 #include "protocols/agi/environment.hpp"
@@ -202,13 +205,37 @@ class call {
   command<speech_result> speech_recognize(std::string_view prompt, std::chrono::milliseconds timeout,
                                           std::optional<long> offset = std::nullopt);
 
+  // ------------------------------------------------------------ waiting on something else
+  // Suspends the handler until the completion handed to `start` is called (exactly once, from
+  // any thread: an HTTP reply, a timer, another actor's answer); the handler resumes inside
+  // the call's actor. `start` runs at once, inside the actor. A completion arriving after the
+  // call ended is dropped. Whatever is awaited must have its own deadline.
+  //   auto reply = co_await call.external<result<int>>([&](auto done) { client.ask(std::move(done)); });
+  template <class T>
+  callback_awaitable<T> external(std::function<void(std::function<void(T)>)> start) {
+    return callback_awaitable<T>([post = poster_, start = std::move(start)](std::function<void(T)> complete) {
+      if (!post) {  // no actor behind the call (unit tests): completes on the completing thread
+        start(std::move(complete));
+        return;
+      }
+      start([post, complete = std::move(complete)](T value) {
+        auto shared = std::make_shared<T>(std::move(value));
+        post([complete, shared] { complete(std::move(*shared)); });
+      });
+    });
+  }
+
   // ------------------------------------------------------------ internal (call actor)
   detail::call_core& core() noexcept { return core_; }
+  // How external() completions reach the call's actor (set by the actor that owns the call).
+  using poster = std::function<void(std::function<void()>)>;
+  void set_poster(poster p) { poster_ = std::move(p); }
 
  private:
   detail::call_core core_;
   call_environment env_;
   identity id_;
+  poster poster_;
 };
 
 }  // namespace astra::agi

@@ -155,6 +155,9 @@ caf::behavior call_actor(caf::stateful_actor<call_state>* self, std::shared_ptr<
   st.the_call.emplace(srv.core, seed->conn, &srv.config.hooks, std::move(seed->env), std::move(seed->id));
   seed.reset();
   st.the_call->set_on_hangup(target.options.on_hangup);
+  st.the_call->set_poster([weak = caf::weak_actor_ptr{self->ctrl()}](std::function<void()> fn) {
+    if (auto strong = weak.lock()) caf::anon_send(caf::actor_cast<caf::actor>(strong), detail::run_in_call{std::move(fn)});
+  });
   detail::invoke_hook(srv.config.hooks.call_started, &st.srv->hook_faults, detail::hook_kind::call_started,
                       detail::hook_subject{st.id(), st.route(), nullptr}, st.route(), st.id());
   spdlog::debug("agi: call {} route {} started (channel {})", st.id(), st.route(), st.the_call->env().channel());
@@ -191,6 +194,11 @@ caf::behavior call_actor(caf::stateful_actor<call_state>* self, std::shared_ptr<
             break;
           }
         }
+        check_limits(self);
+      },
+      [self](detail::run_in_call& posted) {
+        if (self->state.finished) return;
+        posted.fn();  // resumes the handler (agi::call::external)
         check_limits(self);
       },
       [self](detail::call_control control) {

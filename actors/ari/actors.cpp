@@ -78,6 +78,17 @@ class actor_core {
     });
   }
 
+  // Like submit(), for an exchange outside ARI: `start` gets a completion callable once from
+  // any thread; `done` runs inside this actor.
+  void external(std::function<void(rest_callback)> start, std::function<void(result<rest_response>)> done) {
+    auto tag = ++next_tag_;
+    pending_.emplace(tag, std::move(done));
+    auto me = handle();
+    start([me, tag](result<rest_response> r) {
+      caf::anon_send(me, reply_atom::value, reply_msg{tag, std::make_shared<result<rest_response>>(std::move(r))});
+    });
+  }
+
   void on_reply(const reply_msg& m) {
     auto it = pending_.find(m.tag);
     if (it == pending_.end()) return;
@@ -114,12 +125,14 @@ class actor_core {
     return std::find(finished_.begin(), finished_.end(), id) != finished_.end();
   }
 
-  void start_task(task<void> body) {
+  // `handler`: the channel's handler (its end is reported through hooks.handler_ended);
+  // false for coroutines a handler spawned (session::spawn), which are only logged.
+  void start_task(task<void> body, bool handler = true) {
     tasks_.emplace_back(std::move(body));
     auto id = id_;
     auto sh = sh_;
     std::string app = start_ ? start_->application : std::string();
-    tasks_.back().start([id, sh, app](std::exception_ptr error) {
+    tasks_.back().start([id, sh, app, handler](std::exception_ptr error) {
       const char* outcome = "completed";
       if (error) {
         try {
@@ -137,7 +150,7 @@ class actor_core {
           spdlog::error("ari: handler for {} threw a non-standard exception", id);
         }
       }
-      if (sh->hooks.handler_ended) {
+      if (handler && sh->hooks.handler_ended) {
         try {
           sh->hooks.handler_ended(app, outcome);
         } catch (...) {
@@ -367,6 +380,13 @@ pending<rest_response> session::raw(rest_request request) {
   });
 }
 
+pending<rest_response> session::external(std::function<void(rest_callback)> start) {
+  auto* core = core_;
+  return pending<rest_response>(core, [core, start = std::move(start)](std::function<void(result<rest_response>)> complete) {
+    core->external(start, std::move(complete));
+  });
+}
+
 pending<bridge> session::create_bridge(std::string type, std::string name) {
   auto* core = core_;
   return pending<bridge>(core, [core, type = std::move(type), name = std::move(name)](std::function<void(result<bridge>)> complete) {
@@ -405,7 +425,7 @@ pending<Channel> session::external_media(channels::external_media params, stasis
 
 channel session::channel_of(std::string id) { return channel(core_, std::move(id)); }
 bridge session::bridge_of(std::string id) { return bridge(core_, std::move(id)); }
-void session::spawn(task<void> body) { core_->start_task(std::move(body)); }
+void session::spawn(task<void> body) { core_->start_task(std::move(body), /*handler=*/false); }
 std::string session::new_id(std::string_view prefix) { return core_->shared().new_id(prefix); }
 const std::string& session::app() const { return core_->shared().first_app(); }
 
@@ -506,6 +526,13 @@ pending<event_ptr> channel::wait(event_type type, std::chrono::milliseconds time
   auto* core = core_;
   return pending<event_ptr>(core, [core, type, timeout](std::function<void(result<event_ptr>)> complete) {
     core->add_waiter([type](const event& e) { return e.type() == type; }, std::move(complete), timeout);
+  });
+}
+
+pending<event_ptr> channel::wait_for(std::function<bool(const event&)> match, std::chrono::milliseconds timeout) {
+  auto* core = core_;
+  return pending<event_ptr>(core, [core, match = std::move(match), timeout](std::function<void(result<event_ptr>)> complete) {
+    core->add_waiter(match, std::move(complete), timeout);
   });
 }
 

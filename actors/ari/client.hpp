@@ -125,6 +125,11 @@ class session {
   // A request as given; the reply whatever its status (non-2xx is not an error here).
   pending<rest_response> raw(rest_request request);
 
+  // An HTTP-like exchange outside ARI (e.g. a webhook request): `start` runs at once and
+  // gets a completion to call exactly once, from any thread; the awaiting coroutine resumes
+  // in this actor. The exchange must have its own deadline.
+  pending<rest_response> external(std::function<void(rest_callback)> start);
+
   // Creates a bridge with a pre-assigned id; its bridge actor exists before the request.
   pending<bridge> create_bridge(std::string type = "mixing", std::string name = {});
   // Originates with a pre-assigned channelId (params.channelId or a new one) into this
@@ -181,6 +186,9 @@ class channel {
   void on_end(std::function<void(const failure& why)> callback);
   // Next event of `type` for this actor (channel_gone when the channel ends first, timeout).
   pending<event_ptr> wait(event_type type, std::chrono::milliseconds timeout = std::chrono::minutes(5));
+  // Next event of this actor for which `match` is true (runs inside the actor; timeout:
+  // ari_errc::timeout). A matcher that never matches makes a sleep that a hang-up ends.
+  pending<event_ptr> wait_for(std::function<bool(const event&)> match, std::chrono::milliseconds timeout);
   // PlaybackFinished of `playback_id` (already finished => at once).
   pending<void> wait_playback(std::string playback_id, std::chrono::milliseconds timeout = std::chrono::minutes(5));
   // False once the owning actor's channel has ended (StasisEnd, ChannelDestroyed, gone).

@@ -133,6 +133,11 @@ service& service::ami_events(std::string server, std::vector<std::string> events
   return *this;
 }
 
+service& service::on_configured(std::function<void(const config::config& cfg)> hook) {
+  impl_->regs.on_configured.push_back(std::move(hook));
+  return *this;
+}
+
 metrics::registry& service::metrics() { return impl_->registry; }
 
 int service::run() {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "astra/service.hpp"
+#include "service/api/webhook_handlers.hpp"
 
 namespace astra::stock {
 
@@ -108,6 +109,7 @@ void register_stock_handlers(service& svc) {
   });
   svc.named_ari_handler("demo", &ari_demo, &ari_demo_adopt);
   svc.named_ari_handler("track", &ari_track, &ari_track_adopt);
+  register_webhook_handlers(svc);
 }
 
 }  // namespace astra::stock

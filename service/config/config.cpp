@@ -5,6 +5,11 @@
 #include <openssl/ssl.h>
 #include <yaml-cpp/yaml.h>
 
+#include <nlohmann/json.hpp>
+
+#include "protocols/webhook/url.hpp"
+#include "protocols/webhook/verbs.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -285,6 +290,15 @@ class loader {
     return raw_value{n.Scalar(), line_of(n), false};
   }
 
+  // The environment override of `key` only (its YAML value may be a structure the caller reads).
+  std::optional<raw_value> raw_text(const scope& s, const std::string& key, const std::string& default_text,
+                                    const std::string& description) {
+    const std::string env_name = join(s.env, upper(key), '_');
+    if (docs_) docs_->push_back({join(s.doc_path, key, '.'), default_text, join(s.doc_env, upper(key), '_'), description});
+    if (auto v = env_(env_name)) return raw_value{*v, " (from " + env_name + ")", true};
+    return std::nullopt;
+  }
+
   void field(const scope& s, const std::string& key, std::string& out, const std::string& description,
              bool required = false) {
     auto r = raw(s, key, out.empty() ? "(none)" : out, description);
@@ -511,10 +525,83 @@ void load_ami(loader& l, const scope& s, ami_config& a) {
     if (auto why_ca = ca_file_problem(a.tls.ca_file); !why_ca.empty()) l.add(tls.path + ".ca_file", why_ca);
 }
 
+// YAML -> JSON for the webhook fallback verbs: scalars that read as integers or booleans
+// become numbers / booleans (the verb decoder checks types), the rest strings.
+nlohmann::json yaml_to_json(const YAML::Node& n) {
+  if (n.IsMap()) {
+    auto o = nlohmann::json::object();
+    for (const auto& kv : n) o[kv.first.as<std::string>("")] = yaml_to_json(kv.second);
+    return o;
+  }
+  if (n.IsSequence()) {
+    auto a = nlohmann::json::array();
+    for (const auto& item : n) a.push_back(yaml_to_json(item));
+    return a;
+  }
+  if (n.IsNull() || !n.IsDefined()) return nullptr;
+  const std::string text = n.Scalar();
+  if (n.Tag() != "!" && !text.empty()) {  // unquoted
+    if (auto b = to_bool(text); b && (text == "true" || text == "false")) return *b;
+    if (text.find_first_not_of("-0123456789") == std::string::npos && text.size() < 18 && text != "-")
+      return std::stoll(text);
+  }
+  return text;
+}
+
+// servers[].ari.webhook / agi.routes[].webhook. `wanted`: the section's handler is webhook.
+void load_webhook(loader& l, const scope& parent, std::optional<webhook_config>& out, bool wanted) {
+  auto s = l.child(parent, "webhook");
+  l.check_keys(s, {"url", "secret", "secret_env", "secret_file", "timeout", "fallback", "max_connections",
+                   "max_response_bytes", "verify_tls", "ca_file"});
+  webhook_config w;
+  l.field(s, "url", w.url, "webhook handler: the app's URL for call.start (http:// or https://)");
+  const std::size_t problems_before = l.problems.size();
+  l.credential_field(s, "secret", w.secret, "webhook handler: HMAC-SHA256 key signing each request (X-Astra-Signature)", false);
+  const bool secret_reported = l.problems.size() > problems_before;
+  l.field(s, "timeout", w.timeout, "webhook handler: deadline of one webhook request");
+  l.int_field(s, "max_connections", w.max_connections, 1, 4096, "webhook handler: keep-alive connections per app host");
+  l.int_field(s, "max_response_bytes", w.max_response_bytes, 1024, 64 * 1024 * 1024,
+              "webhook handler: a bigger response body fails the request (fallback)");
+  l.field(s, "verify_tls", w.verify_tls, "webhook handler: verify the app's certificate for https");
+  l.field(s, "ca_file", w.ca_file, "webhook handler: CA bundle for https (default: the system store)");
+  // fallback: a YAML list of verbs, or JSON text in the environment.
+  {
+    const std::string path = s.path + ".fallback";
+    auto r = l.raw_text(s, "fallback", "[] (hang up)", "webhook handler: verbs run when the app fails (timeout, error status, bad reply); JSON in the environment");
+    if (r) {
+      w.fallback = r->text;
+    } else if (s.node.IsMap() && s.node["fallback"] && !s.node["fallback"].IsNull()) {
+      if (!s.node["fallback"].IsSequence()) l.add(path, "expected a list of verbs" + line_of(s.node["fallback"]));
+      else w.fallback = yaml_to_json(s.node["fallback"]).dump();
+    }
+    if (auto verbs = webhook::decode_list(w.fallback); !verbs) {
+      l.add(path, verbs.error().detail.empty() ? verbs.error().message() : verbs.error().message());
+    } else {
+      for (const auto& v : *verbs)
+        if (!webhook::action_of(v).empty() || std::holds_alternative<webhook::redirect>(v)) {
+          l.add(path, "fallback verbs must not call the app (no action, no redirect)");
+          break;
+        }
+    }
+  }
+  const bool given = s.node.IsMap();
+  if (!wanted) {
+    if (given) l.add(s.path, "webhook settings given but the handler is not webhook");
+    return;
+  }
+  if (w.url.empty()) l.add(s.path + ".url", "required for the webhook handler");
+  else if (auto u = webhook::parse_url(w.url); !u) l.add(s.path + ".url", u.error().detail);
+  if (w.secret.value.empty() && w.secret.source.empty() && !secret_reported)
+    l.add(s.path + ".secret", "required for the webhook handler (give secret, secret_env or secret_file)");
+  if (w.verify_tls && !w.ca_file.empty())
+    if (auto why_ca = ca_file_problem(w.ca_file); !why_ca.empty()) l.add(s.path + ".ca_file", why_ca);
+  out = std::move(w);
+}
+
 void load_ari(loader& l, const scope& s, ari_config& a) {
   l.check_keys(s, {"url", "username", "password", "password_env", "password_file", "app", "handler", "subscribe_all",
                    "verify_tls", "ca_file", "rest_over_websocket", "max_connections", "request_timeout",
-                   "connect_timeout", "dead_peer_timeout", "on_reconnect", "event_filter"});
+                   "connect_timeout", "dead_peer_timeout", "on_reconnect", "event_filter", "webhook"});
   l.field(s, "url", a.url, "ARI base URL: http(s)://HOST[:PORT][/prefix]", true);
   l.field(s, "username", a.username, "ARI user (ari.conf)", true);
   l.credential_field(s, "password", a.password, "ARI password", true);
@@ -532,7 +619,7 @@ void load_ari(loader& l, const scope& s, ari_config& a) {
     if (a.apps.empty() && !a.app.empty()) l.add(s.path + ".app", "no application name in " + quote(a.app));
   }
   l.field(s, "handler", a.handler,
-          "Stasis handler run for each channel entering the app: a stock one (track, demo) or one registered in code");
+          "Stasis handler run for each channel entering the app: a stock one (track, demo, webhook) or one registered in code");
   if (!loader::known(l.names().ari, a.handler))
     l.add(s.path + ".handler", "unknown handler " + quote(a.handler) + " (known: " + loader::listed(l.names().ari) + ")");
   l.field(s, "subscribe_all", a.subscribe_all, "subscribe the app to all channels/bridges/endpoints");
@@ -548,7 +635,8 @@ void load_ari(loader& l, const scope& s, ari_config& a) {
                "continue in the dialplan, or adopt (the handler's adoption entry point)");
   l.enum_field(s, "event_filter", a.event_filter, ari_event_filters,
                "auto: ask Asterisk to send the apps only the event types their handlers consume (application "
-               "eventFilter; stock handlers only), off: every subscribed event");
+               "eventFilter; handlers track and demo only), off: every subscribed event");
+  load_webhook(l, s, a.webhook, a.handler == "webhook");
   // Derive scheme/host/port from the URL.
   std::string_view u = a.url;
   const std::string path = s.path + ".url";
@@ -641,7 +729,7 @@ void load_servers(loader& l, const scope& root, config& c) {
 
 void load_route(loader& l, const scope& s, agi_route_config& r) {
   l.check_keys(s, {"path", "handler", "file", "wait", "variables", "allow_cidrs", "token", "token_env", "token_file",
-                   "token_param"});
+                   "token_param", "webhook"});
   l.field(s, "path", r.path, "route path: exact (/ivr/menu) or with named segments (/ivr/:menu)", true);
   std::string handlers;
   for (auto h : agi_handlers) handlers += (handlers.empty() ? "" : ", ") + std::string(h);
@@ -651,6 +739,7 @@ void load_route(loader& l, const scope& s, agi_route_config& r) {
   l.list_field(s, "allow_cidrs", r.allow_cidrs, "source CIDR allowlist for this route (overrides agi.allow_cidrs)");
   l.credential_field(s, "token", r.token, "shared token the call must carry in its query", false);
   l.field(s, "token_param", r.token_param, "query parameter holding the token");
+  load_webhook(l, s, r.webhook, r.handler == "webhook");
   if (!r.path.empty() && r.path.front() != '/') l.add(s.path + ".path", "must start with '/', got " + quote(r.path));
   else if (auto why = route_pattern_problem(normalise_route(r.path)); !why.empty())
     l.add(s.path + ".path", why + ", got " + quote(r.path));

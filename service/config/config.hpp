@@ -89,6 +89,19 @@ enum class ari_reconnect_policy {
 // is set from what their handlers consume.
 enum class ari_event_filter { automatic, off };
 
+// The `webhook` stock handler's settings (agi.routes[].webhook, servers[].ari.webhook;
+// protocol: docs/webhooks.md).
+struct webhook_config {
+  std::string url;                             // call.start goes here: http(s)://...
+  credential secret;                           // HMAC-SHA256 key of X-Astra-Signature (required)
+  duration timeout{5'000};                     // per webhook request
+  std::string fallback = "[]";                 // verbs run on any failure, as JSON text ([] = hang up)
+  std::size_t max_connections = 64;            // keep-alive connections per app host
+  std::size_t max_response_bytes = 1024 * 1024;
+  bool verify_tls = true;
+  std::string ca_file;                         // "" = the system store
+};
+
 struct ari_config {
   std::string url = "http://127.0.0.1:8088";  // http(s)://HOST[:PORT][/prefix]
   std::string scheme;                          // derived from url: "http" / "https"
@@ -109,6 +122,7 @@ struct ari_config {
   duration dead_peer_timeout{20'000};          // no frame for this long closes the event socket
   ari_reconnect_policy on_reconnect = ari_reconnect_policy::hangup;  // every app of this section
   ari_event_filter event_filter = ari_event_filter::off;
+  std::optional<webhook_config> webhook;       // set iff handler == "webhook"
 };
 
 struct server_config {
@@ -119,8 +133,8 @@ struct server_config {
 
 // The stock handlers a FastAGI route may run (user logic is written in C++ against the
 // library; the service ships these).
-inline constexpr std::string_view ari_handlers[] = {"track", "demo"};
-inline constexpr std::string_view agi_handlers[] = {"demo", "playback", "hangup", "wait"};
+inline constexpr std::string_view ari_handlers[] = {"track", "demo", "webhook"};
+inline constexpr std::string_view agi_handlers[] = {"demo", "playback", "hangup", "wait", "webhook"};
 
 struct agi_route_config {
   std::string path;                               // "/ivr/menu" or with :segments
@@ -131,6 +145,7 @@ struct agi_route_config {
   std::vector<std::string> allow_cidrs;           // empty: the listener's policy applies
   credential token;                                   // shared token expected in ?token_param=
   std::string token_param = "token";
+  std::optional<webhook_config> webhook;          // set iff handler == "webhook"
 };
 
 // FastAGI. Enabled with no routes (the default) is valid: the listener runs and closes every

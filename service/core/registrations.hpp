@@ -55,6 +55,8 @@ struct registrations {
   std::map<std::string, ari::stasis_handler> ari_handlers;  // `servers[].ari.handler` names
   std::map<std::string, ari::adoption_handler> ari_adopters;  // their adoption entry points (optional)
   std::vector<ami_registration> ami;
+  // Run once with the validated configuration before anything starts (a throw: exit 1).
+  std::vector<std::function<void(const config::config&)>> on_configured;
   metrics::registry* registry = nullptr;                    // the service's (owned by the caller)
 
   // The handler names a configuration may use.

@@ -131,6 +131,15 @@ int run(const config::config& cfg, const registrations& regs) {
   setup_logging(cfg.log.format == config::log_format::json ? log_style::json : log_style::text, cfg.log.level);
   signals.set_json(cfg.log.format == config::log_format::json);
   const auto started = std::chrono::steady_clock::now();
+  // Components that read the configuration themselves (astra::service::on_configured).
+  for (const auto& configured : regs.on_configured) {
+    try {
+      configured(cfg);
+    } catch (const std::exception& e) {
+      spdlog::error("startup: a configuration hook failed: {}", e.what());
+      return 1;
+    }
+  }
 
   metrics::registry own_registry;
   metrics::registry& registry = regs.registry ? *regs.registry : own_registry;

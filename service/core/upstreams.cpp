@@ -246,8 +246,9 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     auto configured = regs_.ari_handlers.find(a.handler);
     ari::stasis_handler fallback = configured != regs_.ari_handlers.end() ? configured->second : ari::stasis_handler{};
     for (const auto& name : cc.apps) (*by_app)[name] = fallback;
-    bool only_stock = std::find(std::begin(config::ari_handlers), std::end(config::ari_handlers), a.handler) !=
-                      std::end(config::ari_handlers);
+    // The stock handlers whose events are known: track and demo consume nothing beyond the
+    // client's own types (any other handler, stock or registered in code, may wait for more).
+    bool only_stock = a.handler == "track" || a.handler == "demo";
     for (const auto& reg : regs_.ari_apps) {
       if (!reg.server.empty() && reg.server != server_.name) continue;
       if (!by_app->count(reg.app)) cc.apps.push_back(reg.app);

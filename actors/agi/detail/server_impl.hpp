@@ -9,6 +9,7 @@
 #include <utility>  // before Asio (see platform-facts)
 
 #include <atomic>
+#include <functional>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -49,10 +50,16 @@ struct connection_news {
 struct call_control {
   enum kind_t : std::uint8_t { done, cut, expire } kind = done;
 };
+// To a call actor, from any thread: a completion of something the handler awaits outside the
+// call (agi::call::external, e.g. a webhook request), run inside the actor.
+struct run_in_call {
+  std::function<void()> fn;
+};
 }  // namespace astra::agi::detail
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::connection_news)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::call_control)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::run_in_call)
 
 namespace astra::agi {
 

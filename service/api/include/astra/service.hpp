@@ -101,6 +101,10 @@ class service {
   // server with AMI).
   service& ami_events(std::string server, std::vector<std::string> events, ami_event_handler handler);
 
+  // Runs `hook` once with the validated configuration, before any listener or connection
+  // starts (e.g. to read settings of the file that handlers use). A throw ends run() with 1.
+  service& on_configured(std::function<void(const config::config& cfg)> hook);
+
   // The service's metrics registry, exposed on /metrics: add counters, gauges and histograms
   // at startup (names must be unique; astra's own are astra_*).
   metrics::registry& metrics();
