@@ -89,14 +89,18 @@ struct dial_link {
 
 class ari_media final : public call_media {
  public:
+  // The event callbacks stay registered in the channel's actor after this object is gone
+  // (the actor tracks the channel until it leaves): they share `seen_`, never `this`.
   ari_media(ari::channel chan, ari::session& ari, std::shared_ptr<http_client> client)
-      : chan_(std::move(chan)), ari_(ari), client_(std::move(client)) {
-    chan_.on(ari::event_type::ChannelDtmfReceived, [this](const ari::event& e) {
-      if (auto* d = e.get<ari::ChannelDtmfReceived>(); d && !d->digit.empty() && dtmf_.size() < 64) dtmf_.push_back(d->digit[0]);
+      : chan_(std::move(chan)), ari_(ari), client_(std::move(client)), seen_(std::make_shared<seen>()),
+        dtmf_(seen_->dtmf), finished_(seen_->finished) {
+    chan_.on(ari::event_type::ChannelDtmfReceived, [seen = seen_](const ari::event& e) {
+      if (auto* d = e.get<ari::ChannelDtmfReceived>(); d && !d->digit.empty() && seen->dtmf.size() < max_buffered_dtmf)
+        seen->dtmf.push_back(d->digit[0]);
     });
-    chan_.on(ari::event_type::PlaybackFinished, [this](const ari::event& e) {
-      finished_.insert(std::string(e.playback_id()));
-      if (finished_.size() > 64) finished_.erase(finished_.begin());
+    chan_.on(ari::event_type::PlaybackFinished, [seen = seen_](const ari::event& e) {
+      seen->finished.insert(std::string(e.playback_id()));
+      if (seen->finished.size() > 64) seen->finished.erase(seen->finished.begin());
     });
   }
 
@@ -364,11 +368,19 @@ class ari_media final : public call_media {
     link->signal("timeout");
   }
 
+  // What the channel's events told (owned with the callbacks; the actor's thread only).
+  struct seen {
+    std::deque<char> dtmf;            // digits not consumed yet (type-ahead)
+    std::set<std::string> finished;   // recent PlaybackFinished ids
+  };
+  static constexpr std::size_t max_buffered_dtmf = 64;  // older typing beyond it is dropped
+
   ari::channel chan_;
   ari::session& ari_;
   std::shared_ptr<http_client> client_;
-  std::deque<char> dtmf_;
-  std::set<std::string> finished_;
+  std::shared_ptr<seen> seen_;
+  std::deque<char>& dtmf_;
+  std::set<std::string>& finished_;
 };
 
 }  // namespace

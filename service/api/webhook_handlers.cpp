@@ -103,9 +103,11 @@ void register_webhook_handlers(service& svc) {
     }
   });
   svc.named_ari_handler("webhook", [rt](ari::channel chan, ari::session& ari) -> task<void> {
-    auto it = rt->ari_apps.find(ari.app());
+    const auto* start = chan.start_event();
+    const std::string app = start ? start->application : ari.app();
+    auto it = rt->ari_apps.find(app);
     if (it == rt->ari_apps.end()) {  // an app registered in code without webhook settings
-      spdlog::error("webhook: no webhook settings for Stasis app {}; hanging up {}", ari.app(), chan.id());
+      spdlog::error("webhook: no webhook settings for Stasis app {}; hanging up {}", app, chan.id());
       (void)co_await chan.hangup();
       co_return;
     }
