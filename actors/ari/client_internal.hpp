@@ -107,6 +107,7 @@ struct shared_state {
   std::atomic<std::uint64_t> replacements{0};
   std::atomic<std::uint64_t> rc_adopted{0}, rc_hung_up{0}, rc_continued{0}, rc_gone{0}, rc_failed{0};
   std::atomic<bool> is_connected{false};
+  std::atomic<bool> event_filter_refused{false};  // logged once; set by any pool thread
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> id_counter{0};
   std::string id_salt;

@@ -51,6 +51,15 @@ struct client_config {
   // Event socket: one or more Stasis applications; subscribeAll=true when asked.
   std::vector<std::string> apps;
   bool subscribe_all = false;
+  // Application event filter (PUT /applications/{app}/eventFilter, in the recorded Asterisk 22
+  // api-docs; added in Asterisk 16.3 / 13.26 according to its changelog, unverified here; with
+  // {"allowed":[{"type":...}...]}), set for every app at each successful subscription when not
+  // empty: Asterisk then sends the apps only these event types. The client adds the types it
+  // needs itself (client_event_types()). Empty (the default): no filter is set and Asterisk's
+  // current one is left as it is. A refused request (an older Asterisk: 404/405, or any error)
+  // is logged once per client; the client then receives, and ignores, the rest as before.
+  // Handlers that wait for other event types (channel::on / channel::wait) must be listed.
+  std::vector<std::string> event_filter;
 
   // Send REST calls as RESTRequest frames over the event socket (Asterisk 22.4+). Probed at
   // every connect; plain HTTP is used whenever the socket is down or the probe failed.
@@ -83,6 +92,15 @@ struct client_config {
   hangup_policy on_hangup = hangup_policy::return_error;
   std::size_t dispatch_queue = default_dispatch_queue; // socket -> dispatcher
 };
+
+// The event types the client needs for itself whatever the handlers do: channel and bridge
+// lifecycles (actor creation and end, reconciliation), ApplicationReplaced, and the playback
+// events channel::wait_playback / bridge playbacks rely on.
+const std::vector<std::string>& client_event_types();
+
+// The JSON body of PUT /applications/{app}/eventFilter allowing `types` plus
+// client_event_types() (sorted, without duplicates): {"allowed":[{"type":"..."},...]}.
+std::string event_filter_body(const std::vector<std::string>& types);
 
 // A parsed client_config::url.
 struct endpoint {

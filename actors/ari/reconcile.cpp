@@ -162,7 +162,36 @@ void send_policy_request(const std::shared_ptr<shared_state>& shp, reconnect_pol
 
 }  // namespace
 
+// client_config::event_filter: PUT /applications/{app}/eventFilter for every app. The reply is
+// only logged (a refusal once per client): the client filters what it receives anyway.
+void push_event_filter(dispatcher_actor_t* self) {
+  auto sh = self->state.sh;
+  if (sh->cfg.event_filter.empty()) return;
+  const std::string body = event_filter_body(sh->cfg.event_filter);
+  for (const auto& app : sh->cfg.apps) {
+    rest_request req;
+    req.method = "PUT";
+    req.path = "/ari/applications/" + percent_encode_segment(app) + "/eventFilter";
+    req.body = body;
+    std::weak_ptr<shared_state> weak = sh;
+    sh->pool->send(std::move(req), [weak, app](result<rest_response> r) {
+      auto s = weak.lock();
+      if (!s) return;
+      auto checked = check_status(std::move(r));
+      if (checked) {
+        spdlog::debug("ari: event filter of app {} set", app);
+        return;
+      }
+      if (!s->event_filter_refused.exchange(true))
+        spdlog::warn("ari: setting the event filter of app {} failed ({}); Asterisk keeps sending every event, "
+                     "astra ignores the ones it does not need",
+                     app, checked.error().message());
+    });
+  }
+}
+
 void start_reconciliation(dispatcher_actor_t* self) {
+  push_event_filter(self);
   list(self, true);                               // every subscription: orphans (+ vanished on reconnects)
   if (self->state.generation > 1) list(self, false);  // reconnects: vanished bridges
 }

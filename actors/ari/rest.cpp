@@ -1,5 +1,6 @@
 #include "actors/ari/rest.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 #include <nlohmann/json.hpp>
@@ -148,6 +149,32 @@ result<endpoint> parse_endpoint(std::string_view url) {
   for (char c : ep.port)
     if (!std::isdigit(static_cast<unsigned char>(c))) return failure{ari_errc::invalid_url, "bad port in " + std::string(url)};
   return ep;
+}
+
+}  // namespace astra::ari
+
+namespace astra::ari {
+
+const std::vector<std::string>& client_event_types() {
+  // dispatcher.cpp (lifecycle, routing), actors.cpp (channel/bridge end, playbacks),
+  // reconcile.cpp (orphan candidates), the event stream (ApplicationReplaced, and RESTResponse
+  // for REST over the WebSocket: not documented as subject to the filter, listed so that it
+  // cannot be filtered out; Asterisk stores the allowed types as given, unknown names included).
+  static const std::vector<std::string> types{
+      "ApplicationReplaced",  "BridgeCreated",     "BridgeDestroyed",  "ChannelDestroyed", "ChannelEnteredBridge",
+      "ChannelLeftBridge",    "PlaybackFinished",  "PlaybackStarted",  "RESTResponse",     "StasisEnd",
+      "StasisStart"};
+  return types;
+}
+
+std::string event_filter_body(const std::vector<std::string>& types) {
+  std::vector<std::string> all = client_event_types();
+  all.insert(all.end(), types.begin(), types.end());
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  nlohmann::json allowed = nlohmann::json::array();
+  for (const auto& t : all) allowed.push_back({{"type", t}});
+  return nlohmann::json{{"allowed", allowed}}.dump();
 }
 
 }  // namespace astra::ari

@@ -468,6 +468,8 @@ class loader {
 constexpr std::pair<std::string_view, log_format> log_formats[] = {{"json", log_format::json}, {"text", log_format::text}};
 constexpr std::pair<std::string_view, ami_event_filter> ami_event_filters[] = {{"auto", ami_event_filter::automatic},
                                                                              {"off", ami_event_filter::off}};
+constexpr std::pair<std::string_view, ari_event_filter> ari_event_filters[] = {{"auto", ari_event_filter::automatic},
+                                                                             {"off", ari_event_filter::off}};
 constexpr std::pair<std::string_view, drop_policy> drop_policies[] = {{"drop_newest", drop_policy::drop_newest},
                                                                      {"drop_oldest", drop_policy::drop_oldest},
                                                                      {"pause_reading", drop_policy::pause_reading}};
@@ -478,7 +480,7 @@ constexpr std::pair<std::string_view, ari_reconnect_policy> ari_reconnect_polici
 
 void load_ami(loader& l, const scope& s, ami_config& a) {
   l.check_keys(s, {"host", "port", "username", "secret", "secret_env", "secret_file", "md5", "events", "event_filter",
-                   "tls", "connect_timeout", "login_timeout", "action_timeout", "write_timeout", "keepalive_interval",
+                   "async_agi", "tls", "connect_timeout", "login_timeout", "action_timeout", "write_timeout", "keepalive_interval",
                    "keepalive_timeout", "read_limits", "max_read_stall"});
   l.field(s, "host", a.host, "AMI host name or address", true);
   auto tls = l.child(s, "tls");
@@ -498,6 +500,8 @@ void load_ami(loader& l, const scope& s, ami_config& a) {
   l.enum_field(s, "event_filter", a.event_filter, ami_event_filters,
                "ask Asterisk only for the events the subscribers want (Events: mask and Filter actions) or, off, for "
                "every event of `events` (filtered in astra)");
+  l.field(s, "async_agi", a.async_agi,
+          "run AsyncAGI calls (dialplan AGI(agi:async,ROUTE,...)) of this server with the FastAGI routes, through AMI");
   l.field(s, "connect_timeout", a.connect_timeout, "deadline for resolve + TCP connect (+ TLS handshake)");
   l.field(s, "login_timeout", a.login_timeout, "deadline for banner + login response");
   l.field(s, "action_timeout", a.action_timeout, "default deadline of one AMI action");
@@ -597,7 +601,7 @@ void load_webhook(loader& l, const scope& parent, std::optional<webhook_config>&
 void load_ari(loader& l, const scope& s, ari_config& a) {
   l.check_keys(s, {"url", "username", "password", "password_env", "password_file", "app", "handler", "subscribe_all",
                    "verify_tls", "ca_file", "rest_over_websocket", "max_connections", "request_timeout",
-                   "connect_timeout", "dead_peer_timeout", "on_reconnect", "webhook"});
+                   "connect_timeout", "dead_peer_timeout", "on_reconnect", "event_filter", "webhook"});
   l.field(s, "url", a.url, "ARI base URL: http(s)://HOST[:PORT][/prefix]", true);
   l.field(s, "username", a.username, "ARI user (ari.conf)", true);
   l.credential_field(s, "password", a.password, "ARI password", true);
@@ -629,6 +633,9 @@ void load_ari(loader& l, const scope& s, ari_config& a) {
   l.enum_field(s, "on_reconnect", a.on_reconnect, ari_reconnect_policies,
                "channels found inside the app(s) without an actor when the event socket (re)subscribes: hang up, "
                "continue in the dialplan, or adopt (the handler's adoption entry point)");
+  l.enum_field(s, "event_filter", a.event_filter, ari_event_filters,
+               "auto: ask Asterisk to send the apps only the event types their handlers consume (application "
+               "eventFilter; handlers track and demo only), off: every subscribed event");
   load_webhook(l, s, a.webhook, a.handler == "webhook");
   // Derive scheme/host/port from the URL.
   std::string_view u = a.url;

@@ -62,6 +62,9 @@ struct ami_config {
   bool md5 = false;                      // MD5 challenge login instead of plain
   std::string events = "on";             // the widest `Events:` mask asked for
   ami_event_filter event_filter = ami_event_filter::automatic;
+  // AsyncAGI over this session: AGI(agi:async,ROUTE,...) calls run the FastAGI route table
+  // (agi.routes and routes registered in code) through AMI (actors/agi/async_agi.hpp).
+  bool async_agi = false;
   ami_tls_config tls;
   duration connect_timeout{5'000};       // resolve + TCP connect
   duration login_timeout{5'000};         // banner + (challenge +) login response
@@ -83,6 +86,10 @@ enum class ari_reconnect_policy {
   continue_, // POST /channels/{id}/continue: back to the dialplan after Stasis()
   adopt,     // a channel actor runs the handler's adoption entry point
 };
+
+// servers[].ari.event_filter: whether the apps' event filter (PUT /applications/{app}/eventFilter)
+// is set from what their handlers consume.
+enum class ari_event_filter { automatic, off };
 
 // The `webhook` stock handler's settings (agi.routes[].webhook, servers[].ari.webhook;
 // protocol: docs/webhooks.md).
@@ -116,6 +123,7 @@ struct ari_config {
   duration connect_timeout{5'000};             // TCP + TLS + WebSocket handshake
   duration dead_peer_timeout{20'000};          // no frame for this long closes the event socket
   ari_reconnect_policy on_reconnect = ari_reconnect_policy::hangup;  // every app of this section
+  ari_event_filter event_filter = ari_event_filter::off;
   std::optional<webhook_config> webhook;       // set iff handler == "webhook"
 };
 

@@ -5,7 +5,8 @@
 
 namespace astra::runtime {
 
-agi_series::agi_series(metrics::astra_metrics& m, const std::vector<std::string>& route_paths) : m_(m) {
+agi_series::agi_series(metrics::astra_metrics& m, const std::vector<std::string>& route_paths, std::string transport)
+    : m_(m), transport_(std::move(transport)) {
   // The server reports a route by its normalised pattern (router::normalise).
   patterns_.reserve(route_paths.size());
   for (const auto& path : route_paths) patterns_.push_back(agi::router::normalise(path));
@@ -20,11 +21,11 @@ void agi_series::call_ended(std::string_view route, agi::call_outcome outcome) {
   const auto o = static_cast<std::size_t>(outcome);
   auto it = routes_.find(route);
   if (it == routes_.end() || o >= outcome_slots) {
-    m_.agi_calls.labels(route, agi::to_string(outcome)).inc();
+    m_.agi_calls.labels(route, agi::to_string(outcome), transport_).inc();
     return;
   }
   (*it->second)[o]
-      .get([&]() -> metrics::counter& { return m_.agi_calls.with({std::string(route), agi::to_string(outcome)}); })
+      .get([&]() -> metrics::counter& { return m_.agi_calls.with({std::string(route), agi::to_string(outcome), transport_}); })
       .inc();
 }
 
@@ -32,10 +33,10 @@ void agi_series::refused(agi::refusal why) {
   if (why == agi::refusal::closed_early) return;  // health probes and scanners are not calls
   const auto r = static_cast<std::size_t>(why);
   if (r >= refusal_slots) {
-    m_.agi_calls.labels("none", agi::to_string(why)).inc();
+    m_.agi_calls.labels("none", agi::to_string(why), transport_).inc();
     return;
   }
-  refusals_[r].get([&]() -> metrics::counter& { return m_.agi_calls.with({"none", agi::to_string(why)}); }).inc();
+  refusals_[r].get([&]() -> metrics::counter& { return m_.agi_calls.with({"none", agi::to_string(why), transport_}); }).inc();
 }
 
 void agi_series::command_completed(std::string_view command, std::chrono::nanoseconds latency) {

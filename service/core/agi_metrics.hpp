@@ -1,5 +1,5 @@
 #pragma once
-// The FastAGI server's metric series (astra_agi_calls_total{route,outcome},
+// The AGI call metric series (astra_agi_calls_total{route,outcome,transport},
 // astra_agi_command_duration_seconds{command}), looked up once per route and outcome / per
 // command and kept: the hooks then update them with atomics only (no lock, no allocation per
 // call or command). Series are still created on first use, with the names and label values
@@ -24,14 +24,17 @@ namespace astra::runtime {
 class agi_series {
  public:
   // `route_paths`: the configured routes (agi.routes[].path); calls of any other route still
-  // count, through the family's read-mostly index.
-  agi_series(metrics::astra_metrics& m, const std::vector<std::string>& route_paths);
+  // count, through the family's read-mostly index. `transport`: the value of the transport
+  // label of every call series this object updates ("fastagi", or "async" for AsyncAGI over
+  // AMI): one agi_series per transport.
+  agi_series(metrics::astra_metrics& m, const std::vector<std::string>& route_paths,
+             std::string transport = "fastagi");
   agi_series(const agi_series&) = delete;
   agi_series& operator=(const agi_series&) = delete;
 
-  // astra_agi_calls_total{route,outcome} += 1. `route`: the pattern the server reports.
+  // astra_agi_calls_total{route,outcome,transport} += 1. `route`: the pattern the server reports.
   void call_ended(std::string_view route, agi::call_outcome outcome);
-  // astra_agi_calls_total{route="none",outcome=<why>} += 1 (closed_early is not a call: skipped).
+  // astra_agi_calls_total{route="none",outcome=<why>,transport} += 1 (closed_early is not a call: skipped).
   void refused(agi::refusal why);
   // astra_agi_command_duration_seconds{command} observes `latency` in seconds. `command`: the
   // catalog name the server reports ("stream file"), or "raw".
@@ -43,6 +46,7 @@ class agi_series {
   using route_counters = std::array<metrics::series_slot<metrics::counter>, outcome_slots>;
 
   metrics::astra_metrics& m_;
+  const std::string transport_;
   // Built in the constructor, read-only afterwards (lock-free lookups).
   std::unordered_map<std::string_view, std::unique_ptr<route_counters>> routes_;  // keys: patterns_
   std::vector<std::string> patterns_;

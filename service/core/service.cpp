@@ -20,6 +20,7 @@
 #include <mutex>
 #include <thread>
 
+#include "actors/agi/async_agi.hpp"
 #include "actors/agi/server.hpp"
 #include "actors/ami/session.hpp"
 #include "actors/common/backoff.hpp"
@@ -147,13 +148,20 @@ int run(const config::config& cfg, const registrations& regs) {
   metrics::register_process_metrics(registry);
   for (const char* q : {"ami_inbox", "ami_subscriber", "ari_dispatch", "ari_actor"}) m.add_queue(q);
   for (const char* a : {"ami_session", "ari_client", "server_supervisor"}) m.add_actor_kind(a);
-  for (const auto& r : cfg.agi.routes) m.agi_calls.with({r.path, "completed"});
+  // The configured routes' success series exist (at 0) from the start, per transport in use.
+  bool async_configured = false;
+  for (const auto& s : cfg.servers) async_configured = async_configured || (s.ami && s.ami->async_agi);
+  for (const auto& r : cfg.agi.routes) {
+    m.agi_calls.with({r.path, "completed", "fastagi"});
+    if (async_configured) m.agi_calls.with({r.path, "completed", "async"});
+  }
   // The FastAGI hooks' series, kept per route / command (declared before the actor system:
   // call actors report to it until the system is gone). Routes of the file and of the code.
   std::vector<std::string> agi_route_paths;
   for (const auto& r : cfg.agi.routes) agi_route_paths.push_back(r.path);
   for (const auto& r : regs.agi_routes) agi_route_paths.push_back(agi::router::normalise(r.path));
   agi_series agi_metrics(m, agi_route_paths);
+  agi_series async_metrics(m, agi_route_paths, "async");  // AsyncAGI calls (transport="async")
 
   status_board board;
   board.set_agi(cfg.agi.enabled, cfg.agi.listen.to_string());
@@ -171,9 +179,45 @@ int run(const config::config& cfg, const registrations& regs) {
   auto io_owner = std::make_unique<io_runtime>(2);
   io_runtime& io = *io_owner;
 
+  // AsyncAGI over AMI (servers[].ami.async_agi): the FastAGI route table run through the AMI
+  // sessions of those servers (one dispatcher per session, attached by the supervisors).
+  std::unique_ptr<agi::async_agi> async_agi;
+  const config::server_config* first_async = nullptr;
+  for (const auto& s : cfg.servers)
+    if (s.ami && s.ami->async_agi && !first_async) first_async = &s;
+  if (first_async) {
+    agi::async_agi_config ac;
+    ac.name = first_async->name;
+    ac.max_calls = cfg.agi.max_calls;
+    ac.command_timeout = cfg.agi.command_timeout;
+    ac.max_call_duration = cfg.agi.max_call_duration;
+    ac.action_timeout = first_async->ami->action_timeout;
+    auto& active = m.agi_calls_active.series();
+    ac.hooks.call_started = [&active](std::string_view, std::uint64_t) { active.inc(); };
+    ac.hooks.call_ended = [&active, &async_metrics](std::string_view route, std::uint64_t, agi::call_outcome outcome,
+                                                    std::chrono::nanoseconds) {
+      active.dec();
+      async_metrics.call_ended(route, outcome);
+    };
+    ac.hooks.command_completed = [&agi_metrics](std::string_view command, std::chrono::nanoseconds latency, int) {
+      agi_metrics.command_completed(command, latency);
+    };
+    ac.hooks.connection_refused = [&async_metrics](agi::refusal why, const agi::peer_address&) {
+      async_metrics.refused(why);
+    };
+    try {
+      ac.routes = std::make_shared<const agi::router>(make_agi_router(cfg.agi, regs));
+      async_agi = std::make_unique<agi::async_agi>(std::move(ac));
+    } catch (const std::exception& e) {
+      spdlog::error(log_fields("AsyncAGI configuration refused", "\"error\":" + json_quote(e.what())));
+      return 1;
+    }
+  }
+
   // Upstreams (one runtime per configured server) and the supervision tree.
   std::vector<std::shared_ptr<server_runtime>> servers;
-  for (const auto& s : cfg.servers) servers.push_back(make_server_runtime(system, io, cfg, s, m, board, regs));
+  for (const auto& s : cfg.servers)
+    servers.push_back(make_server_runtime(system, io, cfg, s, m, board, regs, async_agi.get()));
 
   // FastAGI.
   std::unique_ptr<agi::server> agi_server;
@@ -278,6 +322,7 @@ int run(const config::config& cfg, const registrations& regs) {
       board.set_agi_detail(agi_detail_json(s));
     }
     if (ari_outbound) actors["ari_outbound_calls"] = static_cast<std::int64_t>(ari_outbound->live_calls());
+    if (async_agi) actors["agi_async_calls"] = static_cast<std::int64_t>(async_agi->live_calls());
     for (auto& rt : servers) rt->poll_status(actors, queues);
     board.set_actor_counts(std::move(actors));
     board.set_queues(std::move(queues));
@@ -288,13 +333,14 @@ int run(const config::config& cfg, const registrations& regs) {
 
   // Drain.
   board.set_draining();
-  const auto active_at_signal = static_cast<std::int64_t>(m.agi_calls_active.series().value());
+  const auto active_at_signal = static_cast<std::int64_t>(m.agi_calls_active.series().value());  // both transports
   spdlog::info(log_fields("drain started", "\"signal\":" + json_quote(signal_name(sig)) + ",\"calls_active\":" +
                                                std::to_string(active_at_signal) + ",\"drain_timeout_ms\":" +
                                                std::to_string(cfg.drain_timeout.count())));
   const auto drain_started = std::chrono::steady_clock::now();
   if (ari_outbound) ari_outbound->drain();  // new upgrades: fast 503; calls in progress go on
   agi::shutdown_report report;
+  if (async_agi) async_agi->refuse_new_calls();
   if (agi_server) {
     report = agi_server->shutdown(cfg.drain_timeout);
     board.set_agi_listening(false);
@@ -303,6 +349,13 @@ int run(const config::config& cfg, const registrations& regs) {
     auto left = ari_outbound->wait_calls(drain_started + cfg.drain_timeout);
     spdlog::info(log_fields("outbound ARI drained", "\"calls_cut\":" + std::to_string(left)));
     ari_outbound->stop();
+  }
+  if (async_agi) {
+    // The same drain window (the AMI sessions are still up: cut calls get ASYNCAGI BREAK).
+    const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - drain_started);
+    const auto [drained, cut] = async_agi->shutdown(std::max(cfg.drain_timeout - spent, std::chrono::milliseconds(0)));
+    report.drained += drained;
+    report.cut += cut;
   }
   auto done = std::make_shared<std::promise<void>>();
   auto upstreams = done->get_future();

@@ -160,6 +160,8 @@ void start_ami(server_sup* self) {
   sub.name = "service";
   self->send(st.ami, std::move(sub));
   for (const auto* reg : st.rt->ami_subscriptions()) self->spawn(user_ami_subscriber, st.ami, st.rt->name(), reg);
+  // AsyncAGI (servers[].ami.async_agi): its dispatcher subscribes and quits with the session.
+  st.rt->attach_async_agi(st.ami);
 }
 
 caf::behavior server_supervisor(server_sup* self, std::shared_ptr<server_runtime> rt,

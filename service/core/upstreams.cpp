@@ -6,10 +6,12 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <mutex>
 
+#include "actors/agi/async_agi.hpp"
 #include "actors/ami/session.hpp"
 #include "actors/ari/client.hpp"
 #include "actors/common/io_runtime.hpp"
@@ -76,8 +78,9 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
  public:
   server_runtime_impl(caf::actor_system& system, io_runtime& io, const config::config& cfg,
                       const config::server_config& server, metrics::astra_metrics& m, status_board& board,
-                      const registrations& regs)
-      : system_(system), io_(io), cfg_(cfg), server_(server), m_(m), board_(board), regs_(regs) {
+                      const registrations& regs, agi::async_agi* async)
+      : system_(system), io_(io), cfg_(cfg), server_(server), m_(m), board_(board), regs_(regs),
+        async_(server.ami && server.ami->async_agi ? async : nullptr) {
     const std::string& n = server_.name;
     board_.add_server(n);
     m_.add_server(n, server_.ami.has_value(), server_.ari.has_value());
@@ -184,6 +187,11 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     return ami::spawn_session(system_, io_, std::move(sc), std::move(hooks));
   }
 
+  caf::actor attach_async_agi(const caf::actor& session) override {
+    if (!async_ || !session) return {};
+    return async_->attach(system_, session);
+  }
+
   void publish_ami(caf::actor session) override {
     std::lock_guard lock(mutex_);
     ami_session_ = std::move(session);
@@ -238,10 +246,24 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     auto configured = regs_.ari_handlers.find(a.handler);
     ari::stasis_handler fallback = configured != regs_.ari_handlers.end() ? configured->second : ari::stasis_handler{};
     for (const auto& name : cc.apps) (*by_app)[name] = fallback;
+    // The stock handlers whose events are known: track and demo consume nothing beyond the
+    // client's own types (any other handler, stock or registered in code, may wait for more).
+    bool only_stock = a.handler == "track" || a.handler == "demo";
     for (const auto& reg : regs_.ari_apps) {
       if (!reg.server.empty() && reg.server != server_.name) continue;
       if (!by_app->count(reg.app)) cc.apps.push_back(reg.app);
       (*by_app)[reg.app] = reg.handler;
+      only_stock = false;
+    }
+    // ari.event_filter: auto: the stock handlers consume nothing beyond what the client needs
+    // itself (ari::client_event_types); a handler registered in code may wait for any type.
+    if (a.event_filter == config::ari_event_filter::automatic) {
+      if (only_stock) {
+        cc.event_filter = ari::client_event_types();
+      } else {
+        spdlog::info(log_fields("ari event filter not set: a handler registered in code may consume any event",
+                                "\"server\":" + json_quote(server_.name)));
+      }
     }
     ari::client_handlers handlers;
     handlers.on_stasis_start = [by_app, fallback](ari::channel chan, ari::session& ari) {
@@ -429,6 +451,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   metrics::astra_metrics& m_;
   status_board& board_;
   const registrations& regs_;
+  agi::async_agi* async_;  // null: AsyncAGI off for this server
 
   metrics::counter* ami_events_ = nullptr;
   metrics::counter* ami_oversized_ = nullptr;
@@ -454,8 +477,9 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 
 std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, io_runtime& io, const config::config& cfg,
                                                     const config::server_config& server, metrics::astra_metrics& m,
-                                                    status_board& board, const registrations& regs) {
-  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board, regs);
+                                                    status_board& board, const registrations& regs,
+                                                    agi::async_agi* async) {
+  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board, regs, async);
 }
 
 }  // namespace astra::runtime

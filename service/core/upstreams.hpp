@@ -31,6 +31,9 @@ namespace ami {
 struct link_event;
 struct session_status;
 }
+namespace agi {
+class async_agi;
+}
 }  // namespace astra
 
 namespace astra::runtime {
@@ -54,6 +57,12 @@ class server_runtime {
   virtual void logged_off(const std::string& error) = 0;
   // The session's latest status (polled by the supervisor): board detail and queue views.
   virtual void ami_status(const ami::session_status& status) = 0;
+  // servers[].ami.async_agi: attaches the AsyncAGI dispatcher to a freshly spawned session (it
+  // subscribes to the session and quits with it); null when AsyncAGI is off for this server.
+  virtual caf::actor attach_async_agi(const caf::actor& session) {
+    (void)session;
+    return {};
+  }
 
   // ARI (no-ops without an ari section). start_ari logs and records a failure to start.
   virtual void start_ari() = 0;
@@ -75,10 +84,11 @@ class server_runtime {
   virtual void shutdown() = 0;
 };
 
-// `regs` must outlive the runtime (ARI handlers by name and by app, AMI subscriptions).
+// `regs` must outlive the runtime (ARI handlers by name and by app, AMI subscriptions);
+// `async` (AsyncAGI, used when server.ami->async_agi; may be null) too.
 std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, io_runtime& io,
                                                     const config::config& cfg, const config::server_config& server,
                                                     metrics::astra_metrics& m, status_board& board,
-                                                    const registrations& regs);
+                                                    const registrations& regs, agi::async_agi* async = nullptr);
 
 }  // namespace astra::runtime

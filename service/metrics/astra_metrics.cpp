@@ -35,9 +35,10 @@ astra_metrics::astra_metrics(registry& r)
           "Channels found inside the Stasis app without an actor when the ARI event socket (re)subscribed, "
           "by on_reconnect policy (hangup, continue, adopt) and outcome (ok, gone, failed).",
           {"server", "policy", "outcome"})),
-      agi_calls_active(r.add_gauge("astra_agi_calls_active", "FastAGI calls in progress.")),
-      agi_calls(r.add_counter("astra_agi_calls_total", "FastAGI calls ended, by route and outcome.",
-                              {"route", "outcome"})),
+      agi_calls_active(r.add_gauge("astra_agi_calls_active", "AGI calls in progress (FastAGI and AsyncAGI).")),
+      agi_calls(r.add_counter("astra_agi_calls_total",
+                              "AGI calls ended, by route, outcome and transport (fastagi, async: AsyncAGI over AMI).",
+                              {"route", "outcome", "transport"})),
       agi_command_duration(r.add_histogram("astra_agi_command_duration_seconds",
                                            "AGI command round trip time in seconds.", {"command"})),
       queue_dropped(r.add_counter("astra_queue_dropped_total",

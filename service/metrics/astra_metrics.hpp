@@ -34,7 +34,7 @@ struct astra_metrics {
   gauge_family& ari_bridge_actors;         // {server}
   counter_family& ari_reconnect_channels;  // {server,policy,outcome} channels found in the app without an actor
   gauge_family& agi_calls_active;          // no labels
-  counter_family& agi_calls;               // {route,outcome}
+  counter_family& agi_calls;               // {route,outcome,transport}
   histogram_family& agi_command_duration;  // {command} seconds
   counter_family& queue_dropped;           // {queue}
   counter_family& actor_restarts;          // {actor}

@@ -199,6 +199,13 @@ class ami_server {
       if (s->wants_events()) s->send_event(event_bytes);
   }
 
+  /// Sessions that receive events now.
+  std::size_t listeners() const {
+    std::size_t n = 0;
+    for (const auto& s : sessions_) n += s->wants_events();
+    return n;
+  }
+
   std::map<std::string, channel_info>& channels() { return channels_; }
   std::map<std::string, std::string>& global_vars() { return global_vars_; }
   std::map<std::string, std::string>& db() { return db_; }
@@ -615,6 +622,11 @@ void session::handle(const header_list& h) {
     auto mask = header(h, "EventMask").value_or("on");
     events_on_ = !iequals(mask, "off");
     send(response("Success", id, std::string("Events: ") + (events_on_ ? "On" : "Off") + "\r\n"), false);
+  } else if (iequals(a, "AGI")) {
+    const std::string* action_id = id ? &*id : nullptr;
+    send(async_agi_action(header(h, "Channel").value_or(""), header(h, "Command").value_or(""),
+                          header(h, "CommandID").value_or(""), action_id),
+         false);
   } else if (iequals(a, "CoreSettings")) {
     send(response("Success", id, server_.core_settings_body()), false);
   } else if (iequals(a, "CoreStatus")) {
@@ -793,11 +805,21 @@ std::unique_ptr<ami_server> g_ami;
 
 }  // namespace
 
-void destroy_ami_server() { g_ami.reset(); }
+void destroy_ami_server() {
+  destroy_async_agi();
+  g_ami.reset();
+}
 
 bool start_ami_server(context& ctx) {
   g_ami = std::make_unique<ami_server>(ctx);
-  return g_ami->listen();
+  if (!g_ami->listen()) return false;
+  if (ctx.opt.async_agi_cps > 0)
+    start_async_agi(
+        ctx, [](const std::string& event) {
+          if (g_ami) g_ami->emit(event);
+        },
+        [] { return g_ami && g_ami->listeners() > 0; });
+  return true;
 }
 
 }  // namespace astra::sim

@@ -41,6 +41,9 @@ nlohmann::ordered_json summary(const context& ctx, double elapsed_s) {
   j["ari_out"] = {{"calls_started", s.ari_out_calls_started}, {"calls_completed", s.ari_out_calls_completed},
                   {"calls_failed", s.ari_out_calls_failed}, {"upgrade_failures", s.ari_out_upgrade_failures},
                   {"requests", s.ari_out_requests}};
+  j["async_agi"] = {{"calls_started", s.async_calls_started}, {"calls_ended", s.async_calls_ended},
+                    {"calls_timed_out", s.async_calls_timed_out}, {"commands", s.async_commands},
+                    {"calls_active", s.async_calls_active}};
   return j;
 }
 
@@ -140,6 +143,12 @@ int main(int argc, char** argv) {
   app.add_option("--ari-out-concurrency", opt.concurrency_ari_out, "outbound ARI: sockets open at most")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--ari-out-setup-ms", ari_out_setup_ms, "outbound ARI: ApplicationRegistered to StasisStart (Asterisk: ~500)")
+      ->capture_default_str();
+  app.add_option("--async-agi-cps", opt.async_agi_cps,
+                 "AsyncAGI calls (AGI(agi:async,ROUTE)) started per second on the AMI server (0 = none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--async-agi-route", opt.async_agi_route, "the route of AsyncAGI calls (their agi_arg_1)")
       ->capture_default_str();
   app.add_flag("--no-ami", no_ami, "do not start the AMI server");
   app.add_flag("--no-ari", no_ari, "do not start the ARI server");

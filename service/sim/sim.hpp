@@ -66,6 +66,10 @@ struct options {
   std::uint64_t ari_out_calls = 0;           // 0 = unlimited
   std::size_t concurrency_ari_out = 100;     // per-call sockets open at most
   std::chrono::milliseconds ari_out_setup{500};  // ApplicationRegistered -> StasisStart (Asterisk's poll)
+  // AsyncAGI (AGI(agi:async,...)): calls started per second on the AMI server (0 = none), each
+  // announced to the logged-in sessions with AsyncAGIStart; the route is agi_arg_1.
+  double async_agi_cps = 0;
+  std::string async_agi_route = "/ivr/menu?lang=en";
 };
 
 /// What the simulator did. Touched only on the io_context thread.
@@ -79,6 +83,8 @@ struct counters {
   std::uint64_t ari_calls_generated = 0, ari_auth_failures = 0;
   std::uint64_t ari_out_calls_started = 0, ari_out_calls_completed = 0, ari_out_calls_failed = 0;
   std::uint64_t ari_out_upgrade_failures = 0, ari_out_requests = 0;
+  std::uint64_t async_calls_started = 0, async_calls_ended = 0, async_calls_timed_out = 0, async_commands = 0;
+  std::uint64_t async_calls_active = 0;
 };
 
 /// One line of a recorded fixture (see tests/data/asterisk/README: dir, data, rest fields).
@@ -117,6 +123,17 @@ asio::awaitable<void> watchdog(std::shared_ptr<void> owner, asio::steady_timer& 
 std::string iso_timestamp();            // 2026-11-23T16:49:33.803+0000 (ARI)
 std::string epoch_timestamp();          // 1795452333.505612 (AMI Ping)
 double epoch_seconds();
+
+/// AsyncAGI on the AMI server (async_agi.cpp). start_async_agi begins generating calls at
+/// opt.async_agi_cps (bounded by opt.concurrency, opt.calls), announcing each with `emit`
+/// (every event-enabled session); a call is only started while `listening()` (an AMI client
+/// would see its AsyncAGIStart). async_agi_action answers one Action: AGI: the whole response
+/// to send at once; the command's result follows as an AsyncAGIExec through `emit`.
+void start_async_agi(context& ctx, std::function<void(const std::string& event)> emit,
+                     std::function<bool()> listening);
+std::string async_agi_action(const std::string& channel, const std::string& command, const std::string& command_id,
+                             const std::string* action_id);
+void destroy_async_agi();
 
 // Components. Each returns false (after printing why) when it cannot start (bind failure).
 bool start_ami_server(context& ctx);

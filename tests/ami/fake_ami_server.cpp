@@ -280,6 +280,12 @@ struct fake_ami_server::impl : std::enable_shared_from_this<fake_ami_server::imp
       return true;
     }
     if (opts.silent_actions.count(name) || opts.silent_actions.count("*")) return true;
+    if (opts.script) {
+      if (auto answer = opts.script(m.raw())) {
+        if (!answer->empty()) s->send(std::move(*answer));
+        return true;
+      }
+    }
     if (ami::iequals(name, "Logoff")) {
       s->send(head("Goodbye") + kv("Message", "Thanks for all the fish.") + "\r\n");
       return false;

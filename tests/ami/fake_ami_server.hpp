@@ -10,6 +10,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
 #include <memory>
 #include <set>
 #include <string>
@@ -39,6 +42,10 @@ struct fake_ami_options {
   bool structured_filters = true;  // false: MatchCriteria is ignored (Asterisk before 18.26/20.11/21.6/22.1)
   bool refuse_filter = false;      // answer Filter with "Permission denied" (no write=system)
   std::string refuse_filter_containing;  // ... only the Filter actions whose text contains this
+  // Answers a logged-in client's action before the built-in ones (Logoff, Ping, Filter ...
+  // included): the bytes to write (raw, unfiltered; "" = no answer), or nullopt for the
+  // built-in handling. Called on the server's thread with the action's text as received.
+  std::function<std::optional<std::string>(std::string_view action)> script;
   // TLS (fixed at construction; set_options cannot change it): the server's certificate
   // chain and key, PEM. Empty = plain TCP.
   std::string tls_cert_pem;

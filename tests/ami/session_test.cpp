@@ -166,8 +166,8 @@ TEST_CASE("pending requests fail with disconnected on socket loss; the session r
   hooks.reconnect = [&](unsigned attempt, std::chrono::milliseconds delay) {
     if (attempt == 1 && delay >= 40ms && delay <= 60ms) ++reconnects;
   };
+  link_log links;  // before the client: its link callback may still run while the client stops
   ami::client c(h.system, h.io, h.config(), hooks);
-  link_log links;
   auto sub = c.subscribe(ami::event_filter::links_only(), [](const ami::message_ptr&) {},
                          [&](const ami::link_event& e) { links.add(e); });
   REQUIRE(c.wait_until_up(3000ms).ok());
@@ -243,8 +243,8 @@ TEST_CASE("a refused login is a configuration error with a long backoff, not a h
   session_harness h(opts);
   auto cfg = h.config();
   cfg.login_failure_backoff = {400ms, 5000ms, 2.0, 0.0};  // then 800 ms, 1600 ms ...
+  link_log links;  // before the client: its link callback may still run while the client stops
   ami::client c(h.system, h.io, cfg);
-  link_log links;
   auto sub = c.subscribe(ami::event_filter::links_only(), [](const ami::message_ptr&) {},
                          [&](const ami::link_event& e) { links.add(e); });
   std::this_thread::sleep_for(1500ms);
@@ -314,8 +314,8 @@ TEST_CASE("keepalive detects a dead peer and reconnects", "[ami][session]") {
   auto cfg = h.config();
   cfg.keepalive_interval = 100ms;
   cfg.keepalive_timeout = 100ms;
+  link_log links;  // before the client: its link callback may still run while the client stops
   ami::client c(h.system, h.io, cfg);
-  link_log links;
   auto sub = c.subscribe(ami::event_filter::links_only(), [](const ami::message_ptr&) {},
                          [&](const ami::link_event& e) { links.add(e); });
   REQUIRE(c.wait_until_up(3000ms).ok());

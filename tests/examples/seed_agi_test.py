@@ -83,9 +83,9 @@ c.expect("GET DATA survey-prompt 30000 1"); c.reply("HANGUP\n200 result=-1")
 c.expect_closed()
 
 deadline = time.time() + 5
-want = ['astra_agi_calls_total{route="/welcome",outcome="completed"} 1',
-        'astra_agi_calls_total{route="/survey",outcome="completed"} 3',
-        'astra_agi_calls_total{route="none",outcome="auth"} 1']
+want = ['astra_agi_calls_total{route="/welcome",outcome="completed",transport="fastagi"} 1',
+        'astra_agi_calls_total{route="/survey",outcome="completed",transport="fastagi"} 3',
+        'astra_agi_calls_total{route="none",outcome="auth",transport="fastagi"} 1']
 while True:
     text = metrics()
     missing = [w for w in want if w not in text]

@@ -509,3 +509,44 @@ ari_outbound:
   CHECK(paths.count("ari_outbound.apps[0].handler"));
   CHECK(paths.count("ari_outbound.tls"));
 }
+
+TEST_CASE("servers[].ami.async_agi and servers[].ari.event_filter: defaults, values, environment, problems") {
+  const std::string yaml = R"(
+servers:
+  - name: a
+    ami: {host: h, username: u, secret: s}
+    ari: {url: "http://h:8088", username: u, password: p}
+)";
+  auto d = load_string(yaml, no_env);
+  REQUIRE(d.ok());
+  CHECK_FALSE(d.value->servers[0].ami->async_agi);
+  CHECK(d.value->servers[0].ari->event_filter == ari_event_filter::off);
+
+  auto f = load_string(R"(
+servers:
+  - name: a
+    ami: {host: h, username: u, secret: s, async_agi: true}
+    ari: {url: "http://h:8088", username: u, password: p, event_filter: auto}
+)",
+                       no_env);
+  REQUIRE(f.ok());
+  CHECK(f.value->servers[0].ami->async_agi);
+  CHECK(f.value->servers[0].ari->event_filter == ari_event_filter::automatic);
+
+  auto e = load_string(yaml, env_of({{"ASTRA_SERVER_A_AMI_ASYNC_AGI", "true"}, {"ASTRA_SERVER_A_ARI_EVENT_FILTER", "auto"}}));
+  REQUIRE(e.ok());
+  CHECK(e.value->servers[0].ami->async_agi);
+  CHECK(e.value->servers[0].ari->event_filter == ari_event_filter::automatic);
+
+  auto bad = load_string(R"(
+servers:
+  - name: a
+    ami: {host: h, username: u, secret: s, async_agi: sometimes}
+    ari: {url: "http://h:8088", username: u, password: p, event_filter: maybe}
+)",
+                         no_env);
+  REQUIRE_FALSE(bad.ok());
+  auto paths = problem_paths(bad);
+  CHECK(paths.count("servers[0].ami.async_agi"));
+  CHECK(paths.count("servers[0].ari.event_filter"));
+}

@@ -136,7 +136,7 @@ TEST_CASE("agi_series: the kept series are the ones the hooks used to look up ea
   // The same events through the cached path and through the lookups the hooks did before.
   auto call_ended = [&](std::string_view route, call_outcome o) {
     series.call_ended(route, o);
-    reference.agi_calls.with({std::string(route), astra::agi::to_string(o)}).inc();
+    reference.agi_calls.with({std::string(route), astra::agi::to_string(o), "fastagi"}).inc();
   };
   auto command = [&](std::string_view name, std::chrono::nanoseconds latency) {
     series.command_completed(name, latency);
@@ -144,7 +144,7 @@ TEST_CASE("agi_series: the kept series are the ones the hooks used to look up ea
   };
   auto refused = [&](refusal why) {
     series.refused(why);
-    if (why != refusal::closed_early) reference.agi_calls.with({"none", astra::agi::to_string(why)}).inc();
+    if (why != refusal::closed_early) reference.agi_calls.with({"none", astra::agi::to_string(why), "fastagi"}).inc();
   };
   for (int i = 0; i < 2; ++i) call_ended("/ivr/menu", call_outcome::completed);
   call_ended("/ivr/:lang", call_outcome::failed);
@@ -160,12 +160,12 @@ TEST_CASE("agi_series: the kept series are the ones the hooks used to look up ea
 
   const auto text = reg.render();
   CHECK(text == reference_reg.render());
-  for (const char* line : {"astra_agi_calls_total{route=\"/ivr/menu\",outcome=\"completed\"} 2\n",
-                           "astra_agi_calls_total{route=\"/ivr/:lang\",outcome=\"failed\"} 1\n",
-                           "astra_agi_calls_total{route=\"/ivr/:lang\",outcome=\"timed_out\"} 1\n",
-                           "astra_agi_calls_total{route=\"/not/configured\",outcome=\"cut\"} 1\n",
-                           "astra_agi_calls_total{route=\"none\",outcome=\"auth_error\"} 1\n",
-                           "astra_agi_calls_total{route=\"none\",outcome=\"capacity\"} 2\n",
+  for (const char* line : {"astra_agi_calls_total{route=\"/ivr/menu\",outcome=\"completed\",transport=\"fastagi\"} 2\n",
+                           "astra_agi_calls_total{route=\"/ivr/:lang\",outcome=\"failed\",transport=\"fastagi\"} 1\n",
+                           "astra_agi_calls_total{route=\"/ivr/:lang\",outcome=\"timed_out\",transport=\"fastagi\"} 1\n",
+                           "astra_agi_calls_total{route=\"/not/configured\",outcome=\"cut\",transport=\"fastagi\"} 1\n",
+                           "astra_agi_calls_total{route=\"none\",outcome=\"auth_error\",transport=\"fastagi\"} 1\n",
+                           "astra_agi_calls_total{route=\"none\",outcome=\"capacity\",transport=\"fastagi\"} 2\n",
                            "astra_agi_command_duration_seconds_bucket{command=\"stream file\",le=\"0.0025\"} 3\n",
                            "astra_agi_command_duration_seconds_count{command=\"stream file\"} 3\n",
                            "astra_agi_command_duration_seconds_count{command=\"raw\"} 1\n",

@@ -13,7 +13,7 @@ wait_for 20 "/readyz 200 (AMI logged in, ARI subscribed, FastAGI accepting)" rea
 check "/healthz 200" test "$(http_code "$ADMIN/healthz")" = 200
 
 wait_for 20 "FastAGI calls completed through the demo route" \
-  metric_above 'astra_agi_calls_total{route="/ivr/menu",outcome="completed"}' 0
+  metric_above 'astra_agi_calls_total{route="/ivr/menu",outcome="completed",transport="fastagi"}' 0
 wait_for 20 "AMI events counted" metric_above 'astra_ami_events_total{server="sim"}' 0
 wait_for 20 "ARI StasisStart events counted" metric_above 'astra_ari_events_total{server="sim",type="StasisStart"}' 0
 wait_for 20 "ARI REST requests made by the demo handler" metric_above 'astra_ari_requests_total{server="sim"' 0

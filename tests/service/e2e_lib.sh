@@ -106,7 +106,7 @@ wait_for() {
 ready_is() { [ "$(http_code "$ADMIN/readyz")" = "$1" ]; }
 
 # Sum of every sample of a metric whose name and labels match the regex prefix, e.g.
-# metric_sum 'astra_agi_calls_total{route="/ivr/menu",outcome="completed"}'
+# metric_sum 'astra_agi_calls_total{route="/ivr/menu",outcome="completed",transport="fastagi"}'
 metric_sum() {
   curl -s -m 2 "$ADMIN/metrics" | awk -v want="$1" '
     index($0, want) == 1 { s += $NF } END { printf "%d\n", s + 0 }'

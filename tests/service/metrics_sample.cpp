@@ -18,7 +18,7 @@ int main() {
   m.ami_action_duration.with({"pbx-1", "Ping"}).observe(0.0031);
   m.ari_events.with({"pbx-1", "StasisStart"}).inc();
   m.ari_requests.with({"pbx-1", "POST", "204"}).inc();
-  m.agi_calls.with({"/ivr/menu", "completed"}).inc(3);
+  m.agi_calls.with({"/ivr/menu", "completed", "fastagi"}).inc(3);
   m.agi_command_duration.with({"ANSWER"}).observe(0.0004);
   m.agi_command_duration.with({"STREAM FILE"}).observe(12.5);
   m.queue_dropped.with({"ari_channel"}).inc(2);

@@ -231,7 +231,7 @@ want = ['astra_webhook_requests_total{route="/ivr",event="call.start",status="20
         'astra_verbs_total{verb="gather",outcome="ok"} 1',
         'astra_verbs_total{verb="play",outcome="hangup"} 1',
         'astra_verbs_total{verb="dial",outcome="ok"} 1',
-        'astra_agi_calls_total{route="/ivr",outcome="completed"} 2']
+        'astra_agi_calls_total{route="/ivr",outcome="completed",transport="fastagi"} 2']
 deadline = time.time() + 5
 while True:
     text = metrics()
