@@ -235,6 +235,9 @@ async_call_actor::behavior_type async_call(call_self self, std::shared_ptr<async
   st.the_call.emplace(shared.core, st.transport, &shared.config.hooks, std::move(seed->env), std::move(seed->id));
   seed.reset();
   st.the_call->set_on_hangup(target.options.on_hangup);
+  st.the_call->set_poster([weak = caf::weak_actor_ptr{self->ctrl()}](std::function<void()> fn) {
+    if (auto strong = weak.lock()) caf::anon_send(caf::actor_cast<async_call_actor>(strong), async_posted{std::move(fn)});
+  });
   invoke_hook(shared.config.hooks.call_started, &st.shared->faults, hook_kind::call_started,
               hook_subject{st.id(), st.route(), nullptr}, st.route(), st.id());
   spdlog::debug("agi: async call {} route {} started (channel {})", st.id(), st.route(), st.channel());
@@ -273,6 +276,11 @@ async_call_actor::behavior_type async_call(call_self self, std::shared_ptr<async
         auto& s = self->state;
         if (!s.the_call || tick.generation != s.transport->generation()) return;
         s.the_call->core().on_tick(clock::now());
+        check_limits(self);
+      },
+      [self](async_posted& posted) {
+        if (self->state.finished || !self->state.the_call) return;
+        posted.fn();  // resumes the handler (agi::call::external)
         check_limits(self);
       },
       [self](async_control control) {

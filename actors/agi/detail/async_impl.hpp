@@ -14,6 +14,8 @@
 #include <caf/actor_addr.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/replies_to.hpp>
+#include <functional>
+
 #include <caf/typed_actor.hpp>
 
 #include "actors/agi/async_agi.hpp"
@@ -43,9 +45,14 @@ struct async_control {
 };
 // To a dispatcher from async_agi::shutdown: cut every live call.
 struct async_cut_all {};
+// To a call actor, from any thread: the completion of something its handler awaits outside the
+// call (agi::call::external, e.g. a webhook request), run inside the actor.
+struct async_posted {
+  std::function<void()> fn;
+};
 
-using async_call_actor =
-    caf::typed_actor<caf::reacts_to<async_news>, caf::reacts_to<async_tick>, caf::reacts_to<async_control>>;
+using async_call_actor = caf::typed_actor<caf::reacts_to<async_news>, caf::reacts_to<async_tick>,
+                                          caf::reacts_to<async_control>, caf::reacts_to<async_posted>>;
 
 // What every dispatcher and call of one async_agi shares; calls hold it (shared_ptr) so that it
 // outlives them. Counters are relaxed atomics (read by stats()).
@@ -88,3 +95,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::async_news)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::async_tick)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::async_control)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::async_cut_all)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(astra::agi::detail::async_posted)
