@@ -20,6 +20,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "actors/ari/config.hpp"
+#include "actors/common/http_keepalive.hpp"
 #include "actors/ari/errors.hpp"
 #include "actors/ari/rest.hpp"
 
@@ -51,35 +52,12 @@ inline failure map_error(const beast::error_code& ec, ari_errc fallback) {
   return {fallback, ec.message()};
 }
 
-// Sends `host` as the TLS server name (SNI) unless it is an IP address literal, which RFC 6066
-// (section 3) does not allow there. Returns false only if OpenSSL refuses the name.
-inline bool set_server_name(SSL* ssl, const std::string& host) {
-  beast::error_code ec;
-  (void)net::ip::make_address(host, ec);
-  if (!ec) return true;
-  return SSL_set_tlsext_host_name(ssl, host.c_str()) == 1;
-}
+using http_keepalive::expect_peer_name;
+using http_keepalive::set_server_name;
 
-// Checks the peer's certificate names `host` (IP address or DNS name) during verification,
-// with OpenSSL's own matcher so that a mismatch is reported as such by the verifier.
-inline bool expect_peer_name(SSL* ssl, const std::string& host) {
-  beast::error_code ec;
-  (void)net::ip::make_address(host, ec);
-  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-  if (!ec) return X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) == 1;
-  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-  return SSL_set1_host(ssl, host.c_str()) == 1;
-}
-
-// A failed TLS handshake: the TLS error plus, when verifying, the verifier's reason
-// ("unable to get local issuer certificate", "IP address mismatch", ...).
+// A failed TLS handshake: the TLS error plus, when verifying, the verifier's reason.
 inline failure tls_handshake_failure(const beast::error_code& ec, SSL* ssl, bool verifying) {
-  std::string detail = ec.message();
-  if (verifying) {
-    long v = SSL_get_verify_result(ssl);
-    if (v != X509_V_OK) detail += std::string(": ") + X509_verify_cert_error_string(v);
-  }
-  return {ari_errc::tls_failed, detail};
+  return {ari_errc::tls_failed, http_keepalive::tls_handshake_detail(ec, ssl, verifying)};
 }
 
 inline result<std::shared_ptr<ssl::context>> make_tls_context(const client_config& cfg) {

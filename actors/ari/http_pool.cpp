@@ -1,10 +1,8 @@
 // Beast side of the ARI client, part 1: the keep-alive HTTP pool (contract: http_pool.hpp).
 #include <utility>  // before Asio: awaitable.hpp uses std::exchange
 
-#include <sys/socket.h>
 
 #include <atomic>
-#include <cerrno>
 #include <deque>
 #include <mutex>
 #include <vector>
@@ -19,11 +17,6 @@ namespace astra::ari {
 using namespace beast_support;
 namespace {
 
-bool stale_keepalive_error(const beast::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
-         ec == net::error::broken_pipe || ec == ssl::error::stream_truncated;
-}
-
 // Methods a server may receive twice with the effect of once (RFC 9110 9.2.2). ARI's POSTs
 // (originate, answer, play, create a bridge, ...) are not: a POST is never re-sent once
 // any byte of it was written.
@@ -32,16 +25,8 @@ bool idempotent(http::verb v) {
          v == http::verb::options;
 }
 
-// False if the peer already closed (FIN) or reset (RST) an idle pooled connection, or sent
-// anything while it was idle (an HTTP server sends nothing unsolicited; for TLS that is a
-// close_notify): such a connection is discarded before a request is written on it.
-// Non-blocking peek; the socket must have no operation pending.
-bool idle_socket_usable(tcp::socket& s) {
-  char byte;
-  auto n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
-}
-
+using http_keepalive::idle_socket_usable;
+using http_keepalive::stale_keepalive_error;
 
 }  // namespace
 
@@ -114,17 +99,6 @@ struct http_pool::impl : std::enable_shared_from_this<http_pool::impl> {
     co_return std::move(c);
   }
 
-  // nothing_sent: the write failed before any byte of the request left.
-  template <class Stream>
-  static awaitable<void> exchange(Stream& stream, beast::flat_buffer& buffer, http::request<http::string_body>& req,
-                                  http::response_parser<http::string_body>& parser, beast::error_code& ec,
-                                  bool& nothing_sent) {
-    auto written = co_await http::async_write(stream, req, net::redirect_error(net::use_awaitable, ec));
-    nothing_sent = ec && written == 0;
-    if (ec) co_return;
-    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
-  }
-
   // Sends one request on `conn` (connecting if null); conn is reset when unusable afterwards.
   awaitable<result<rest_response>> perform(std::unique_ptr<pooled_connection>& conn, const pool_job& job) {
     auto verb = http::string_to_verb(job.request.method);
@@ -162,8 +136,8 @@ struct http_pool::impl : std::enable_shared_from_this<http_pool::impl> {
       beast::error_code ec;
       bool nothing_sent = false;
       conn->lowest().expires_at(job.deadline);
-      if (conn->tls) co_await exchange(*conn->tls, conn->buffer, req, parser, ec, nothing_sent);
-      else co_await exchange(*conn->plain, conn->buffer, req, parser, ec, nothing_sent);
+      if (conn->tls) co_await http_keepalive::exchange(*conn->tls, conn->buffer, req, parser, ec, nothing_sent);
+      else co_await http_keepalive::exchange(*conn->plain, conn->buffer, req, parser, ec, nothing_sent);
       if (ec) {
         conn.reset();
         // Retry policy for a reused keep-alive connection that turned out dead (closed or

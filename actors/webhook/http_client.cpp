@@ -1,9 +1,7 @@
 // Beast side of the webhook HTTP client (contract: http_client.hpp).
 #include <utility>  // before Asio: awaitable.hpp uses std::exchange
 
-#include <sys/socket.h>
 
-#include <cerrno>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -20,6 +18,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "actors/common/http_keepalive.hpp"
 #include "actors/webhook/http_client.hpp"
 #include "protocols/webhook/url.hpp"
 
@@ -46,17 +45,8 @@ failure map_error(const beast::error_code& ec, const std::string& where) {
   return fail(webhook_errc::connection_failed, where + ": " + ec.message());
 }
 
-bool stale_keepalive_error(const beast::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
-         ec == net::error::broken_pipe || ec == ssl::error::stream_truncated;
-}
-
-// False if the peer closed, reset or wrote to an idle pooled socket (see actors/ari/http_pool).
-bool idle_socket_usable(tcp::socket& s) {
-  char byte;
-  auto n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
-}
+using http_keepalive::idle_socket_usable;
+using http_keepalive::stale_keepalive_error;
 
 struct connection {
   std::unique_ptr<beast::tcp_stream> plain;
@@ -118,17 +108,9 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
       if (!tls_ctx) co_return fail(webhook_errc::connection_failed, "no TLS context");
       c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *tls_ctx);
       SSL* s = c->tls->native_handle();
-      beast::error_code not_ip;
-      (void)net::ip::make_address(u.host, not_ip);
-      if (not_ip && SSL_set_tlsext_host_name(s, u.host.c_str()) != 1)
-        co_return fail(webhook_errc::connection_failed, "cannot set SNI host name");
-      if (options.verify_tls) {
-        X509_VERIFY_PARAM* param = SSL_get0_param(s);
-        bool set = !not_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, u.host.c_str()) == 1
-                           : (X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS),
-                              SSL_set1_host(s, u.host.c_str()) == 1);
-        if (!set) co_return fail(webhook_errc::connection_failed, "cannot set the expected peer name " + u.host);
-      }
+      if (!http_keepalive::set_server_name(s, u.host)) co_return fail(webhook_errc::connection_failed, "cannot set SNI host name");
+      if (options.verify_tls && !http_keepalive::expect_peer_name(s, u.host))
+        co_return fail(webhook_errc::connection_failed, "cannot set the expected peer name " + u.host);
     } else {
       c->plain = std::make_unique<beast::tcp_stream>(ex);
     }
@@ -139,25 +121,12 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
     if (c->tls) {
       co_await c->tls->async_handshake(ssl::stream_base::client, net::redirect_error(net::use_awaitable, ec));
       if (ec) {
-        std::string detail = "TLS with " + u.authority() + ": " + ec.message();
-        if (options.verify_tls) {
-          long v = SSL_get_verify_result(c->tls->native_handle());
-          if (v != X509_V_OK) detail += std::string(": ") + X509_verify_cert_error_string(v);
-        }
+        const std::string detail =
+            "TLS with " + u.authority() + ": " + http_keepalive::tls_handshake_detail(ec, c->tls->native_handle(), options.verify_tls);
         co_return fail(steady::now() >= deadline ? webhook_errc::timeout : webhook_errc::connection_failed, detail);
       }
     }
     co_return std::move(c);
-  }
-
-  template <class Stream>
-  static awaitable<void> exchange(Stream& stream, beast::flat_buffer& buffer, http::request<http::string_body>& req,
-                                  http::response_parser<http::string_body>& parser, beast::error_code& ec,
-                                  bool& nothing_sent) {
-    auto written = co_await http::async_write(stream, req, net::redirect_error(net::use_awaitable, ec));
-    nothing_sent = ec && written == 0;
-    if (ec) co_return;
-    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
   }
 
   awaitable<result<http_response>> perform(std::unique_ptr<connection>& conn, const job& j) {
@@ -187,8 +156,8 @@ struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
       beast::error_code ec;
       bool nothing_sent = false;
       conn->lowest().expires_at(j.deadline);
-      if (conn->tls) co_await exchange(*conn->tls, conn->buffer, req, parser, ec, nothing_sent);
-      else co_await exchange(*conn->plain, conn->buffer, req, parser, ec, nothing_sent);
+      if (conn->tls) co_await http_keepalive::exchange(*conn->tls, conn->buffer, req, parser, ec, nothing_sent);
+      else co_await http_keepalive::exchange(*conn->plain, conn->buffer, req, parser, ec, nothing_sent);
       if (ec) {
         conn.reset();
         // Only a POST of which nothing was written is replayed (on a fresh socket, once).
