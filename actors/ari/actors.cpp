@@ -127,12 +127,15 @@ class actor_core {
 
   // `handler`: the channel's handler (its end is reported through hooks.handler_ended);
   // false for coroutines a handler spawned (session::spawn), which are only logged.
+  // A channel handler that ends by a throw (outcome failed or exception) ends its own call:
+  // the channel, still in the app, is hung up (a caller is never left in silence).
+  // The completion runs inside this actor (the task resumes here), so `this` is live.
   void start_task(task<void> body, bool handler = true) {
     tasks_.emplace_back(std::move(body));
     auto id = id_;
     auto sh = sh_;
     std::string app = start_ ? start_->application : std::string();
-    tasks_.back().start([id, sh, app, handler](std::exception_ptr error) {
+    tasks_.back().start([this, id, sh, app, handler](std::exception_ptr error) {
       const char* outcome = "completed";
       if (error) {
         try {
@@ -150,6 +153,9 @@ class actor_core {
           spdlog::error("ari: handler for {} threw a non-standard exception", id);
         }
       }
+      if (handler && kind_ == kind::channel && !ended_ && sh->cfg.hangup_on_handler_failure &&
+          std::string_view(outcome) != "completed")
+        channel(this, id_).hangup().detach();
       if (handler && sh->hooks.handler_ended) {
         try {
           sh->hooks.handler_ended(app, outcome);

@@ -83,6 +83,10 @@ struct client_config {
   // A listed channel is acted on only if no StasisStart, StasisEnd or ChannelDestroyed about it
   // arrived within this window after the listing (it was entering or leaving the app then).
   std::chrono::milliseconds orphan_grace{500};
+  // A channel handler that ends by a throw (outcome failed or exception) while its channel is
+  // still in the app: the channel is hung up (true), or left where it is (false: a wrapper
+  // applies its own policy, as the outbound per-call sockets' after_handler does).
+  bool hangup_on_handler_failure = true;
 
   std::size_t channel_queue = default_channel_queue;   // per channel/bridge actor
   // What the end of a channel does to its handler's awaited requests: return_error (errors

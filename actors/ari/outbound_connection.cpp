@@ -132,6 +132,7 @@ void connection::on_registered(const std::string& application) {
   sh_->transport = std::make_shared<socket_transport>(weak_from_this());
   sh_->handlers = it->second->handlers;
   if (mode_ == outbound_mode::per_call) {
+    sh_->cfg.hangup_on_handler_failure = false;  // after_handler decides, also after a throw
     sh_->handlers.on_stasis_start = [inner = it->second->handlers.on_stasis_start, policy = cfg.after_handler,
                                      grace = cfg.after_handler_grace](channel chan, session& ari) {
       return run_per_call(inner, policy, grace, chan, ari);

@@ -27,7 +27,8 @@ astra::task<void> hello(astra::agi::call& call) {
   co_await call.answer();
   auto caller = co_await call.get_variable("CALLERID(num)");
   if (!caller) throw caller.error();  // ends this call as failed, logged with its call id
-  co_await call.set_variable("STANDALONE_CALLER", caller->value_or("unknown"));
+  const std::string number = caller->value_or("unknown");  // built before the co_await (see docs)
+  co_await call.set_variable("STANDALONE_CALLER", number);
   co_await call.stream_file("hello-world");
   greeted->inc();
   co_await call.hangup();

@@ -138,6 +138,36 @@ service& service::on_configured(std::function<void(const config::config& cfg)> h
   return *this;
 }
 
+service& service::default_config(std::string yaml) {
+  impl_->regs.default_config_yaml = std::move(yaml);
+  return *this;
+}
+
+service& service::on_started(std::function<void(const service_started&)> hook) {
+  impl_->regs.lifecycle.started.push_back(std::move(hook));
+  return *this;
+}
+
+service& service::on_draining(std::function<void(const service_draining&)> hook) {
+  impl_->regs.lifecycle.draining.push_back(std::move(hook));
+  return *this;
+}
+
+service& service::on_stopped(std::function<void(const service_stopped&)> hook) {
+  impl_->regs.lifecycle.stopped.push_back(std::move(hook));
+  return *this;
+}
+
+service& service::on_agi_call_end(std::function<void(const agi_call_summary&)> hook) {
+  impl_->regs.lifecycle.agi_call_ended.push_back(std::move(hook));
+  return *this;
+}
+
+service& service::on_link(std::function<void(std::string_view server, std::string_view link, bool up)> hook) {
+  impl_->regs.lifecycle.link_changed.push_back(std::move(hook));
+  return *this;
+}
+
 metrics::registry& service::metrics() { return impl_->registry; }
 
 int service::run() {
@@ -170,13 +200,15 @@ int service::run() {
   }
 
   const auto names = impl_->regs.names();
-  auto r = path.empty() ? config::load_string("", config::process_env(), ".", &names)
+  auto r = path.empty() ? config::load_string(impl_->regs.default_config_yaml, config::process_env(), ".", &names)
                         : config::load_file(path, config::process_env(), &names);
   std::vector<problem> problems;
   for (const auto& p : r.problems) problems.push_back({p.path, p.reason});
   if (r.ok())
     for (auto& p : check_registrations(*r.value, impl_->regs)) problems.push_back(std::move(p));
-  const std::string origin = path.empty() ? std::string("(environment)") : path;
+  const std::string origin = !path.empty()                             ? path
+                             : impl_->regs.default_config_yaml.empty() ? std::string("(environment)")
+                                                                       : std::string("(built-in configuration)");
   if (!problems.empty()) {
     std::fprintf(stderr, "%s: invalid configuration %s: %zu problem%s\n", program.c_str(), origin.c_str(),
                  problems.size(), problems.size() == 1 ? "" : "s");

@@ -6,6 +6,8 @@
 //
 // Thread affinity: filled on the main thread before run(); read-only afterwards. Handlers run
 // where their components run them (call actors, AMI subscriber actors, Asio threads for auth).
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "actors/agi/router.hpp"
+#include "actors/agi/hooks.hpp"  // agi::call_outcome
 #include "actors/ari/client.hpp"
 #include "service/config/config.hpp"
 
@@ -47,6 +50,40 @@ struct ami_registration {
   std::function<void(const ami::message&)> handler;
 };
 
+// Lifecycle notifications of a service (astra::service::on_started ...). Each is optional.
+// Thread affinity: started/draining/stopped run on the thread that called run();
+// agi_call_ended on the Asio or CAF thread that ended the call; link_changed on a CAF worker.
+// All must be quick and must not block; a throw is caught and logged.
+struct lifecycle_hooks {
+  struct started_info {
+    std::string agi_host;          // FastAGI listener as configured ("" when FastAGI is off)
+    std::uint16_t agi_port = 0;    // the bound port (0 when FastAGI is off)
+    std::string admin_host;
+    std::uint16_t admin_port = 0;  // the bound admin HTTP port
+  };
+  struct drain_info {
+    std::string signal;            // "SIGTERM" or "SIGINT"
+    std::int64_t calls_active = 0;  // FastAGI + AsyncAGI calls when the signal came
+    std::chrono::milliseconds drain_timeout{0};
+  };
+  struct stop_info {
+    std::size_t drained = 0;  // calls that ended on their own during the drain
+    std::size_t cut = 0;      // calls cut at the end of the drain window
+  };
+  struct agi_call_info {
+    std::string_view route;  // the matched route pattern ("" when refused before routing)
+    std::uint64_t call_id = 0;
+    agi::call_outcome outcome{};
+    std::chrono::nanoseconds duration{0};
+  };
+  std::vector<std::function<void(const started_info&)>> started;
+  std::vector<std::function<void(const drain_info&)>> draining;
+  std::vector<std::function<void(const stop_info&)>> stopped;
+  std::vector<std::function<void(const agi_call_info&)>> agi_call_ended;
+  // server name, link "ami" or "ari", up or down
+  std::vector<std::function<void(std::string_view server, std::string_view link, bool up)>> link_changed;
+};
+
 struct registrations {
   std::vector<agi_route_registration> agi_routes;
   std::map<std::string, agi_handler_factory> agi_handlers;  // `agi.routes[].handler` names
@@ -58,6 +95,10 @@ struct registrations {
   // Run once with the validated configuration before anything starts (a throw: exit 1).
   std::vector<std::function<void(const config::config&)>> on_configured;
   metrics::registry* registry = nullptr;                    // the service's (owned by the caller)
+  lifecycle_hooks lifecycle;
+  // The configuration run when neither --config nor $ASTRA_CONFIG names a file (YAML text,
+  // validated like a file; ASTRA_* overrides apply on top). Empty: built-in defaults.
+  std::string default_config_yaml;
 
   // The handler names a configuration may use.
   config::handler_names names() const {

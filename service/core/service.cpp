@@ -30,6 +30,7 @@
 #include "service/core/ari_outbound_runtime.hpp"
 #include "service/core/agi_metrics.hpp"
 #include "service/core/logging.hpp"
+#include "service/core/notify.hpp"
 #include "service/core/status_board.hpp"
 #include "service/core/supervision.hpp"
 #include "service/core/upstreams.hpp"
@@ -194,10 +195,11 @@ int run(const config::config& cfg, const registrations& regs) {
     ac.action_timeout = first_async->ami->action_timeout;
     auto& active = m.agi_calls_active.series();
     ac.hooks.call_started = [&active](std::string_view, std::uint64_t) { active.inc(); };
-    ac.hooks.call_ended = [&active, &async_metrics](std::string_view route, std::uint64_t, agi::call_outcome outcome,
-                                                    std::chrono::nanoseconds) {
+    ac.hooks.call_ended = [&active, &async_metrics, &regs](std::string_view route, std::uint64_t id,
+                                                           agi::call_outcome outcome, std::chrono::nanoseconds duration) {
       active.dec();
       async_metrics.call_ended(route, outcome);
+      notify_each(regs.lifecycle.agi_call_ended, "agi_call_ended", lifecycle_hooks::agi_call_info{route, id, outcome, duration});
     };
     ac.hooks.command_completed = [&agi_metrics](std::string_view command, std::chrono::nanoseconds latency, int) {
       agi_metrics.command_completed(command, latency);
@@ -242,10 +244,11 @@ int run(const config::config& cfg, const registrations& regs) {
     if (regs.agi_auth) sc.auth = sc.auth ? agi::all_of({std::move(sc.auth), *regs.agi_auth}) : *regs.agi_auth;
     auto& active = m.agi_calls_active.series();
     sc.hooks.call_started = [&active](std::string_view, std::uint64_t) { active.inc(); };
-    sc.hooks.call_ended = [&active, &agi_metrics](std::string_view route, std::uint64_t, agi::call_outcome outcome,
-                                                  std::chrono::nanoseconds) {
+    sc.hooks.call_ended = [&active, &agi_metrics, &regs](std::string_view route, std::uint64_t id,
+                                                         agi::call_outcome outcome, std::chrono::nanoseconds duration) {
       active.dec();
       agi_metrics.call_ended(route, outcome);
+      notify_each(regs.lifecycle.agi_call_ended, "agi_call_ended", lifecycle_hooks::agi_call_info{route, id, outcome, duration});
     };
     sc.hooks.command_completed = [&agi_metrics](std::string_view command, std::chrono::nanoseconds latency, int) {
       agi_metrics.command_completed(command, latency);
@@ -310,6 +313,16 @@ int run(const config::config& cfg, const registrations& regs) {
     spdlog::info(log_fields("astra started", "\"servers\":[" + names + "],\"drain_timeout_ms\":" +
                                                  std::to_string(cfg.drain_timeout.count())));
   }
+  {
+    lifecycle_hooks::started_info info;
+    if (agi_server) {
+      info.agi_host = cfg.agi.listen.host;
+      info.agi_port = agi_server->local_port();
+    }
+    info.admin_host = cfg.admin.listen.host;
+    info.admin_port = admin_server.local_port();
+    notify_each(regs.lifecycle.started, "started", info);
+  }
   signals.start();
 
   // Main thread: refresh status snapshots until the first signal.
@@ -337,6 +350,8 @@ int run(const config::config& cfg, const registrations& regs) {
   spdlog::info(log_fields("drain started", "\"signal\":" + json_quote(signal_name(sig)) + ",\"calls_active\":" +
                                                std::to_string(active_at_signal) + ",\"drain_timeout_ms\":" +
                                                std::to_string(cfg.drain_timeout.count())));
+  notify_each(regs.lifecycle.draining, "draining",
+              lifecycle_hooks::drain_info{signal_name(sig), active_at_signal, cfg.drain_timeout});
   const auto drain_started = std::chrono::steady_clock::now();
   if (ari_outbound) ari_outbound->drain();  // new upgrades: fast 503; calls in progress go on
   agi::shutdown_report report;
@@ -401,6 +416,7 @@ int run(const config::config& cfg, const registrations& regs) {
   watchdog.join();
   signals.stop();
   spdlog::info(log_fields("astra stopped", summary_members));
+  notify_each(regs.lifecycle.stopped, "stopped", lifecycle_hooks::stop_info{report.drained, report.cut});
   spdlog::default_logger()->flush();
   std::fflush(stdout);
   return 0;

@@ -102,9 +102,11 @@ void finish_if_stopped(server_sup* self) {
 
 // A subscription registered in code (astra::service::ami_events): forwards the session's
 // events to the user's handler, one at a time, in order; a handler that throws is logged
-// (first time, then every doubling) and the subscription goes on. Quits with its session.
-caf::behavior user_ami_subscriber(caf::event_based_actor* self, caf::actor session, std::string server,
+// (first time, then every doubling), counted (server_runtime::ami_handler_failed) and the
+// subscription goes on. Quits with its session.
+caf::behavior user_ami_subscriber(caf::event_based_actor* self, caf::actor session, std::shared_ptr<server_runtime> rt,
                                   const ami_registration* reg) {
+  const std::string server = rt->name();
   self->monitor(session);
   self->set_down_handler([self](caf::down_msg&) { self->quit(); });
   ami::subscribe_request req;
@@ -113,11 +115,12 @@ caf::behavior user_ami_subscriber(caf::event_based_actor* self, caf::actor sessi
   self->send(session, std::move(req));
   auto failures = std::make_shared<std::uint64_t>(0);
   return {
-      [self, reg, failures, server](ami::event_batch& batch) {
+      [self, reg, failures, server, rt](ami::event_batch& batch) {
         for (const auto& m : batch.events) {
           try {
             reg->handler(*m);
           } catch (...) {
+            rt->ami_handler_failed();
             const auto n = ++*failures;
             if ((n & (n - 1)) == 0) {
               std::string what = "unknown exception";
@@ -159,7 +162,7 @@ void start_ami(server_sup* self) {
                                                                  : ami::queue_policy::drop_newest;
   sub.name = "service";
   self->send(st.ami, std::move(sub));
-  for (const auto* reg : st.rt->ami_subscriptions()) self->spawn(user_ami_subscriber, st.ami, st.rt->name(), reg);
+  for (const auto* reg : st.rt->ami_subscriptions()) self->spawn(user_ami_subscriber, st.ami, st.rt, reg);
   // AsyncAGI (servers[].ami.async_agi): its dispatcher subscribes and quits with the session.
   st.rt->attach_async_agi(st.ami);
 }

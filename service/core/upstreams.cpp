@@ -18,6 +18,7 @@
 #include "generated/ari/events.hpp"
 #include "generated/ari/models.hpp"
 #include "service/core/logging.hpp"
+#include "service/core/notify.hpp"
 #include "service/metrics/astra_metrics.hpp"
 
 namespace astra::runtime {
@@ -89,6 +90,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
                             server_.ami->secret.describe());
       ami_events_ = &m_.ami_events.with({n});
       ami_oversized_ = &m_.ami_oversized.with({n});
+      ami_handler_errors_ = &m_.ami_handler_errors.with({n});
       ami_connected_ = &m_.ami_connected.with({n});
       ami_reconnects_ = &m_.ami_reconnects.with({n});
     }
@@ -112,6 +114,9 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     return out;
   }
   bool has_ami() const override { return server_.ami.has_value(); }
+  void ami_handler_failed() override {
+    if (ami_handler_errors_) ami_handler_errors_->inc();
+  }
   const config::queue_config& subscriber_queue() const override { return cfg_.queues.ami_subscriber; }
 
   backoff_policy restart_policy() const override {
@@ -159,10 +164,14 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
       // restarted session) is a reconnect.
       if (self->ami_ever_up_.exchange(true)) self->ami_reconnects_->inc();
       self->board_.link_up(self->server_.name, "ami");
+      notify_each(self->regs_.lifecycle.link_changed, "link_changed", std::string_view(self->server_.name),
+                  std::string_view("ami"), true);
     };
     hooks.disconnected = [self](std::string_view, const failure& why) {
       self->ami_connected_->set(0);
       self->board_.link_down(self->server_.name, "ami", why.message());
+      notify_each(self->regs_.lifecycle.link_changed, "link_changed", std::string_view(self->server_.name),
+                  std::string_view("ami"), false);
     };
     hooks.event_received = [self](std::string_view) { self->ami_events_->inc(); };
     // Per action: series found through the families' read-mostly index (no lock held
@@ -291,6 +300,8 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
       self->ari_connected_->set(up ? 1 : 0);
       if (up) self->board_.link_up(self->server_.name, "ari");
       else self->board_.link_down(self->server_.name, "ari", "event socket closed");
+      notify_each(self->regs_.lifecycle.link_changed, "link_changed", std::string_view(self->server_.name),
+                  std::string_view("ari"), up);
     };
     hooks.disconnected = [self](const failure& why, std::chrono::milliseconds retry_in) {
       self->ari_connected_->set(0);
@@ -455,6 +466,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 
   metrics::counter* ami_events_ = nullptr;
   metrics::counter* ami_oversized_ = nullptr;
+  metrics::counter* ami_handler_errors_ = nullptr;
   metrics::gauge* ami_connected_ = nullptr;
   metrics::counter* ami_reconnects_ = nullptr;
   metrics::gauge* ari_connected_ = nullptr;

@@ -57,6 +57,9 @@ class server_runtime {
   virtual void logged_off(const std::string& error) = 0;
   // The session's latest status (polled by the supervisor): board detail and queue views.
   virtual void ami_status(const ami::session_status& status) = 0;
+  // An AMI event handler registered in code threw (counted in astra_ami_handler_errors_total).
+  // Thread affinity: any (the user subscription's actor).
+  virtual void ami_handler_failed() = 0;
   // servers[].ami.async_agi: attaches the AsyncAGI dispatcher to a freshly spawned session (it
   // subscribes to the session and quits with it); null when AsyncAGI is off for this server.
   virtual caf::actor attach_async_agi(const caf::actor& session) {

@@ -20,6 +20,10 @@ astra_metrics::astra_metrics(registry& r)
       ami_events_dropped(r.add_counter("astra_ami_events_dropped_total",
                                        "AMI events dropped by a queue policy, by queue and event name.",
                                        {"server", "queue", "event"})),
+      ami_handler_errors(r.add_counter("astra_ami_handler_errors_total",
+                                       "AMI event handlers registered in code (astra::service::ami_events) that "
+                                       "threw; the event is skipped, the subscription goes on.",
+                                       {"server"})),
       ari_connected(r.add_gauge("astra_ari_connected", "1 while the ARI event WebSocket is subscribed, else 0.",
                                 {"server"})),
       ari_events(r.add_counter("astra_ari_events_total", "ARI events received, by type.", {"server", "type"})),
@@ -52,6 +56,7 @@ void astra_metrics::add_server(const std::string& server, bool ami, bool ari) {
     ami_reconnects.with({server});
     ami_events.with({server});
     ami_oversized.with({server});
+    ami_handler_errors.with({server});
   }
   if (ari) {
     ari_connected.with({server});

@@ -26,6 +26,7 @@ struct astra_metrics {
   counter_family& ami_actions;             // {server,action,outcome}
   counter_family& ami_oversized;           // {server} messages refused for a read limit
   counter_family& ami_events_dropped;      // {server,queue,event} events shed by a queue policy
+  counter_family& ami_handler_errors;      // {server} AMI event handlers of the service API that threw
   gauge_family& ari_connected;             // {server} 1 while the event WebSocket is up
   counter_family& ari_events;              // {server,type}
   counter_family& ari_requests;            // {server,method,status}

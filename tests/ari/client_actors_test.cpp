@@ -4,6 +4,8 @@
 // bounded actor queues; live actor counts back to zero afterwards.
 #include <catch2/catch.hpp>
 
+#include <stdexcept>
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -328,6 +330,47 @@ TEST_CASE("the demo flow runs for concurrent calls and every actor stops afterwa
     CHECK(log.requests.size() == seen.size());
     CHECK(std::all_of(log.requests.begin(), log.requests.end(), [](auto& r) { return r.second >= 200 && r.second < 300; }));
   }
+  (*client)->stop();
+}
+
+TEST_CASE("a handler that throws ends only its call: hung up, counted as exception; other calls go on",
+          "[ari][actors][containment]") {
+  recorded_call rec;
+  test::fake_ari_server server;
+  scripted_asterisk asterisk(server, rec);
+  runtime rt;
+  hook_log log;
+  std::mutex outcome_mu;
+  std::map<std::string, int> outcomes;  // handler_ended outcome -> count
+  ari::client_handlers handlers;
+  handlers.on_stasis_start = [](ari::channel chan, ari::session& ari) -> task<void> {
+    if (chan.id() != "boom") return demo_call(std::move(chan), ari);
+    return [](ari::channel c) -> task<void> {
+      co_await c.answer();
+      throw std::runtime_error("user handler bug");
+    }(std::move(chan));
+  };
+  auto hooks = log.hooks();
+  hooks.handler_ended = [&](std::string_view, std::string_view outcome) {
+    std::lock_guard lock(outcome_mu);
+    ++outcomes[std::string(outcome)];
+  };
+  auto client = ari::client::start(rt.system, rt.io.context(), config_for(server), handlers, hooks);
+  REQUIRE(client.ok());
+  REQUIRE(eventually([&] { return (*client)->connected(); }));
+  asterisk.start_call("boom");
+  asterisk.start_call("call-ok");
+  REQUIRE(eventually([&] { return asterisk.destroyed() == 1; }));  // call-ok's bridge: its flow completed
+  REQUIRE(eventually([&] {
+    std::lock_guard lock(asterisk.mu);
+    return asterisk.hung_up.count("boom") == 1 && asterisk.hung_up.count("call-ok") == 1;
+  }));
+  REQUIRE(eventually([&] {
+    std::lock_guard lock(outcome_mu);
+    return outcomes["exception"] == 1 && outcomes["completed"] == 1;
+  }));
+  REQUIRE(eventually([&] { return (*client)->channel_actors() == 0; }));
+  CHECK((*client)->connected());
   (*client)->stop();
 }
 

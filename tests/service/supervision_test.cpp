@@ -18,6 +18,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,10 +58,19 @@ constexpr auto quiet_window = 50ms;      // "nothing else went down" is checked 
 // (drop: the supervisor ignores failed polls) and exits with an error on `crash`. The unused
 // generation argument exists because CAF 0.17 dereferences a null argument tuple when a
 // function actor is spawned without arguments (UBSan reports it).
+// A subscription registered in code (name "user-...") gets one batch: Hangup, Newchannel.
 caf::behavior crashing_child(caf::event_based_actor* self, int /*generation*/) {
   self->set_default_handler(caf::drop);
   return {
-      [](ami::subscribe_request&) {},
+      [self](ami::subscribe_request& req) {
+        if (req.name.rfind("user-", 0) != 0) return;
+        ami::event_batch batch;
+        batch.session = "pbx-sup";
+        for (const char* name : {"Hangup", "Newchannel"})
+          batch.events.push_back(std::make_shared<const ami::message>(
+              ami::message::make(ami::message_kind::event, {{"Event", name}, {"Channel", "PJSIP/1-0001"}})));
+        self->send(caf::actor_cast<caf::actor>(self->current_sender()), std::move(batch));
+      },
       [](ami::request&) { return ami::reply{}; },
       [self](ami::stop_request&) { self->quit(); },
       [self](crash_atom) { self->quit(caf::make_error(caf::sec::runtime_error, "test crash")); },
@@ -108,6 +118,7 @@ class crash_runtime final : public server_runtime {
     inner_->logged_off(error);
   }
   void ami_status(const ami::session_status& status) override { inner_->ami_status(status); }
+  void ami_handler_failed() override { inner_->ami_handler_failed(); }
   void start_ari() override {
     record("start_ari");
     inner_->start_ari();
@@ -512,4 +523,50 @@ TEST_CASE("supervision: restarts with capped backoff, parents survive kills, no 
     CHECK(running() == baseline);
   }
   rt->shutdown();
+}
+
+TEST_CASE("supervision: an AMI event handler registered in code that throws is counted; the next event still arrives",
+          "[service][supervision][containment]") {
+  config::config cfg;
+  config::server_config server;
+  server.name = "pbx-sup";
+  server.ami = config::ami_config{};  // never dialled: the factory is replaced
+
+  metrics::registry registry;
+  metrics::astra_metrics m(registry);
+  for (const char* a : {"ami_session", "ari_client", "server_supervisor"}) m.add_actor_kind(a);
+  m.add_server(server.name, true, false);
+  status_board board;
+  std::mutex seen_mutex;
+  std::vector<std::string> seen;  // events the handler was called with, in order
+  runtime::registrations regs;
+  runtime::ami_registration reg;
+  reg.handler = [&](const ami::message& event) {
+    {
+      std::lock_guard lock(seen_mutex);
+      seen.emplace_back(event.name());
+    }
+    if (event.name() == "Hangup") throw std::runtime_error("user handler bug");
+  };
+  regs.ami.push_back(std::move(reg));
+
+  io_runtime io(1);
+  caf::actor_system_config caf_cfg;
+  caf::actor_system sys{caf_cfg};
+  auto rt = std::make_shared<crash_runtime>(sys, make_server_runtime(sys, io, cfg, server, m, board, regs));
+  auto root = spawn_root_supervisor(sys, {rt}, rt->restart_policy(), stable_period);
+  auto& errors = m.ami_handler_errors.with({server.name});
+  REQUIRE(wait_until([&] {
+    std::lock_guard lock(seen_mutex);
+    return seen.size() == 2;
+  }));
+  CHECK(wait_until([&] { return errors.value() == Approx(1.0); }));
+  {
+    std::lock_guard lock(seen_mutex);
+    CHECK(seen == std::vector<std::string>{"Hangup", "Newchannel"});
+  }
+  CHECK(rt->spawns().size() == 1);  // the session was not restarted by the handler's throw
+  CHECK(registry.render().find("astra_ami_handler_errors_total{server=\"pbx-sup\"} 1") != std::string::npos);
+  caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
+  sys.await_all_actors_done();
 }

@@ -48,6 +48,7 @@
 #include "actors/common/task.hpp"
 #include "generated/ari/events.hpp"  // chan.start_event(): the StasisStart (app, args, channel)
 #include "service/config/config.hpp"
+#include "service/core/registrations.hpp"
 #include "service/metrics/metrics.hpp"
 
 namespace astra {
@@ -68,6 +69,12 @@ struct agi_route_options {
   agi_auth_check auth;  // overrides the global auth function (service::agi_auth) for this route
   hangup_policy on_hangup = hangup_policy::end_handler;
 };
+
+// What the lifecycle notifications carry (service::on_started ...).
+using service_started = runtime::lifecycle_hooks::started_info;    // listeners bound (ports as bound)
+using service_draining = runtime::lifecycle_hooks::drain_info;     // SIGTERM/SIGINT came: the drain begins
+using service_stopped = runtime::lifecycle_hooks::stop_info;       // drained / cut calls, after teardown
+using agi_call_summary = runtime::lifecycle_hooks::agi_call_info;  // one FastAGI or AsyncAGI call ended
 
 class service {
  public:
@@ -104,6 +111,23 @@ class service {
   // Runs `hook` once with the validated configuration, before any listener or connection
   // starts (e.g. to read settings of the file that handlers use). A throw ends run() with 1.
   service& on_configured(std::function<void(const config::config& cfg)> hook);
+
+  // The configuration run when neither --config nor $ASTRA_CONFIG names a file: YAML text,
+  // validated exactly like a file (errors: exit 2), ASTRA_* overrides on top. For programs
+  // that take their few settings on their own command line (examples/agi_demo.cpp).
+  service& default_config(std::string yaml);
+
+  // Lifecycle notifications, optional, for programs that report on their own terms. They must
+  // be quick and must not block; a throw is caught and logged. Thread affinity:
+  // on_started / on_draining / on_stopped run on the thread that called run();
+  // on_agi_call_end on the thread that ended the call (Asio or CAF: make it thread-safe);
+  // on_link runs on a CAF worker when an AMI session logs in / is lost or an ARI event socket
+  // comes up / goes down (server name, "ami" or "ari", up).
+  service& on_started(std::function<void(const service_started&)> hook);
+  service& on_draining(std::function<void(const service_draining&)> hook);
+  service& on_stopped(std::function<void(const service_stopped&)> hook);
+  service& on_agi_call_end(std::function<void(const agi_call_summary&)> hook);
+  service& on_link(std::function<void(std::string_view server, std::string_view link, bool up)> hook);
 
   // The service's metrics registry, exposed on /metrics: add counters, gauges and histograms
   // at startup (names must be unique; astra's own are astra_*).
