@@ -17,6 +17,8 @@
 #include "actors/common/io_runtime.hpp"
 #include "generated/ari/events.hpp"
 #include "generated/ari/models.hpp"
+#include "protocols/common/json_string.hpp"
+#include "service/bus/nats_bus.hpp"
 #include "service/core/logging.hpp"
 #include "service/metrics/astra_metrics.hpp"
 
@@ -74,13 +76,46 @@ ari::reconnect_policy to_client_policy(config::ari_reconnect_policy p) {
   return ari::reconnect_policy::hangup;
 }
 
+std::string bus_error(std::string_view code, std::string_view message) {
+  return nlohmann::json{{"error", {{"code", code}, {"message", json_text::to_valid_utf8(message)}}}}.dump();
+}
+
+// An AMI reply as `astra ami send` prints it, plus "error" when it failed.
+std::string ami_reply_json(const ami::reply& r) {
+  std::string out = "{\"response\":";
+  if (r.response) bus::append_ami_json(out, *r.response);
+  else out += "null";
+  out += ",\"events\":[";
+  for (std::size_t i = 0; i < r.events.size(); ++i) {
+    if (i) out += ',';
+    bus::append_ami_json(out, *r.events[i]);
+  }
+  out += ']';
+  if (!r.ok()) {
+    const auto& c = r.error.code;
+    const char* code = c == ami::make_error_code(ami::ami_errc::rejected)       ? "asterisk_error"
+                       : c == ami::make_error_code(ami::ami_errc::timeout)      ? "timeout"
+                       : c == ami::make_error_code(ami::ami_errc::disconnected) ? "disconnected"
+                       : c == ami::make_error_code(ami::ami_errc::not_logged_in) ? "disconnected"
+                                                                                 : "failed";
+    out += ",\"error\":{\"code\":\"";
+    out += code;
+    out += "\",\"message\":";
+    json_text::append_json_string(out, r.error.detail.empty() ? r.error.message() : r.error.detail);
+    out += '}';
+  }
+  out += '}';
+  return out;
+}
+
 class server_runtime_impl final : public server_runtime, public std::enable_shared_from_this<server_runtime_impl> {
  public:
   server_runtime_impl(caf::actor_system& system, io_runtime& io, const config::config& cfg,
                       const config::server_config& server, metrics::astra_metrics& m, status_board& board,
-                      const registrations& regs, agi::async_agi* async)
+                      const registrations& regs, agi::async_agi* async, bus::nats_bus* bus, std::size_t bus_index)
       : system_(system), io_(io), cfg_(cfg), server_(server), m_(m), board_(board), regs_(regs),
-        async_(server.ami && server.ami->async_agi ? async : nullptr) {
+        async_(server.ami && server.ami->async_agi ? async : nullptr), bus_(bus), bus_index_(bus_index),
+        upstream_allowed_(bus == nullptr) {
     const std::string& n = server_.name;
     board_.add_server(n);
     m_.add_server(n, server_.ami.has_value(), server_.ari.has_value());
@@ -112,6 +147,91 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     return out;
   }
   bool has_ami() const override { return server_.ami.has_value(); }
+
+  bool upstream_allowed() const override { return upstream_allowed_.load(); }
+  void set_upstream_allowed(bool allowed) override {
+    upstream_allowed_.store(allowed);
+    if (auto sup = supervisor()) caf::anon_send(sup, lease_atom::value);
+  }
+  void forward_ami_events(const std::vector<ami::message_ptr>& events) override {
+    if (bus_) bus_->publish_ami_events(bus_index_, events, unix_ms_now());
+  }
+
+  void bus_ami_action(std::string request, std::function<void(std::string)> reply) override {
+    if (!server_.ami) return reply(bus_error("invalid", "server " + server_.name + " has no AMI"));
+    auto doc = nlohmann::json::parse(request, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object() || !doc.contains("action") || !doc["action"].is_string() ||
+        doc["action"].get<std::string>().empty())
+      return reply(bus_error("invalid", "expected {\"action\": NAME, \"headers\": {...}}"));
+    ami::action act(doc["action"].get<std::string>());
+    if (doc.contains("headers")) {
+      const auto& h = doc["headers"];
+      if (!h.is_object()) return reply(bus_error("invalid", "headers must be an object"));
+      for (const auto& [k, v] : h.items()) {
+        if (v.is_string()) act.add(k, v.get<std::string>());
+        else if (v.is_array()) {
+          for (const auto& item : v) {
+            if (!item.is_string()) return reply(bus_error("invalid", "header " + k + ": values must be strings"));
+            act.add(k, item.get<std::string>());
+          }
+        } else if (v.is_number() || v.is_boolean()) {
+          act.add(k, v.dump());
+        } else {
+          return reply(bus_error("invalid", "header " + k + ": expected a string or a list of strings"));
+        }
+      }
+    }
+    caf::actor session;
+    {
+      std::lock_guard lock(mutex_);
+      session = ami_session_;
+    }
+    if (!session) return reply(bus_error("disconnected", "no AMI session to " + server_.name));
+    const auto timeout = server_.ami->action_timeout;
+    // One short-lived actor per request: it asks the session (deadline: the action timeout,
+    // plus a margin for the session's own reply) and quits after replying.
+    system_.spawn([session, act = std::move(act), timeout, reply = std::move(reply)](caf::event_based_actor* self) mutable {
+      self->request(session, timeout + 500ms, ami::request{std::move(act), timeout})
+          .then([self, reply](ami::reply& r) {
+                  reply(ami_reply_json(r));
+                  self->quit();
+                },
+                [self, reply](caf::error& e) {
+                  reply(bus_error(e == caf::sec::request_timeout ? "timeout" : "disconnected", caf::to_string(e)));
+                  self->quit();
+                });
+    });
+  }
+
+  void bus_ari_request(std::string request, std::function<void(std::string)> reply) override {
+    if (!server_.ari) return reply(bus_error("invalid", "server " + server_.name + " has no ARI"));
+    auto doc = nlohmann::json::parse(request, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object() || !doc.contains("method") || !doc["method"].is_string() ||
+        !doc.contains("path") || !doc["path"].is_string())
+      return reply(bus_error("invalid", "expected {\"method\": GET|POST|PUT|DELETE, \"path\": ..., \"body\": ...}"));
+    std::string method = doc["method"].get<std::string>();
+    for (auto& ch : method) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (method != "GET" && method != "POST" && method != "PUT" && method != "DELETE")
+      return reply(bus_error("invalid", "method must be GET, POST, PUT or DELETE"));
+    std::optional<std::string> body;
+    if (doc.contains("body") && !doc["body"].is_null()) body = doc["body"].dump();
+    auto req = ari::make_raw_request(method, doc["path"].get<std::string>(), body);
+    std::lock_guard lock(mutex_);
+    if (!ari_client_) return reply(bus_error("disconnected", "no ARI client for " + server_.name));
+    // The client's pool enforces servers[].ari.request_timeout; `done` runs on an Asio thread.
+    ari_client_->send(std::move(req), [reply](result<ari::rest_response> r) {
+      if (!r) {
+        const bool timed_out = r.error().code == make_error_code(ari::ari_errc::timeout);
+        return reply(bus_error(timed_out ? "timeout" : "failed", r.error().detail.empty() ? r.error().message() : r.error().detail));
+      }
+      nlohmann::json out;
+      out["status"] = r->status;
+      auto parsed = nlohmann::json::parse(r->body, nullptr, false);
+      out["body"] = r->body.empty() ? nlohmann::json(nullptr) : parsed.is_discarded() ? nlohmann::json(json_text::to_valid_utf8(r->body)) : parsed;
+      if (!r->ok()) out["error"] = {{"code", "status_" + std::to_string(r->status)}, {"message", json_text::to_valid_utf8(r->reason)}};
+      reply(out.dump());
+    });
+  }
   const config::queue_config& subscriber_queue() const override { return cfg_.queues.ami_subscriber; }
 
   backoff_policy restart_policy() const override {
@@ -303,6 +423,10 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     };
     // Per event / request: see action_done above.
     hooks.event = [self](std::string_view type) { self->m_.ari_events.labels(self->server_.name, type).inc(); };
+    if (bus_)
+      hooks.event_frame = [self](std::string_view type, std::string_view frame) {
+        self->bus_->publish_ari_event(self->bus_index_, type, frame, unix_ms_now());
+      };
     hooks.request = [self](std::string_view method, int status) {
       char text[16];
       const auto end = std::to_chars(text, text + sizeof text, status).ptr;
@@ -452,6 +576,9 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   status_board& board_;
   const registrations& regs_;
   agi::async_agi* async_;  // null: AsyncAGI off for this server
+  bus::nats_bus* bus_;     // null: no bus (issue 14); outlives the runtime's components
+  std::size_t bus_index_;
+  std::atomic<bool> upstream_allowed_;  // true without a bus; with one: this replica holds the lease
 
   metrics::counter* ami_events_ = nullptr;
   metrics::counter* ami_oversized_ = nullptr;
@@ -478,8 +605,8 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, io_runtime& io, const config::config& cfg,
                                                     const config::server_config& server, metrics::astra_metrics& m,
                                                     status_board& board, const registrations& regs,
-                                                    agi::async_agi* async) {
-  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board, regs, async);
+                                                    agi::async_agi* async, bus::nats_bus* bus, std::size_t bus_index) {
+  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board, regs, async, bus, bus_index);
 }
 
 }  // namespace astra::runtime
