@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
+#include <iterator>
 #include <cstring>
 
 #include "protocols/common/json_string.hpp"
@@ -19,6 +21,14 @@ constexpr auto publisher_idle_wait = 100ms;   // publisher re-checks stop / conn
 constexpr auto stop_flush_deadline = 1000ms;  // stop(): time left to publish what is buffered
 
 void append_quoted(std::string& out, std::string_view s) { json_text::append_json_string(out, s); }
+
+// Appends `label` then `v` in decimal (no temporary string).
+void append_number(std::string& out, std::string_view label, std::uint64_t v) {
+  char digits[24];
+  auto r = std::to_chars(std::begin(digits), std::end(digits), v);
+  out.append(label);
+  out.append(digits, static_cast<std::size_t>(r.ptr - digits));
+}
 
 }  // namespace
 
@@ -39,6 +49,10 @@ impl::impl(const config::bus_nats_config& cfg, std::vector<std::string> servers,
     slot->name = s;
     slot->key = s;
     slot->prefix = prefix_ + s + ".";
+    slot->envelope_head = "{\"server\":";
+    append_quoted(slot->envelope_head, s);
+    slot->envelope_head += ",\"replica\":";
+    append_quoted(slot->envelope_head, cfg_.replica);
     slots_.push_back(std::move(slot));
     closures_.push_back(new request_closure{ctx_, slots_.size() - 1, true});
     closures_.push_back(new request_closure{ctx_, slots_.size() - 1, false});
@@ -218,16 +232,10 @@ void impl::publisher_loop() {
         } else {
           subj = m.subject.c_str();
         }
-        body.assign("{\"server\":");
-        append_quoted(body, slot.name);
-        body += ",\"replica\":";
-        append_quoted(body, cfg_.replica);
-        body += ",\"seq\":";
-        body += std::to_string(m.seq);
-        body += ",\"epoch\":";
-        body += std::to_string(m.epoch);
-        body += ",\"received_unix_ms\":";
-        body += std::to_string(m.received_unix_ms);
+        body.assign(slot.envelope_head);
+        append_number(body, ",\"seq\":", m.seq);
+        append_number(body, ",\"epoch\":", m.epoch);
+        append_number(body, ",\"received_unix_ms\":", static_cast<std::uint64_t>(m.received_unix_ms));
         body += ",\"event\":";
         if (m.what == outgoing::kind::ami) append_ami_json(body, *m.ami);
         else body += m.payload;
@@ -353,32 +361,37 @@ std::string subject_token(std::string_view name) {
 
 void append_ami_json(std::string& out, const ami::message& m) {
   const std::size_t n = m.size();
-  out += '{';
-  bool first = true;
+  // One resize to the upper bound, pointer writes, one shrink (no per-string resize).
+  std::size_t text = 0;
+  for (std::size_t i = 0; i < n; ++i) text += m.key(i).size() + m.value(i).size();
+  const std::size_t old = out.size();
+  out.resize(old + json_text::max_json_string_size(text) + 8 * n + 8);
+  char* p = out.data() + old;
+  *p++ = '{';
   for (std::size_t i = 0; i < n; ++i) {
     const auto key = m.key(i);
     bool earlier = false, later = false;
-    for (std::size_t j = 0; j < i && !earlier; ++j) earlier = m.key(j) == key;
+    for (std::size_t j = 0; j < i && !earlier; ++j) earlier = m.key(j).size() == key.size() && m.key(j) == key;
     if (earlier) continue;  // written with its first occurrence
-    for (std::size_t j = i + 1; j < n && !later; ++j) later = m.key(j) == key;
-    if (!first) out += ',';
-    first = false;
-    json_text::append_json_string(out, key);
-    out += ':';
+    for (std::size_t j = i + 1; j < n && !later; ++j) later = m.key(j).size() == key.size() && m.key(j) == key;
+    if (i != 0) *p++ = ',';
+    p = json_text::write_json_string(p, key);
+    *p++ = ':';
     if (!later) {
-      json_text::append_json_string(out, m.value(i));
+      p = json_text::write_json_string(p, m.value(i));
       continue;
     }
-    out += '[';
-    json_text::append_json_string(out, m.value(i));
+    *p++ = '[';
+    p = json_text::write_json_string(p, m.value(i));
     for (std::size_t j = i + 1; j < n; ++j)
       if (m.key(j) == key) {
-        out += ',';
-        json_text::append_json_string(out, m.value(j));
+        *p++ = ',';
+        p = json_text::write_json_string(p, m.value(j));
       }
-    out += ']';
+    *p++ = ']';
   }
-  out += '}';
+  *p++ = '}';
+  out.resize(static_cast<std::size_t>(p - out.data()));
 }
 
 std::unique_ptr<nats_bus> nats_bus::start(const config::bus_nats_config& cfg, std::vector<std::string> servers,

@@ -53,6 +53,7 @@ struct server_slot {
   std::string name;
   std::string key;                          // KV key (the server name)
   std::string prefix;                       // "<prefix>.<server>."
+  std::string envelope_head;                // {"server":"<name>","replica":"<replica>"  (no closing brace)
   std::atomic<std::uint64_t> epoch{0};
   std::uint64_t next_seq = 1;               // under buffer_mutex_
   // Lease thread only:

@@ -10,7 +10,9 @@ port), astra-sim as the Asterisk (AMI events at a steady rate, generated ARI cal
     1 (no loss, no duplicate), one publishing replica per epoch, epochs never interleave
     (the old holder never publishes after the new one announced itself);
   - ARI events of the holder reach astra.pbx1.ari.event.<type>;
-  - AMI action over NATS answered by the holder; no-responders at once when nobody holds.
+  - AMI action and ARI request over NATS answered by the holder (also through `astra ami send
+    --nats`, `astra ari call --nats`), errors as JSON; no-responders at once when nobody holds;
+  - `astra bus watch` prints the events as JSON lines.
 Usage: bus_replicas_test.py ASTRA ASTRA_SIM"""
 import json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
@@ -133,6 +135,27 @@ bad = nats_lite.parse(bus.request("astra.pbx1.ami.action", b"not json", timeout=
 if bad.get("error", {}).get("code") != "invalid":
     fail("invalid AMI request over NATS: %s" % bad)
 
+ari_reply = nats_lite.parse(bus.request("astra.pbx1.ari.request", json.dumps({"method": "GET", "path": "/channels"}), timeout=5))
+if ari_reply.get("status") != 200 or not isinstance(ari_reply.get("body"), list):
+    fail("ARI GET /channels over NATS: %s" % ari_reply)
+ari_missing = nats_lite.parse(bus.request("astra.pbx1.ari.request", json.dumps({"method": "GET", "path": "/channels/nope-404"}), timeout=5))
+if ari_missing.get("status") != 404 or ari_missing.get("error", {}).get("code") != "status_404":
+    fail("ARI 404 over NATS: %s" % ari_missing)
+# The CLI forms (astra ami send / ari call --nats, astra bus watch).
+nats_url = "nats://127.0.0.1:%d" % nats_port
+cli = subprocess.run([astra, "ami", "send", "--nats", nats_url, "--server", "pbx1", "Ping"], capture_output=True, text=True, timeout=20)
+if cli.returncode != 0 or json.loads(cli.stdout)["response"].get("Response") != "Success":
+    fail("astra ami send --nats: exit %d, %r %r" % (cli.returncode, cli.stdout, cli.stderr))
+cli = subprocess.run([astra, "ari", "call", "--nats", nats_url, "--server", "pbx1", "GET", "/channels/nope-404"],
+                     capture_output=True, text=True, timeout=20)
+if cli.returncode != 1 or json.loads(cli.stdout)["status"] != 404:
+    fail("astra ari call --nats (404): exit %d, %r %r" % (cli.returncode, cli.stdout, cli.stderr))
+cli = subprocess.run([astra, "bus", "watch", "--nats", nats_url, "--count", "3", "astra.pbx1.ami.event.>"],
+                     capture_output=True, text=True, timeout=20)
+lines = [json.loads(l) for l in cli.stdout.splitlines()]
+if cli.returncode != 0 or len(lines) != 3 or any(not l["subject"].startswith("astra.pbx1.ami.event.") or "seq" not in l["data"] for l in lines):
+    fail("astra bus watch: exit %d, %r %r" % (cli.returncode, cli.stdout[:500], cli.stderr))
+
 # 3. SIGKILL the holder.
 replicas[first]["proc"].send_signal(signal.SIGKILL)
 alive.remove(first)
@@ -169,6 +192,10 @@ except nats_lite.NoResponders:
     pass
 if time.time() - t0 > 0.5:
     fail("no-responders took %.3f s" % (time.time() - t0))
+cli = subprocess.run([astra, "ami", "send", "--nats", nats_url, "--server", "pbx1", "--timeout", "5", "Ping"],
+                     capture_output=True, text=True, timeout=20)
+if cli.returncode != 2 or "no replica holds server pbx1" not in cli.stderr:
+    fail("astra ami send --nats with nobody holding: exit %d, %r" % (cli.returncode, cli.stderr))
 bus.flush()
 
 # 6. The messages.
