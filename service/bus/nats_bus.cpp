@@ -40,7 +40,7 @@ std::int64_t unix_ms_now() {
 impl::impl(const config::bus_nats_config& cfg, std::vector<std::string> servers, bus_hooks hooks)
     : cfg_(cfg),
       prefix_(cfg.subject_prefix + "."),
-      kv_timeout_(std::min(cfg.request_timeout, cfg.lease_ttl / 4)),
+      kv_timeout_(std::min(cfg.request_timeout, cfg.lease_ttl / 6)),
       hooks_(std::move(hooks)),
       ctx_(new callback_context) {
   ctx_->owner = this;

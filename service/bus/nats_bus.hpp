@@ -5,7 +5,7 @@
 // Threads (none of them is an actor or an Asio thread; nats.h stays out of this header):
 //  - the lease thread (owned): connects, creates/binds the lease bucket, acquires, renews and
 //    releases the per-server leases. Every KV operation has a deadline of
-//    min(request_timeout, lease_ttl / 4); it is the only thread that blocks on NATS.
+//    min(request_timeout, lease_ttl / 6); it is the only thread that blocks on NATS.
 //  - the publisher thread (owned): drains the outgoing buffer into natsConnection_Publish.
 //  - libnats's own threads: connection callbacks and subscriptions; they only set atomics,
 //    notify a condition variable or call the hooks (which must not block: post to an actor or
@@ -18,7 +18,8 @@
 // history 1). Acquired with kvStore_Create (absent or deleted key) or kvStore_Update on a value
 // marked released; renewed every lease_ttl / 3 with kvStore_Update(last revision). A holder
 // that has not renewed for 2/3 of lease_ttl gives the server up (hooks.lease with held=false)
-// before the key can expire and be taken elsewhere. The revision of the acquiring write is
+// before the key can expire and be taken elsewhere: checked between KV operations, so at the
+// latest 2/3 + 1/6 (one KV deadline) = 5/6 of lease_ttl after its last successful renewal. The revision of the acquiring write is
 // the holder's epoch: strictly increasing across holders of one server.
 #include <chrono>
 #include <cstdint>

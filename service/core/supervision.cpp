@@ -207,7 +207,7 @@ caf::behavior server_supervisor(server_sup* self, std::shared_ptr<server_runtime
         // Lost the lease: stop both at once (no Logoff round trip: the split-brain guard
         // gives this a third of the lease TTL at most). The down handler does not restart.
         st.rt->stop_ari();
-        if (st.ami) self->send_exit(st.ami, caf::exit_reason::user_shutdown);
+        if (st.ami) self->send(st.ami, ami::stop_request{});  // fails pending actions, closes, quits
       },
       [self](poll_atom) {
         auto& st = self->state;

@@ -150,8 +150,15 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 
   bool upstream_allowed() const override { return upstream_allowed_.load(); }
   void set_upstream_allowed(bool allowed) override {
-    upstream_allowed_.store(allowed);
+    const bool was = upstream_allowed_.exchange(allowed);
     if (auto sup = supervisor()) caf::anon_send(sup, lease_atom::value);
+    if (was && !allowed) {
+      // The supervisor stops both links now (no reconnect follows): they are down here.
+      if (ami_connected_) ami_connected_->set(0);
+      if (ari_connected_) ari_connected_->set(0);
+      if (server_.ami) board_.link_down(server_.name, "ami", "standby: the bus lease is not held here");
+      if (server_.ari) board_.link_down(server_.name, "ari", "standby: the bus lease is not held here");
+    }
   }
   void forward_ami_events(const std::vector<ami::message_ptr>& events) override {
     if (bus_) bus_->publish_ami_events(bus_index_, events, unix_ms_now());
