@@ -7,9 +7,11 @@ stays open, nothing answers, as in a network partition):
     astra_upstream_lease_lost_total 1;
   - /readyz answers 503 naming the bus once the connection is declared lost;
 nats-server is thawed (SIGCONT): the replica reconnects (astra_bus_connected 1), holds pbx1
-again in a new epoch and logs in to AMI again; /readyz 200.
+again in a new epoch and logs in to AMI again; /readyz 200. FastAGI calls (astra-sim) ended
+meanwhile are published on astra.agi.call.end with increasing sequence numbers (a gap where
+messages were lost with the frozen connection).
 Usage: bus_outage_test.py ASTRA ASTRA_SIM"""
-import os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
 astra, sim = sys.argv[1], sys.argv[2]
 nats_server = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -44,21 +46,30 @@ def fail(msg):
     sys.exit(1)
 
 
-nats_port, ami_port, admin = free_port(), free_port(), free_port()
+nats_port, ami_port, admin, agi_port = free_port(), free_port(), free_port(), free_port()
 nats = spawn("nats", [nats_server, "-a", "127.0.0.1", "-p", str(nats_port), "-js", "-sd", os.path.join(work, "js")])
 spawn("sim", [sim, "--ami-listen", "127.0.0.1:%d" % ami_port, "--ari-listen", "127.0.0.1:%d" % free_port(),
-              "--ami-secret", "s3cret", "--event-rate", "50", "--cps", "0", "--ari-cps", "0", "--stats-interval", "0"])
+              "--ami-secret", "s3cret", "--event-rate", "50", "--cps", "2", "--ari-cps", "0", "--stats-interval", "0",
+              "--agi-target", "127.0.0.1:%d" % agi_port, "--agi-path", "ivr/menu", "--media-scale", "0"])
 cfg = os.path.join(work, "astra.yaml")
 open(cfg, "w").write("""servers:
   - name: pbx1
     ami: {host: 127.0.0.1, port: %d, username: admin, secret: s3cret}
-agi: {enabled: false}
+agi:
+  listen: 127.0.0.1:%d
+  routes:
+    - {path: /ivr/menu, handler: demo}
 admin: {listen: "127.0.0.1:%d"}
 log: {format: text}
 bus:
   nats: {url: "nats://127.0.0.1:%d", lease_ttl: %gs, replica: solo}
-""" % (ami_port, admin, nats_port, TTL))
+""" % (ami_port, agi_port, admin, nats_port, TTL))
 time.sleep(0.3)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nats_lite  # noqa: E402
+bus = nats_lite.Nats(nats_port)
+call_ends = bus.subscribe("astra.agi.call.end")
+bus.flush()
 spawn("astra", [astra, "run", "--config", cfg])
 
 
@@ -117,6 +128,18 @@ wait(lambda: metric('astra_ami_connected{server="pbx1"}') == 1, 10, "AMI logged 
 wait(lambda: readyz()[0] == 200, 5, "/readyz 200 again")
 if metric('astra_upstream_takeovers_total{server="pbx1"}') != 2:
     fail("astra_upstream_takeovers_total is %s, want 2" % metric('astra_upstream_takeovers_total{server="pbx1"}'))
+# FastAGI calls ended on this replica are published on astra.agi.call.end.
+ends = []
+while not call_ends.empty():
+    ends.append(json.loads(call_ends.get()[1]))
+if not ends or any(e.get("replica") != "solo" or e.get("route") != "/ivr/menu" or "outcome" not in e or "duration_ms" not in e for e in ends):
+    fail("astra.agi.call.end: %s" % ends[:3])
+# Strictly increasing from 1; messages in flight when the frozen connection was declared dead
+# are lost (NATS core is at most once) and show as a gap.
+seqs = [e["seq"] for e in ends]
+if seqs[0] != 1 or any(b <= a for a, b in zip(seqs, seqs[1:])):
+    fail("astra.agi.call.end sequence: %s" % seqs)
+print("%d FastAGI call ends published (outcomes %s), sequence %s" % (len(ends), sorted({e["outcome"] for e in ends}), seqs))
 for _, p in procs:
     p.terminate()
 for _, p in procs:
