@@ -19,6 +19,7 @@
 #include "generated/ari/models.hpp"
 #include "protocols/common/json_string.hpp"
 #include "service/bus/nats_bus.hpp"
+#include "service/core/bus_requests.hpp"
 #include "service/core/logging.hpp"
 #include "service/metrics/astra_metrics.hpp"
 
@@ -74,38 +75,6 @@ ari::reconnect_policy to_client_policy(config::ari_reconnect_policy p) {
     case config::ari_reconnect_policy::hangup: break;
   }
   return ari::reconnect_policy::hangup;
-}
-
-std::string bus_error(std::string_view code, std::string_view message) {
-  return nlohmann::json{{"error", {{"code", code}, {"message", json_text::to_valid_utf8(message)}}}}.dump();
-}
-
-// An AMI reply as `astra ami send` prints it, plus "error" when it failed.
-std::string ami_reply_json(const ami::reply& r) {
-  std::string out = "{\"response\":";
-  if (r.response) bus::append_ami_json(out, *r.response);
-  else out += "null";
-  out += ",\"events\":[";
-  for (std::size_t i = 0; i < r.events.size(); ++i) {
-    if (i) out += ',';
-    bus::append_ami_json(out, *r.events[i]);
-  }
-  out += ']';
-  if (!r.ok()) {
-    const auto& c = r.error.code;
-    const char* code = c == ami::make_error_code(ami::ami_errc::rejected)       ? "asterisk_error"
-                       : c == ami::make_error_code(ami::ami_errc::timeout)      ? "timeout"
-                       : c == ami::make_error_code(ami::ami_errc::disconnected) ? "disconnected"
-                       : c == ami::make_error_code(ami::ami_errc::not_logged_in) ? "disconnected"
-                                                                                 : "failed";
-    out += ",\"error\":{\"code\":\"";
-    out += code;
-    out += "\",\"message\":";
-    json_text::append_json_string(out, r.error.detail.empty() ? r.error.message() : r.error.detail);
-    out += '}';
-  }
-  out += '}';
-  return out;
 }
 
 class server_runtime_impl final : public server_runtime, public std::enable_shared_from_this<server_runtime_impl> {
@@ -166,28 +135,10 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 
   void bus_ami_action(std::string request, std::function<void(std::string)> reply) override {
     if (!server_.ami) return reply(bus_error("invalid", "server " + server_.name + " has no AMI"));
-    auto doc = nlohmann::json::parse(request, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object() || !doc.contains("action") || !doc["action"].is_string() ||
-        doc["action"].get<std::string>().empty())
-      return reply(bus_error("invalid", "expected {\"action\": NAME, \"headers\": {...}}"));
-    ami::action act(doc["action"].get<std::string>());
-    if (doc.contains("headers")) {
-      const auto& h = doc["headers"];
-      if (!h.is_object()) return reply(bus_error("invalid", "headers must be an object"));
-      for (const auto& [k, v] : h.items()) {
-        if (v.is_string()) act.add(k, v.get<std::string>());
-        else if (v.is_array()) {
-          for (const auto& item : v) {
-            if (!item.is_string()) return reply(bus_error("invalid", "header " + k + ": values must be strings"));
-            act.add(k, item.get<std::string>());
-          }
-        } else if (v.is_number() || v.is_boolean()) {
-          act.add(k, v.dump());
-        } else {
-          return reply(bus_error("invalid", "header " + k + ": expected a string or a list of strings"));
-        }
-      }
-    }
+    std::string why;
+    auto parsed = parse_ami_request(request, why);
+    if (!parsed) return reply(bus_error("invalid", why));
+    ami::action act = std::move(*parsed);
     caf::actor session;
     {
       std::lock_guard lock(mutex_);
@@ -212,32 +163,13 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 
   void bus_ari_request(std::string request, std::function<void(std::string)> reply) override {
     if (!server_.ari) return reply(bus_error("invalid", "server " + server_.name + " has no ARI"));
-    auto doc = nlohmann::json::parse(request, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object() || !doc.contains("method") || !doc["method"].is_string() ||
-        !doc.contains("path") || !doc["path"].is_string())
-      return reply(bus_error("invalid", "expected {\"method\": GET|POST|PUT|DELETE, \"path\": ..., \"body\": ...}"));
-    std::string method = doc["method"].get<std::string>();
-    for (auto& ch : method) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    if (method != "GET" && method != "POST" && method != "PUT" && method != "DELETE")
-      return reply(bus_error("invalid", "method must be GET, POST, PUT or DELETE"));
-    std::optional<std::string> body;
-    if (doc.contains("body") && !doc["body"].is_null()) body = doc["body"].dump();
-    auto req = ari::make_raw_request(method, doc["path"].get<std::string>(), body);
+    std::string why;
+    auto req = parse_ari_request(request, why);
+    if (!req) return reply(bus_error("invalid", why));
     std::lock_guard lock(mutex_);
     if (!ari_client_) return reply(bus_error("disconnected", "no ARI client for " + server_.name));
     // The client's pool enforces servers[].ari.request_timeout; `done` runs on an Asio thread.
-    ari_client_->send(std::move(req), [reply](result<ari::rest_response> r) {
-      if (!r) {
-        const bool timed_out = r.error().code == make_error_code(ari::ari_errc::timeout);
-        return reply(bus_error(timed_out ? "timeout" : "failed", r.error().detail.empty() ? r.error().message() : r.error().detail));
-      }
-      nlohmann::json out;
-      out["status"] = r->status;
-      auto parsed = nlohmann::json::parse(r->body, nullptr, false);
-      out["body"] = r->body.empty() ? nlohmann::json(nullptr) : parsed.is_discarded() ? nlohmann::json(json_text::to_valid_utf8(r->body)) : parsed;
-      if (!r->ok()) out["error"] = {{"code", "status_" + std::to_string(r->status)}, {"message", json_text::to_valid_utf8(r->reason)}};
-      reply(out.dump());
-    });
+    ari_client_->send(std::move(*req), [reply](result<ari::rest_response> r) { reply(ari_reply_json(r)); });
   }
   const config::queue_config& subscriber_queue() const override { return cfg_.queues.ami_subscriber; }
 
