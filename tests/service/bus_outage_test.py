@@ -11,7 +11,7 @@ again in a new epoch and logs in to AMI again; /readyz 200. FastAGI calls (astra
 meanwhile are published on astra.agi.call.end with increasing sequence numbers (a gap where
 messages were lost with the frozen connection).
 Usage: bus_outage_test.py ASTRA ASTRA_SIM"""
-import json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import atexit, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
 astra, sim = sys.argv[1], sys.argv[2]
 nats_server = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -24,6 +24,19 @@ def free_port():
 
 work = tempfile.mkdtemp(prefix="bus-outage-")
 procs = []
+
+
+def _kill_all():
+    for _, p in procs:
+        try:
+            p.send_signal(signal.SIGCONT)
+        except OSError:
+            pass
+        if p.poll() is None:
+            p.kill()
+
+
+atexit.register(_kill_all)
 
 
 def spawn(name, args, env=None):

@@ -14,7 +14,7 @@ port), astra-sim as the Asterisk (AMI events at a steady rate, generated ARI cal
     --nats`, `astra ari call --nats`), errors as JSON; no-responders at once when nobody holds;
   - `astra bus watch` prints the events as JSON lines.
 Usage: bus_replicas_test.py ASTRA ASTRA_SIM"""
-import json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import atexit, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nats_lite  # noqa: E402
@@ -30,6 +30,19 @@ def free_port():
 
 work = tempfile.mkdtemp(prefix="bus-replicas-")
 procs = []
+
+
+def _kill_all():
+    for _, p in procs:
+        try:
+            p.send_signal(signal.SIGCONT)
+        except OSError:
+            pass
+        if p.poll() is None:
+            p.kill()
+
+
+atexit.register(_kill_all)
 
 
 def spawn(name, args, env=None):
