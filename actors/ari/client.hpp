@@ -228,6 +228,9 @@ class bridge {
 struct client_hooks {
   std::function<void(bool connected)> connected;                     // event socket up / down
   std::function<void(std::string_view type)> event;                  // every event received
+  // Every decoded event frame as received (JSON text), on the event socket's strand; must not
+  // block (issue 14: the bus copies it into its bounded buffer). Unset: not called.
+  std::function<void(std::string_view type, std::string_view frame)> event_frame;
   std::function<void(std::string_view method, int status)> request;  // every REST reply (0 = transport failure)
   std::function<void(std::size_t channels, std::size_t bridges)> actors;  // live actor counts changed
   std::function<void(std::string_view queue, std::uint64_t total)> dropped;  // "ari.dispatch", "ari.channel", "ari.bridge", "ari.http"

@@ -62,6 +62,7 @@ bool shared_state::on_frame(std::string_view frame) {
   events.fetch_add(1, std::memory_order_relaxed);
   auto ev = std::make_shared<const event>(std::move(*decoded));
   if (hooks.event) hooks.event(ev->type_name());
+  if (hooks.event_frame) hooks.event_frame(ev->type_name(), frame);
   bool credited = dispatch_bound.try_acquire();
   if (!credited && !lifecycle(ev->type()) && ev->type() != event_type::ApplicationReplaced) {
     if (hooks.dropped) hooks.dropped("ari.dispatch", dispatch_bound.dropped());

@@ -7,4 +7,9 @@ std::map<std::string, command_entry, std::less<>>& commands() {
   return table;
 }
 
+std::multimap<std::string, command_variant, std::less<>>& command_variants() {
+  static std::multimap<std::string, command_variant, std::less<>> table;
+  return table;
+}
+
 }  // namespace astra::cli

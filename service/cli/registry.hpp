@@ -24,4 +24,21 @@ struct registration {
   }
 };
 
+// Another handler of an existing subcommand for some argument lists, kept out of the
+// subcommand's own file: main() runs `run` instead of the subcommand when applies(argc, argv)
+// (issue 14: `astra ami send --nats ...` / `astra ari call --nats ...` go through the bus,
+// service/cli/bus_cli.cpp). Same argv as the subcommand ("astra ami", ...).
+struct command_variant {
+  bool (*applies)(int argc, char** argv) = nullptr;
+  command_fn run = nullptr;
+};
+
+std::multimap<std::string, command_variant, std::less<>>& command_variants();
+
+struct variant_registration {
+  variant_registration(std::string_view name, bool (*applies)(int, char**), command_fn run) {
+    command_variants().emplace(std::string(name), command_variant{applies, run});
+  }
+};
+
 }  // namespace astra::cli

@@ -224,6 +224,8 @@ class loader {
 
   // Handler names a configuration may use, and their list for messages ("a, b, c").
   const handler_names& names() const { return names_; }
+  // The environment lookup the overrides come from.
+  const env_lookup& env() const { return env_; }
   static bool known(const std::vector<std::string>& names, const std::string& name) {
     return std::find(names.begin(), names.end(), name) != names.end();
   }
@@ -821,6 +823,7 @@ void load_queue(loader& l, const scope& parent, const std::string& key, queue_co
 }  // namespace
 }  // namespace astra::config
 #include "service/config/config_ari_outbound.hpp"
+#include "service/config/config_bus.hpp"
 namespace astra::config {
 namespace {
 
@@ -829,7 +832,7 @@ void load_all(loader& l, const YAML::Node& doc, config& c) {
   root.node = doc;
   root.env = "ASTRA";
   root.doc_env = "ASTRA";
-  l.check_keys(root, {"servers", "agi", "admin", "backoff", "queues", "log", "drain_timeout", "ari_outbound"});
+  l.check_keys(root, {"servers", "agi", "admin", "backoff", "queues", "log", "drain_timeout", "ari_outbound", "bus"});
   load_servers(l, root, c);
   load_agi(l, l.child(root, "agi"), c.agi);
   {
@@ -870,6 +873,13 @@ void load_all(loader& l, const YAML::Node& doc, config& c) {
     l.add("ari_outbound.listen", "same port as agi.listen (" + std::to_string(c.agi.listen.port) + ")");
   if (c.ari_outbound.enabled && c.ari_outbound.listen_port != 0 && c.ari_outbound.listen_port == c.admin.listen.port)
     l.add("ari_outbound.listen", "same port as admin.listen (" + std::to_string(c.admin.listen.port) + ")");
+  detail::load_bus<loader, scope, credential>(l, root, c.bus, l.env());
+  // With the bus, a server name is a NATS subject token and a KV key: no '.'.
+  if (c.bus.enabled())
+    for (std::size_t i = 0; i < c.servers.size(); ++i)
+      if (c.servers[i].name.find('.') != std::string::npos)
+        l.add("servers[" + std::to_string(i) + "].name",
+              "must not contain '.' when bus is configured (it is one NATS subject token), got " + quote(c.servers[i].name));
   // Both listeners on one port cannot both bind (a wildcard address covers the others; "::"
   // is dual-stack).
   auto wildcard = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
@@ -970,6 +980,8 @@ ari_outbound:
   password: p
   apps:
     - name: doc
+bus:
+  nats: {url: "nats://doc:4222", replica: doc}
 )";
   std::vector<key_doc> docs;
   loader l([](const std::string&) { return std::optional<std::string>(); }, ".", &docs);
@@ -983,6 +995,8 @@ ari_outbound:
     if (d.path == "ari_outbound.username" || d.path == "ari_outbound.apps[].name") d.default_value = "(required when enabled)";
     if (d.path == "ari_outbound.password") d.default_value = "(required when enabled: one of the three)";
     if (d.path == "ari_outbound.enabled") d.default_value = "false (true when the section is given)";
+    if (d.path == "bus.nats.url") d.default_value = "nats://127.0.0.1:4222";
+    if (d.path == "bus.nats.replica") d.default_value = "(the host name)";
   }
   docs.push_back({"servers[].name", "(required)", "-", "server name: metric label `server`, env token <NAME>"});
   docs.push_back({"agi.routes[].variables.<NAME>", "-", "ASTRA_AGI_ROUTES_<INDEX>_VARIABLES_<NAME>", "channel variables set before the handler runs"});

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "service/config/ari_outbound_config.hpp"
+#include "service/config/bus_config.hpp"
 
 namespace astra::config {
 
@@ -211,6 +212,7 @@ struct config {
   log_config log;
   duration drain_timeout{30'000};  // SIGTERM: how long running calls may finish
   ari_outbound_config ari_outbound;  // Asterisk dials astra (outbound ARI WebSockets)
+  bus_config bus;                    // several replicas through NATS (issue 14); off when absent
 };
 
 struct problem {

@@ -26,6 +26,7 @@
 #include "actors/common/backoff.hpp"
 #include "actors/common/io_runtime.hpp"
 #include "service/admin/admin_server.hpp"
+#include "service/bus/nats_bus.hpp"
 #include "service/core/agi_handlers.hpp"
 #include "service/core/ari_outbound_runtime.hpp"
 #include "service/core/agi_metrics.hpp"
@@ -35,6 +36,7 @@
 #include "service/core/supervision.hpp"
 #include "service/core/upstreams.hpp"
 #include "service/metrics/astra_metrics.hpp"
+#include "service/metrics/bus_metrics.hpp"
 
 namespace astra::runtime {
 
@@ -46,6 +48,7 @@ using namespace std::chrono_literals;
 constexpr auto upstream_stop_timeout = 5s;     // supervisors: logoff + stop of every upstream
 constexpr auto teardown_timeout = 10s;         // actor system + io threads after the drain
 constexpr auto status_poll_period = 1s;        // refresh of /v1/status snapshots
+constexpr auto bus_release_timeout = 3s;       // drain: release of the held bus leases
 
 // ---------------------------------------------------------------------------------------
 // Signals: a dedicated thread waits for SIGTERM/SIGINT (blocked in every other thread).
@@ -107,6 +110,14 @@ class signal_waiter {
   std::condition_variable cv_;
   int first_signal_ = 0;
   bool json_ = true;
+};
+
+// The server runtimes as the bus's lease thread sees them: filled while the bus already runs
+// (a runtime needs the bus), so a lease acquired before its runtime exists is read back by
+// the runtime from bus->holds() at creation, under the same mutex.
+struct bus_runtime_table {
+  std::mutex mutex;
+  std::vector<std::shared_ptr<server_runtime>> by_index;
 };
 
 const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "signal"; }
@@ -180,6 +191,68 @@ int run(const config::config& cfg, const registrations& regs) {
   auto io_owner = std::make_unique<io_runtime>(2);
   io_runtime& io = *io_owner;
 
+  // The NATS bus (bus:, issue 14): leases decide which replica runs each server's upstreams.
+  std::unique_ptr<metrics::bus_metrics> bus_m;
+  std::unique_ptr<bus::nats_bus> bus;
+  auto bus_table = std::make_shared<bus_runtime_table>();
+  if (cfg.bus.enabled()) {
+    const auto& bc = *cfg.bus.nats;
+    std::vector<std::string> names;
+    for (const auto& s : cfg.servers) names.push_back(s.name);
+    bus_m = std::make_unique<metrics::bus_metrics>(registry, names);
+    board.set_bus(bc.replica);
+    bus::bus_hooks hooks;
+    auto* bm = bus_m.get();
+    hooks.connection = [bm, &board](bool up, const std::string& detail) {
+      bm->connected.set(up ? 1 : 0);
+      if (up && detail == "reconnected") bm->reconnects.inc();
+      board.set_bus_connection(up, up ? "connected" : detail);
+      spdlog::info(log_fields(up ? "bus connected" : "bus not connected", "\"state\":" + json_quote(detail)));
+    };
+    hooks.dropped = [bm](std::string_view reason, std::uint64_t n) { bm->dropped.labels(reason).inc(static_cast<double>(n)); };
+    hooks.published = [bm](std::string_view kind, std::uint64_t n) { bm->published.labels(kind).inc(static_cast<double>(n)); };
+    const std::string replica = bc.replica;
+    hooks.holder = [&board, replica](const std::string& server, const std::string& holder) {
+      board.set_holder(server, holder, holder == replica, 0);
+    };
+    hooks.lease = [bm, &board, bus_table, names, replica](const bus::lease_change& c) {
+      board.set_holder(c.server, c.held ? replica : std::string(), c.held, c.epoch);
+      bm->holder.labels(c.server).set(c.held ? 1 : 0);
+      if (c.held) {
+        bm->takeovers.labels(c.server).inc();
+        bm->takeover_gap.labels(c.server).set(c.gap_ms < 0 ? -1.0 : static_cast<double>(c.gap_ms) / 1000.0);
+      } else if (c.reason != "released" && c.reason != "stopped") {
+        bm->lease_lost.labels(c.server).inc();
+      }
+      spdlog::info(log_fields(c.held ? "upstream lease acquired" : "upstream lease given up",
+                              "\"server\":" + json_quote(c.server) + ",\"epoch\":" + std::to_string(c.epoch) +
+                                  ",\"reason\":" + json_quote(c.reason) + ",\"previous_holder\":" +
+                                  json_quote(c.previous_holder) + ",\"gap_ms\":" + std::to_string(c.gap_ms)));
+      std::lock_guard lock(bus_table->mutex);
+      for (std::size_t i = 0; i < names.size() && i < bus_table->by_index.size(); ++i)
+        if (names[i] == c.server) bus_table->by_index[i]->set_upstream_allowed(c.held);
+    };
+    bus = bus::nats_bus::start(bc, names, std::move(hooks));
+    // Requests on <prefix>.<server>.ami.action / .ari.request (holder only): handed to the
+    // server's runtime, which answers without blocking the libnats thread.
+    auto answer = [bus_table](std::size_t i, std::string data, bus::reply_fn reply, bool ami) {
+      std::shared_ptr<server_runtime> rt;
+      {
+        std::lock_guard lock(bus_table->mutex);
+        if (i < bus_table->by_index.size()) rt = bus_table->by_index[i];
+      }
+      if (!rt) return reply(R"({"error":{"code":"disconnected","message":"server not started yet"}})");
+      if (ami) rt->bus_ami_action(std::move(data), std::move(reply));
+      else rt->bus_ari_request(std::move(data), std::move(reply));
+    };
+    bus->set_request_handlers(
+        [answer](std::size_t i, std::string data, bus::reply_fn reply) { answer(i, std::move(data), std::move(reply), true); },
+        [answer](std::size_t i, std::string data, bus::reply_fn reply) { answer(i, std::move(data), std::move(reply), false); });
+    spdlog::info(log_fields("bus starting", "\"url\":" + json_quote(bc.url) + ",\"replica\":" + json_quote(bc.replica) +
+                                                ",\"subject_prefix\":" + json_quote(bc.subject_prefix) +
+                                                ",\"lease_ttl_ms\":" + std::to_string(bc.lease_ttl.count())));
+  }
+
   // AsyncAGI over AMI (servers[].ami.async_agi): the FastAGI route table run through the AMI
   // sessions of those servers (one dispatcher per session, attached by the supervisors).
   std::unique_ptr<agi::async_agi> async_agi;
@@ -195,10 +268,11 @@ int run(const config::config& cfg, const registrations& regs) {
     ac.action_timeout = first_async->ami->action_timeout;
     auto& active = m.agi_calls_active.series();
     ac.hooks.call_started = [&active](std::string_view, std::uint64_t) { active.inc(); };
-    ac.hooks.call_ended = [&active, &async_metrics, &regs](std::string_view route, std::uint64_t id,
+    ac.hooks.call_ended = [&active, &async_metrics, &regs, &bus](std::string_view route, std::uint64_t id,
                                                            agi::call_outcome outcome, std::chrono::nanoseconds duration) {
       active.dec();
       async_metrics.call_ended(route, outcome);
+      if (bus) bus->publish_agi_call_end(route, id, agi::to_string(outcome), duration, "async");
       notify_each(regs.lifecycle.agi_call_ended, "agi_call_ended", lifecycle_hooks::agi_call_info{route, id, outcome, duration});
     };
     ac.hooks.command_completed = [&agi_metrics](std::string_view command, std::chrono::nanoseconds latency, int) {
@@ -218,8 +292,15 @@ int run(const config::config& cfg, const registrations& regs) {
 
   // Upstreams (one runtime per configured server) and the supervision tree.
   std::vector<std::shared_ptr<server_runtime>> servers;
-  for (const auto& s : cfg.servers)
-    servers.push_back(make_server_runtime(system, io, cfg, s, m, board, regs, async_agi.get()));
+  for (std::size_t i = 0; i < cfg.servers.size(); ++i) {
+    std::lock_guard lock(bus_table->mutex);
+    auto rt = make_server_runtime(system, io, cfg, cfg.servers[i], m, board, regs, async_agi.get(), bus.get(), i);
+    if (bus) {
+      rt->set_upstream_allowed(bus->holds(i));
+      bus_table->by_index.push_back(rt);
+    }
+    servers.push_back(std::move(rt));
+  }
 
   // FastAGI.
   std::unique_ptr<agi::server> agi_server;
@@ -244,10 +325,11 @@ int run(const config::config& cfg, const registrations& regs) {
     if (regs.agi_auth) sc.auth = sc.auth ? agi::all_of({std::move(sc.auth), *regs.agi_auth}) : *regs.agi_auth;
     auto& active = m.agi_calls_active.series();
     sc.hooks.call_started = [&active](std::string_view, std::uint64_t) { active.inc(); };
-    sc.hooks.call_ended = [&active, &agi_metrics, &regs](std::string_view route, std::uint64_t id,
-                                                         agi::call_outcome outcome, std::chrono::nanoseconds duration) {
+    sc.hooks.call_ended = [&active, &agi_metrics, &regs, &bus](std::string_view route, std::uint64_t id,
+                                                           agi::call_outcome outcome, std::chrono::nanoseconds duration) {
       active.dec();
       agi_metrics.call_ended(route, outcome);
+      if (bus) bus->publish_agi_call_end(route, id, agi::to_string(outcome), duration, "fastagi");
       notify_each(regs.lifecycle.agi_call_ended, "agi_call_ended", lifecycle_hooks::agi_call_info{route, id, outcome, duration});
     };
     sc.hooks.command_completed = [&agi_metrics](std::string_view command, std::chrono::nanoseconds latency, int) {
@@ -337,6 +419,7 @@ int run(const config::config& cfg, const registrations& regs) {
     if (ari_outbound) actors["ari_outbound_calls"] = static_cast<std::int64_t>(ari_outbound->live_calls());
     if (async_agi) actors["agi_async_calls"] = static_cast<std::int64_t>(async_agi->live_calls());
     for (auto& rt : servers) rt->poll_status(actors, queues);
+    if (bus) board.set_bus_detail(bus->status_json());
     board.set_actor_counts(std::move(actors));
     board.set_queues(std::move(queues));
   };
@@ -353,6 +436,9 @@ int run(const config::config& cfg, const registrations& regs) {
   notify_each(regs.lifecycle.draining, "draining",
               lifecycle_hooks::drain_info{signal_name(sig), active_at_signal, cfg.drain_timeout});
   const auto drain_started = std::chrono::steady_clock::now();
+  // The bus: give every held server up first (upstreams stopped, lease marked released) so a
+  // standby replica takes over at once instead of after the lease TTL.
+  if (bus) bus->release_leases(bus_release_timeout);
   if (ari_outbound) ari_outbound->drain();  // new upgrades: fast 503; calls in progress go on
   agi::shutdown_report report;
   if (async_agi) async_agi->refuse_new_calls();
@@ -376,6 +462,11 @@ int run(const config::config& cfg, const registrations& regs) {
   auto upstreams = done->get_future();
   request_drain(root, done);
   const bool upstreams_stopped = upstreams.wait_for(upstream_stop_timeout) == std::future_status::ready;
+  if (bus) {
+    bus->stop();  // joins its threads; buffered messages get 1 s to go out
+    std::lock_guard lock(bus_table->mutex);
+    bus_table->by_index.clear();
+  }
   if (!upstreams_stopped)
     spdlog::warn(log_fields("upstreams did not stop in time",
                             "\"timeout_ms\":" + std::to_string(std::chrono::milliseconds(upstream_stop_timeout).count())));

@@ -139,8 +139,10 @@ admin::readiness status_board::readiness() const {
   const auto now = unix_ms_now();
   auto add = [&](const std::string& r) { reasons += (reasons.empty() ? "" : "; ") + r; };
   if (agi_enabled_ && !agi_listening_) add("agi: listener " + agi_listen_ + " not accepting");
+  if (bus_configured_ && !bus_up_) add("bus: nats " + bus_state_);
   for (const auto& name : order_) {
     const auto& e = servers_.at(name);
+    if (!links_expected(e)) continue;  // standby: another replica holds this server
     if (e.ami.configured && !e.ami.up)
       add("ami " + name + ": " + e.ami.state + (e.ami.last_error.empty() ? "" : " (" + e.ami.last_error + ")") +
           retry_text(e.ami, now));
@@ -192,8 +194,9 @@ std::string status_board::to_json() const {
   auto ready = [&] {
     if (draining_) return false;
     if (agi_enabled_ && !agi_listening_) return false;
+    if (bus_configured_ && !bus_up_) return false;
     for (const auto& [_, e] : servers_)
-      if ((e.ami.configured && !e.ami.up) || (e.ari.configured && !e.ari.up)) return false;
+      if (links_expected(e) && ((e.ami.configured && !e.ami.up) || (e.ari.configured && !e.ari.up))) return false;
     return true;
   }();
   doc["ready"] = ready;
@@ -206,6 +209,11 @@ std::string status_board::to_json() const {
     s["name"] = name;
     if (e.ami.configured) s["ami"] = link_json(e.ami, e.ami_detail, now);
     if (e.ari.configured) s["ari"] = link_json(e.ari, e.ari_detail, now);
+    if (bus_configured_) {
+      s["holder"] = e.holder.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.holder);
+      s["role"] = e.held_here ? "holder" : "standby";
+      if (e.held_here) s["epoch"] = e.epoch;
+    }
     servers.push_back(std::move(s));
   }
   doc["servers"] = std::move(servers);
@@ -227,7 +235,44 @@ std::string status_board::to_json() const {
   }
   doc["queues"] = std::move(queues);
   doc["drops_total"] = total_dropped;
+  if (bus_configured_) {
+    nlohmann::json b;
+    if (!bus_detail_.empty()) {
+      auto d = nlohmann::json::parse(bus_detail_, nullptr, false);
+      if (!d.is_discarded() && d.is_object()) b = std::move(d);
+    }
+    b["up"] = bus_up_;
+    b["state"] = bus_state_;
+    b["replica"] = bus_replica_;
+    doc["bus"] = std::move(b);
+  }
   return doc.dump();
+}
+
+void status_board::set_bus(std::string replica) {
+  std::lock_guard lock(mutex_);
+  bus_configured_ = true;
+  bus_replica_ = std::move(replica);
+}
+
+void status_board::set_bus_connection(bool up, std::string detail) {
+  std::lock_guard lock(mutex_);
+  bus_up_ = up;
+  bus_state_ = std::move(detail);
+}
+
+void status_board::set_bus_detail(std::string json_object) {
+  std::lock_guard lock(mutex_);
+  bus_detail_ = std::move(json_object);
+}
+
+void status_board::set_holder(const std::string& server, std::string holder, bool held_here, std::uint64_t epoch) {
+  std::lock_guard lock(mutex_);
+  auto it = servers_.find(server);
+  if (it == servers_.end()) return;
+  it->second.holder = std::move(holder);
+  it->second.held_here = held_here;
+  it->second.epoch = held_here ? epoch : 0;
 }
 
 }  // namespace astra::runtime

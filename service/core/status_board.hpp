@@ -72,6 +72,14 @@ class status_board {
   void set_link_detail(const std::string& server, const std::string& kind, std::string json_object);
   void set_agi_detail(std::string json_object);
 
+  // Issue 14, the NATS bus (only when configured). While it is down /readyz answers 503;
+  // a server whose lease another replica holds is on standby: its links are not started
+  // here and do not count against readiness. holder: the replica holding it ("" none known).
+  void set_bus(std::string replica);
+  void set_bus_connection(bool up, std::string detail);
+  void set_bus_detail(std::string json_object);
+  void set_holder(const std::string& server, std::string holder, bool held_here, std::uint64_t epoch);
+
   // Ready when not draining, the FastAGI listener accepts (if enabled), and every
   // configured link is up; otherwise the reasons, "; "-separated, one per link:
   // "<kind> <server>: <state> (<last error>)[, retrying in <N> s | , retrying now]".
@@ -85,7 +93,12 @@ class status_board {
   struct server_entry {
     link_view ami, ari;
     std::string ami_detail, ari_detail;
+    std::string holder;        // bus: replica holding the lease ("" none known)
+    bool held_here = false;    // bus: this replica holds it
+    std::uint64_t epoch = 0;   // bus: epoch of this replica's hold
   };
+  // True when the links of `e` are expected up here (no bus, or this replica holds it).
+  bool links_expected(const server_entry& e) const { return !bus_configured_ || e.held_here; }
   link_view* find(const std::string& server, const std::string& kind);
   mutable std::mutex mutex_;
   std::vector<std::string> order_;
@@ -98,6 +111,11 @@ class status_board {
   std::int64_t started_unix_ms_ = 0;
   std::map<std::string, std::int64_t> actors_;
   std::vector<queue_view> queues_;
+  bool bus_configured_ = false;
+  bool bus_up_ = false;
+  std::string bus_replica_;
+  std::string bus_state_ = "connecting";
+  std::string bus_detail_;
 };
 
 std::int64_t unix_ms_now();

@@ -86,6 +86,7 @@ struct server_sup_state {
   std::chrono::milliseconds stable_period{0};     // uptime that resets ami_restarts
   std::chrono::steady_clock::time_point ami_started;  // spawn time of `ami`
   bool stopping = false;
+  bool upstreams_running = false;  // AMI session / ARI client started (false while the bus lease is elsewhere)
   std::vector<caf::response_promise> drain_waiters;
   static inline const char* name = "astra.server_supervisor";
 };
@@ -180,15 +181,37 @@ caf::behavior server_supervisor(server_sup* self, std::shared_ptr<server_runtime
     st.ami = nullptr;
     st.rt->publish_ami(nullptr);
     if (st.stopping) return finish_if_stopped(self);
+    if (!st.rt->upstream_allowed()) return;  // stopped for a lost lease: restarted when held again
     if (std::chrono::steady_clock::now() - st.ami_started >= st.stable_period) st.ami_restarts.reset();
     auto delay = st.ami_restarts.next();
     st.rt->actor_restarted("ami_session", reason_text(msg.reason), delay);
     self->delayed_send(self, delay, restart_atom::value);
   });
-  if (rt->has_ami()) start_ami(self);
-  rt->start_ari();
+  // With the bus, the upstreams run only while this replica holds the server's lease
+  // (lease_atom below starts and stops them).
+  self->state.upstreams_running = rt->upstream_allowed();
+  if (self->state.upstreams_running) {
+    if (rt->has_ami()) start_ami(self);
+    rt->start_ari();
+  }
   self->delayed_send(self, status_poll_period, poll_atom::value);
   return {
+      [self](lease_atom) {
+        auto& st = self->state;
+        if (st.stopping) return;
+        const bool allowed = st.rt->upstream_allowed();
+        if (allowed == st.upstreams_running) return;
+        st.upstreams_running = allowed;
+        if (allowed) {
+          if (st.rt->has_ami() && !st.ami) start_ami(self);
+          st.rt->start_ari();
+          return;
+        }
+        // Lost the lease: stop both at once (no Logoff round trip: the split-brain guard
+        // gives this a third of the lease TTL at most). The down handler does not restart.
+        st.rt->stop_ari();
+        if (st.ami) self->send(st.ami, ami::stop_request{});  // fails pending actions, closes, quits
+      },
       [self](poll_atom) {
         auto& st = self->state;
         if (st.stopping) return;
@@ -201,11 +224,12 @@ caf::behavior server_supervisor(server_sup* self, std::shared_ptr<server_runtime
       },
       [self](restart_atom) {
         auto& st = self->state;
-        if (!st.stopping && !st.ami && st.rt->has_ami()) start_ami(self);
+        if (!st.stopping && !st.ami && st.rt->has_ami() && st.rt->upstream_allowed()) start_ami(self);
       },
       [self](ami::event_batch& batch) {
         // Consumed here; the batch's credit returns to the bound when `batch` is destroyed.
         self->state.rt->events_consumed(batch.events.size());
+        self->state.rt->forward_ami_events(batch.events);
       },
       [self](ami::link_event& ev) { self->state.rt->ami_link_event(ev); },
       [self](drain_atom) -> caf::result<done_atom> {

@@ -17,6 +17,9 @@
 #include "actors/common/io_runtime.hpp"
 #include "generated/ari/events.hpp"
 #include "generated/ari/models.hpp"
+#include "protocols/common/json_string.hpp"
+#include "service/bus/nats_bus.hpp"
+#include "service/core/bus_requests.hpp"
 #include "service/core/logging.hpp"
 #include "service/core/notify.hpp"
 #include "service/metrics/astra_metrics.hpp"
@@ -79,9 +82,10 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
  public:
   server_runtime_impl(caf::actor_system& system, io_runtime& io, const config::config& cfg,
                       const config::server_config& server, metrics::astra_metrics& m, status_board& board,
-                      const registrations& regs, agi::async_agi* async)
+                      const registrations& regs, agi::async_agi* async, bus::nats_bus* bus, std::size_t bus_index)
       : system_(system), io_(io), cfg_(cfg), server_(server), m_(m), board_(board), regs_(regs),
-        async_(server.ami && server.ami->async_agi ? async : nullptr) {
+        async_(server.ami && server.ami->async_agi ? async : nullptr), bus_(bus), bus_index_(bus_index),
+        upstream_allowed_(bus == nullptr) {
     const std::string& n = server_.name;
     board_.add_server(n);
     m_.add_server(n, server_.ami.has_value(), server_.ari.has_value());
@@ -116,6 +120,61 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   bool has_ami() const override { return server_.ami.has_value(); }
   void ami_handler_failed() override {
     if (ami_handler_errors_) ami_handler_errors_->inc();
+  }
+
+  bool upstream_allowed() const override { return upstream_allowed_.load(); }
+  void set_upstream_allowed(bool allowed) override {
+    const bool was = upstream_allowed_.exchange(allowed);
+    if (auto sup = supervisor()) caf::anon_send(sup, lease_atom::value);
+    if (was && !allowed) {
+      // The supervisor stops both links now (no reconnect follows): they are down here.
+      if (ami_connected_) ami_connected_->set(0);
+      if (ari_connected_) ari_connected_->set(0);
+      if (server_.ami) board_.link_down(server_.name, "ami", "standby: the bus lease is not held here");
+      if (server_.ari) board_.link_down(server_.name, "ari", "standby: the bus lease is not held here");
+    }
+  }
+  void forward_ami_events(const std::vector<ami::message_ptr>& events) override {
+    if (bus_) bus_->publish_ami_events(bus_index_, events, unix_ms_now());
+  }
+
+  void bus_ami_action(std::string request, std::function<void(std::string)> reply) override {
+    if (!server_.ami) return reply(bus_error("invalid", "server " + server_.name + " has no AMI"));
+    std::string why;
+    auto parsed = parse_ami_request(request, why);
+    if (!parsed) return reply(bus_error("invalid", why));
+    ami::action act = std::move(*parsed);
+    caf::actor session;
+    {
+      std::lock_guard lock(mutex_);
+      session = ami_session_;
+    }
+    if (!session) return reply(bus_error("disconnected", "no AMI session to " + server_.name));
+    const auto timeout = server_.ami->action_timeout;
+    // One short-lived actor per request: it asks the session (deadline: the action timeout,
+    // plus a margin for the session's own reply) and quits after replying.
+    system_.spawn([session, act = std::move(act), timeout, reply = std::move(reply)](caf::event_based_actor* self) mutable {
+      self->request(session, timeout + 500ms, ami::request{std::move(act), timeout})
+          .then([self, reply](ami::reply& r) {
+                  reply(ami_reply_json(r));
+                  self->quit();
+                },
+                [self, reply](caf::error& e) {
+                  reply(bus_error(e == caf::sec::request_timeout ? "timeout" : "disconnected", caf::to_string(e)));
+                  self->quit();
+                });
+    });
+  }
+
+  void bus_ari_request(std::string request, std::function<void(std::string)> reply) override {
+    if (!server_.ari) return reply(bus_error("invalid", "server " + server_.name + " has no ARI"));
+    std::string why;
+    auto req = parse_ari_request(request, why);
+    if (!req) return reply(bus_error("invalid", why));
+    std::lock_guard lock(mutex_);
+    if (!ari_client_) return reply(bus_error("disconnected", "no ARI client for " + server_.name));
+    // The client's pool enforces servers[].ari.request_timeout; `done` runs on an Asio thread.
+    ari_client_->send(std::move(*req), [reply](result<ari::rest_response> r) { reply(ari_reply_json(r)); });
   }
   const config::queue_config& subscriber_queue() const override { return cfg_.queues.ami_subscriber; }
 
@@ -314,6 +373,10 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     };
     // Per event / request: see action_done above.
     hooks.event = [self](std::string_view type) { self->m_.ari_events.labels(self->server_.name, type).inc(); };
+    if (bus_)
+      hooks.event_frame = [self](std::string_view type, std::string_view frame) {
+        self->bus_->publish_ari_event(self->bus_index_, type, frame, unix_ms_now());
+      };
     hooks.request = [self](std::string_view method, int status) {
       char text[16];
       const auto end = std::to_chars(text, text + sizeof text, status).ptr;
@@ -463,6 +526,9 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   status_board& board_;
   const registrations& regs_;
   agi::async_agi* async_;  // null: AsyncAGI off for this server
+  bus::nats_bus* bus_;     // null: no bus (issue 14); outlives the runtime's components
+  std::size_t bus_index_;
+  std::atomic<bool> upstream_allowed_;  // true without a bus; with one: this replica holds the lease
 
   metrics::counter* ami_events_ = nullptr;
   metrics::counter* ami_oversized_ = nullptr;
@@ -490,8 +556,8 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, io_runtime& io, const config::config& cfg,
                                                     const config::server_config& server, metrics::astra_metrics& m,
                                                     status_board& board, const registrations& regs,
-                                                    agi::async_agi* async) {
-  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board, regs, async);
+                                                    agi::async_agi* async, bus::nats_bus* bus, std::size_t bus_index) {
+  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board, regs, async, bus, bus_index);
 }
 
 }  // namespace astra::runtime

@@ -9,6 +9,7 @@
 // threads (they only touch atomics, the thread-safe metrics and the status board).
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include <caf/fwd.hpp>
 #include <caf/actor.hpp>
+#include <caf/atom.hpp>
 
 #include "actors/common/backoff.hpp"
 #include "service/config/config.hpp"
@@ -30,6 +32,10 @@ struct astra_metrics;
 namespace ami {
 struct link_event;
 struct session_status;
+class message;
+}
+namespace bus {
+class nats_bus;
 }
 namespace agi {
 class async_agi;
@@ -37,6 +43,11 @@ class async_agi;
 }  // namespace astra
 
 namespace astra::runtime {
+
+// Sent to a server supervisor when upstream_allowed() may have changed (the bus lease of the
+// server was acquired or lost); the supervisor reads upstream_allowed() and starts or stops
+// the AMI session and the ARI client accordingly.
+using lease_atom = caf::atom_constant<caf::atom("lease")>;
 
 class server_runtime {
  public:
@@ -74,6 +85,30 @@ class server_runtime {
   // AMI event subscriptions registered in code for this server (astra::service::ami_events).
   virtual std::vector<const ami_registration*> ami_subscriptions() const = 0;
 
+  // Issue 14 (bus): whether this replica may run the server's upstreams now (true without a
+  // bus; with one, while it holds the server's lease). Any thread.
+  virtual bool upstream_allowed() const { return true; }
+  // Lease thread of the bus: records the new state and tells the supervisor (lease_atom).
+  virtual void set_upstream_allowed(bool allowed) { (void)allowed; }
+  // The supervisor's AMI events (its own subscription) on their way to the bus; a no-op
+  // without one. Server supervisor's thread; never blocks (bounded bus buffer).
+  virtual void forward_ami_events(const std::vector<std::shared_ptr<const ami::message>>& events) { (void)events; }
+  // Bus request/reply (issue 14), called on a libnats thread: answers `request` (JSON text)
+  // through `reply` (called exactly once, from any thread) without blocking the caller; the
+  // answer has its own deadline (servers[].ami.action_timeout / servers[].ari.request_timeout).
+  // AMI: {"action": NAME, "headers": {K: V | [V...]}} -> {"response": {...}, "events": [...]}
+  // as `astra ami send` prints; ARI: {"method", "path", "body"} -> {"status": N, "body": ...}
+  // as `astra ari call` prints. Errors: {"error": {"code", "message"}} (codes: invalid,
+  // disconnected, timeout, failed; an Asterisk `Response: Error` also carries "response").
+  virtual void bus_ami_action(std::string request, std::function<void(std::string)> reply) {
+    (void)request;
+    reply(R"({"error":{"code":"invalid","message":"no AMI on this server"}})");
+  }
+  virtual void bus_ari_request(std::string request, std::function<void(std::string)> reply) {
+    (void)request;
+    reply(R"({"error":{"code":"invalid","message":"no ARI on this server"}})");
+  }
+
   // Supervision.
   virtual backoff_policy restart_policy() const = 0;
   virtual void actor_restarted(const std::string& kind, const std::string& reason, std::chrono::milliseconds delay) = 0;
@@ -88,10 +123,12 @@ class server_runtime {
 };
 
 // `regs` must outlive the runtime (ARI handlers by name and by app, AMI subscriptions);
-// `async` (AsyncAGI, used when server.ami->async_agi; may be null) too.
+// `async` (AsyncAGI, used when server.ami->async_agi; may be null) too. `bus` (may be null:
+// no bus, the upstreams always run) too; `bus_index` is the server's index in the bus.
 std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, io_runtime& io,
                                                     const config::config& cfg, const config::server_config& server,
                                                     metrics::astra_metrics& m, status_board& board,
-                                                    const registrations& regs, agi::async_agi* async = nullptr);
+                                                    const registrations& regs, agi::async_agi* async = nullptr,
+                                                    bus::nats_bus* bus = nullptr, std::size_t bus_index = 0);
 
 }  // namespace astra::runtime

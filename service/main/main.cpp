@@ -1,6 +1,7 @@
 // astra: `astra [SUBCOMMAND] [ARGS...]`; without a subcommand it runs the service (`run`).
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,5 +40,9 @@ int main(int argc, char** argv) {
   std::vector<char*> sub_argv{program.data()};
   for (int i = first; i < argc; ++i) sub_argv.push_back(argv[i]);
   sub_argv.push_back(nullptr);
+  const int sub_argc = static_cast<int>(sub_argv.size() - 1);
+  auto [v, v_end] = astra::cli::command_variants().equal_range(name);
+  for (; v != v_end; ++v)
+    if (v->second.applies(sub_argc, sub_argv.data())) return v->second.run(sub_argc, sub_argv.data());
   return it->second.run(static_cast<int>(sub_argv.size() - 1), sub_argv.data());
 }

@@ -81,7 +81,7 @@ PY
 # The secrets the examples name, for the second environment.
 echo amp111 >"$work/ami.secret"
 echo asterisk >"$work/ari.secret"
-secrets=(AMI_SECRET=amp111 ARI_PASSWORD=asterisk AGI_TOKEN=t0ken WEBHOOK_SECRET=wh00k ARI_OUT_PASSWORD=outpass
+secrets=(AMI_SECRET=amp111 ARI_PASSWORD=asterisk AGI_TOKEN=t0ken WEBHOOK_SECRET=wh00k ARI_OUT_PASSWORD=outpass NATS_TOKEN=natst0k
          ASTRA_SERVER_PBX_1_AMI_SECRET_FILE="$work/ami.secret"
          ASTRA_SERVER_PBX_1_ARI_PASSWORD_FILE="$work/ari.secret"
          ASTRA_TEST_EMPTY_VARIABLE=)

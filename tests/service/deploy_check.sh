@@ -36,7 +36,7 @@ if yaml:
         m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", str(v))
         n, unit = float(m.group(1)), m.group(2) or "s"
         return n * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
-    for path in ("k8s/deployment-agi.yaml", "k8s/deployment-upstream.yaml"):
+    for path in ("k8s/deployment.yaml",):
         for d in docs.get(path, []):
             spec = d["spec"]["template"]["spec"]
             c = spec["containers"][0]
@@ -56,7 +56,7 @@ if yaml:
         if k not in kinds:
             bad.append(f"k8s: no {k}")
     compose = docs["docker-compose.yml"][0]
-    for s in ("asterisk", "astra", "prometheus", "grafana"):
+    for s in ("asterisk", "astra", "nats", "prometheus", "grafana"):
         if s not in compose["services"]:
             bad.append(f"docker-compose.yml: no service {s}")
 dash = json.load(open("grafana/dashboards/astra.json"))
