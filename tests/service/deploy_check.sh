@@ -2,12 +2,34 @@
 # Static checks of deploy/: every YAML file parses (PyYAML when present, else a JSON-only
 # check is skipped with a note), Prometheus rules pass `promtool check rules` and their unit
 # tests, the Grafana dashboard is valid JSON covering every documented series, and the
-# Kubernetes termination grace periods exceed the configured drain_timeout.
-# Usage: deploy_check.sh REPO_ROOT
+# Kubernetes termination grace periods exceed the configured drain_timeout; with ASTRA (the
+# built executable), every shared library it loads comes from a package the Dockerfiles'
+# runtime stages install (or from the base image: libc6, libstdc++6, libgcc-s1; sanitizer
+# runtimes of a sanitizer build are ignored).
+# Usage: deploy_check.sh REPO_ROOT [ASTRA]
 set -euo pipefail
-root=${1:?usage: deploy_check.sh REPO_ROOT}
+root=${1:?usage: deploy_check.sh REPO_ROOT [ASTRA]}
+astra=${2:-}
 cd "$root/deploy"
 fail=0
+if [ -n "$astra" ] && command -v ldd >/dev/null && command -v dpkg-query >/dev/null; then
+  needed=$(ldd "$astra" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
+             real=$(readlink -f "$lib")
+             dpkg-query -S "$lib" 2>/dev/null || dpkg-query -S "$real" 2>/dev/null || echo "unknown: $lib"
+           done | cut -d: -f1 | sort -u)
+  for dockerfile in Dockerfile Dockerfile.user-service; do
+    runtime=$(awk '/^FROM .* AS runtime/ {on=1} on' "$dockerfile")
+    for pkg in $needed; do
+      case "$pkg" in
+        libc6|libstdc++6|libgcc-s1|libasan*|libubsan*|liblsan*|libtsan*) continue ;;
+      esac
+      if ! grep -qw -- "$pkg" <<<"$runtime"; then
+        echo "FAIL: $dockerfile: the runtime stage does not install $pkg, which $(basename "$astra") loads"
+        fail=1
+      fi
+    done
+  done
+fi
 if command -v promtool >/dev/null; then
   promtool check rules prometheus/alerts.yml >/dev/null || { echo "FAIL: promtool check rules"; fail=1; }
   (cd prometheus && promtool test rules alerts_test.yml >/dev/null) || { echo "FAIL: promtool test rules"; fail=1; }
