@@ -66,6 +66,13 @@ struct server_config {
   // command (commands have their own deadlines). 0: no limit (the default).
   std::chrono::milliseconds max_call_duration{0};
 
+  // Where call actors (the handlers) run: true, on the io thread that reads their socket (a
+  // reply resumes the handler and its next command is written without a thread hop); false, on
+  // CAF's workers (each command then crosses threads twice). Either way a handler must never
+  // block: it would stall the sockets of the calls that share its thread (true) or a worker
+  // that every actor shares (false). During shutdown() the calls run on CAF's workers.
+  bool handlers_on_io_threads = true;
+
   // Global admission policy; a route's own policy overrides it. Empty: admit all. A policy that
   // throws refuses the call (refusal::auth_error, server_stats::auth_errors), logged once with
   // the route and the call's agi_uniqueid; the server goes on.
