@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/logger.hpp>
 #include <caf/resumable.hpp>
 #include <caf/scheduler/abstract_coordinator.hpp>
 
@@ -97,6 +98,10 @@ void io_execution_unit::drain() {
     batch.swap(queue_);
   }
   for (std::size_t i = 0; i < batch.size(); ++i) run_one(batch[i]);
+  // An actor that spawned one (user code may) pinned the system's logger in this thread's
+  // thread_local (CAF 0.17's CAF_SET_LOGGER_SYS); ~actor_system waits for that reference, and an
+  // io thread may outlive the actor system: drop it (see connection::spawn_call).
+  caf::logger::set_current_actor_system(nullptr);
   batch.clear();
   if (batch.capacity() > 4096) batch.shrink_to_fit();  // keep what bursts need, not without bound
   bool repost = false;

@@ -1,6 +1,6 @@
 // bench_agi_churn: FastAGI call churn, astra next to the bare floor responder, in one run.
 //
-//   bench_agi_churn [--calls K] [--concurrency C] [--rounds R] [--warmup W] [--port P]
+//   bench_agi_churn [--calls K] [--concurrency C] [--rounds R] [--warmup W] [--port P] [--io-thread 1]
 //
 // Each call: connect, send the agi_* block, answer the 8 commands of agi_demo's /ivr/menu
 // (ANSWER, SET VARIABLE x3, GET VARIABLE, SET VARIABLE, STREAM FILE, HANGUP), wait for the
@@ -17,6 +17,8 @@
 // R rounds (default 3) alternate astra and floor runs. Latency is the generator's: from the
 // moment it sent the agi_* block or a reply to the moment the next command line arrived, over
 // all 8 commands of every measured call.
+// --io-thread 1 adds a third run per round: astra with server_config::handlers_on_io_threads on
+// (handlers on the io thread: no thread hop per command; the default runs them on the CAF worker).
 // --port P runs the generator once against a server already listening on 127.0.0.1:P (e.g.
 // build/bin/agi_demo --listen 127.0.0.1:P) and prints its line only.
 //
@@ -94,7 +96,7 @@ astra::task<astra::result<void>> ivr_menu(agi::call& call) {
 }
 
 // Runs until `control` is closed by the parent; writes the port to `report` once listening.
-[[noreturn]] void astra_main(int control, int report) {
+[[noreturn]] void astra_main(int control, int report, bool handlers_on_io) {
   spdlog::set_level(spdlog::level::warn);  // no per-start/stop info lines amid the JSON
   caf::actor_system_config caf_config;
   const char* policy = std::getenv("ASTRA_CAF_POLICY");
@@ -112,6 +114,7 @@ astra::task<astra::result<void>> ivr_menu(agi::call& call) {
     config.host = "127.0.0.1";
     config.port = 0;
     config.listen_backlog = 4096;
+    if (handlers_on_io) config.handlers_on_io_threads = true;  // else the default
     std::uint64_t failed = 0;
     {
       agi::server server{system, io.context(), std::move(routes), config};
@@ -165,7 +168,9 @@ struct server_process {
   std::uint16_t port = 0;
 };
 
-server_process start_server(bool floor) {
+enum class server_kind { astra, astra_io_thread, floor };
+
+server_process start_server(server_kind kind) {
   int down[2], up[2];
   if (::pipe2(down, O_CLOEXEC) != 0 || ::pipe2(up, O_CLOEXEC) != 0) return {};
   server_process p;
@@ -174,8 +179,8 @@ server_process start_server(bool floor) {
   if (p.pid == 0) {
     ::close(down[1]);
     ::close(up[0]);
-    if (floor) floor_main(down[0], up[1]);
-    astra_main(down[0], up[1]);
+    if (kind == server_kind::floor) floor_main(down[0], up[1]);
+    astra_main(down[0], up[1], kind == server_kind::astra_io_thread);
   }
   ::close(down[0]);
   ::close(up[1]);
@@ -428,14 +433,14 @@ double median(std::vector<double> v) {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: bench_agi_churn [--calls K] [--concurrency C] [--rounds R] [--warmup W] [--port P]\n");
+  std::fprintf(stderr, "usage: bench_agi_churn [--calls K] [--concurrency C] [--rounds R] [--warmup W] [--port P] [--io-thread 1]\n");
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::uint32_t calls = 40000, concurrency = 100, rounds = 3, warmup = 2000, external_port = 0;
+  std::uint32_t calls = 40000, concurrency = 100, rounds = 3, warmup = 2000, external_port = 0, io_thread = 0;
   for (int i = 1; i < argc; ++i) {
     if (i + 1 >= argc) return usage();
     const std::string flag = argv[i];
@@ -445,6 +450,7 @@ int main(int argc, char** argv) {
     else if (flag == "--rounds") rounds = value;
     else if (flag == "--warmup") warmup = value;
     else if (flag == "--port") external_port = value;
+    else if (flag == "--io-thread") io_thread = value;
     else return usage();
   }
   if (calls == 0 || concurrency == 0) return usage();
@@ -462,23 +468,28 @@ int main(int argc, char** argv) {
   bool mismatch = false;
   for (std::uint32_t round = 1; round <= rounds; ++round) {
     figures a, f;
-    for (int side = 0; side < 2; ++side) {
+    for (int side = 0; side < (io_thread ? 3 : 2); ++side) {
       // Alternate which server goes first, so a drift of the machine's speed hits both.
-      const bool floor = (side == 0) == (round % 2 == 0);
-      auto server = start_server(floor);
+      server_kind kind = (side == 0) == (round % 2 == 0) ? server_kind::floor : server_kind::astra;
+      if (side == 2) kind = server_kind::astra_io_thread;
+      const bool floor = kind == server_kind::floor;
+      const char* name = floor ? "floor" : kind == server_kind::astra ? "astra" : "astra_io_thread";
+      auto server = start_server(kind);
       if (server.port == 0) {
-        std::fprintf(stderr, "cannot start the %s server\n", floor ? "floor" : "astra");
+        std::fprintf(stderr, "cannot start the %s server\n", name);
         return 1;
       }
       auto r = generate(server.port, server.pid, warmup, calls, concurrency);
       stop_server(server);
       if (!floor) {
         if (astra_script.empty()) astra_script = r.script;
-        mismatch = mismatch || r.script_mismatch || r.script != std::string(astra_script);
+        mismatch = mismatch || r.script_mismatch || r.script != astra_script;
       } else {
         mismatch = mismatch || r.script_mismatch || (!astra_script.empty() && r.script != astra_script);
       }
-      (floor ? f : a) = print_run(floor ? "floor" : "astra", static_cast<int>(round), r, concurrency);
+      auto fig = print_run(name, static_cast<int>(round), r, concurrency);
+      if (kind == server_kind::floor) f = fig;
+      else if (kind == server_kind::astra) a = fig;
     }
     ratios.push_back(f.commands_per_s > 0 ? a.commands_per_s / f.commands_per_s : 0);
     p99_ratios.push_back(f.p99_us > 0 ? a.p99_us / f.p99_us : 0);

@@ -1,9 +1,10 @@
-// Where call actors run (server_config::handlers_on_io_threads): on the io thread that reads
-// their socket by default, on CAF's workers when turned off; the call behaves the same.
+// Where call actors run (server_config::handlers_on_io_threads): on CAF's workers by default, on
+// the io thread that reads their socket when turned on; the call behaves the same.
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -28,8 +29,9 @@ struct thread_log {
   std::vector<std::string> values;
 };
 
-// Runs one call of ANSWER, GET VARIABLE, HANGUP against a server configured with `on_io`.
-void run_call(bool on_io, thread_log& log) {
+// Runs one call of ANSWER, GET VARIABLE, HANGUP against a server configured with `on_io`
+// (nullopt: the default configuration).
+void run_call(std::optional<bool> on_io, thread_log& log) {
   astra::agi::router routes;
   routes.add("/t", [&](call& c) -> astra::task<void> {
     auto note = [&] {
@@ -48,7 +50,7 @@ void run_call(bool on_io, thread_log& log) {
     co_await c.hangup();
   });
   astra::agi::server_config cfg;
-  cfg.handlers_on_io_threads = on_io;
+  if (on_io) cfg.handlers_on_io_threads = *on_io;
   cfg.auth = [&](const astra::agi::auth_request&) {
     std::lock_guard<std::mutex> lock(log.mutex);
     log.io = std::this_thread::get_id();
@@ -69,7 +71,7 @@ void run_call(bool on_io, thread_log& log) {
 
 }  // namespace
 
-TEST_CASE("handlers run on the io thread that reads their socket by default", "[agi][server][threads]") {
+TEST_CASE("handlers_on_io_threads = true: handlers run on the io thread that reads their socket", "[agi][server][threads]") {
   thread_log log;
   run_call(true, log);
   std::lock_guard<std::mutex> lock(log.mutex);
@@ -79,9 +81,9 @@ TEST_CASE("handlers run on the io thread that reads their socket by default", "[
   CHECK(log.values[0] == "hello");
 }
 
-TEST_CASE("handlers_on_io_threads = false: handlers run on CAF's workers, same call", "[agi][server][threads]") {
+TEST_CASE("by default handlers run on CAF's workers, the same call", "[agi][server][threads]") {
   thread_log log;
-  run_call(false, log);
+  run_call(std::nullopt, log);
   std::lock_guard<std::mutex> lock(log.mutex);
   REQUIRE(log.handler.size() == 3);
   for (const auto& id : log.handler) CHECK(id != log.io);
