@@ -24,7 +24,7 @@ constexpr std::chrono::seconds cut_grace{5};
 }  // namespace
 
 server::impl::impl(caf::actor_system& sys, asio::io_context& ctx, router r, server_config c)
-    : system(sys), io(ctx), routes(std::move(r)), config(std::move(c)), acceptor(ctx), accept_retry(ctx), accept_strand(ctx), deadline_timer(ctx) {
+    : system(sys), io(ctx), runner(std::make_shared<detail::io_execution_unit>(sys, ctx)), routes(std::move(r)), config(std::move(c)), acceptor(ctx), accept_retry(ctx), accept_strand(ctx), deadline_timer(ctx) {
   core.command_timeout = config.command_timeout;
   core.timeout_margin = config.timeout_margin;
   core.long_command_timeout = config.long_command_timeout;
@@ -165,6 +165,9 @@ server_stats server::stats() const noexcept {
 shutdown_report server::shutdown(std::chrono::milliseconds drain) {
   auto& d = *impl_;
   if (d.draining.exchange(true)) return {};
+  // From here on the call actors run on CAF's workers: the drain and the cut must not depend on
+  // the io_context still running its queue of actors.
+  d.runner->detach();
   // The drain starts here: a call that ends from now on counts as drained.
   const auto ended_before = d.counters.ended();
   const auto cut_before = d.counters.cut.load();

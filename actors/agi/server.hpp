@@ -66,6 +66,17 @@ struct server_config {
   // command (commands have their own deadlines). 0: no limit (the default).
   std::chrono::milliseconds max_call_duration{0};
 
+  // Where call actors (the handlers) run: false (the default), on CAF's workers (each command
+  // crosses threads twice: io thread -> worker -> io thread); true, on the io thread that reads
+  // their socket (a reply resumes the handler and its next command is written without a thread
+  // hop). On the 2-core development machine with other builds running, true saved at most
+  // 15 % of the CPU per command and made bench_agi_churn's p99 command latency 1.1-7x worse in
+  // every paired round (one thread then does all of the server's work and every preemption
+  // stalls every call); see docs/performance.md. Either way a handler must never block: it would stall a worker that
+  // every actor shares (false) or the sockets of the calls that share its thread (true).
+  // During shutdown() the calls run on CAF's workers.
+  bool handlers_on_io_threads = false;
+
   // Global admission policy; a route's own policy overrides it. Empty: admit all. A policy that
   // throws refuses the call (refusal::auth_error, server_stats::auth_errors), logged once with
   // the route and the call's agi_uniqueid; the server goes on.

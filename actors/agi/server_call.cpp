@@ -228,8 +228,12 @@ namespace detail {
 caf::actor spawn_call_actor(std::shared_ptr<server::impl> srv, std::shared_ptr<call_transport> transport,
                             call_environment env, call::identity id) {
   auto& system = srv->system;
+  // The actor's first run (its handler up to the first command) happens where its replies
+  // will resume it: on the io thread unless the server runs handlers on CAF's workers.
+  caf::actor_config cfg{srv->call_context()};
   auto seed = std::make_shared<call_seed>(call_seed{std::move(srv), std::move(transport), std::move(env), std::move(id)});
-  return system.spawn(call_actor, std::move(seed));
+  auto fun = &call_actor;
+  return system.spawn_functor<caf::no_spawn_options>(std::true_type{}, cfg, fun, std::move(seed));
 }
 
 }  // namespace detail

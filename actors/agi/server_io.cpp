@@ -71,7 +71,7 @@ class connection final : public detail::call_transport, public std::enable_share
       close_now();
       return;
     }
-    if (actor_) caf::anon_send(actor_, detail::connection_news{detail::wake_up{}});
+    if (actor_) srv_->tell(actor_, detail::connection_news{detail::wake_up{}});
   }
 
   // Starts the agi_* block phase (called on the strand).
@@ -85,13 +85,31 @@ class connection final : public detail::call_transport, public std::enable_share
 
   // call_transport (called from the call actor): queued in the server's outbox, which the io
   // thread drains in batches, in order, onto each connection's strand.
+  // From a call actor running on an io thread of this server's io_context (the default, see
+  // server_config::handlers_on_io_threads) with none of its requests still in the outbox, the
+  // request is dispatched to the strand directly: it runs at once unless another thread holds
+  // the strand (no outbox lock, no posted drain, no extra pass of the io loop per command).
   void write(std::string line, clock::time_point wake_at) override {
-    srv_->push_outbound({shared_from_this(), std::move(line), wake_at, outbound_kind::write});
+    request({shared_from_this(), std::move(line), wake_at, outbound_kind::write});
   }
-  void arm(clock::time_point wake_at) override {
-    srv_->push_outbound({shared_from_this(), {}, wake_at, outbound_kind::arm});
+  void arm(clock::time_point wake_at) override { request({shared_from_this(), {}, wake_at, outbound_kind::arm}); }
+  void close() override { request({shared_from_this(), {}, {}, outbound_kind::close}); }
+
+  void request(outbound entry) {
+    // Only the call actor requests (one thread at a time); the io thread only lowers the count,
+    // so a 0 read here means every earlier request has run: the direct path keeps the order.
+    if (in_outbox_.load(std::memory_order_acquire) == 0 && srv_->io.get_executor().running_in_this_thread()) {
+      auto* conn = entry.conn.get();
+      asio::dispatch(conn->executor(), [entry = std::move(entry)]() mutable {
+        entry.conn->perform(entry.kind, entry.line, entry.wake_at);
+      });
+      return;
+    }
+    in_outbox_.fetch_add(1, std::memory_order_relaxed);
+    srv_->push_outbound(std::move(entry));
   }
-  void close() override { srv_->push_outbound({shared_from_this(), {}, {}, outbound_kind::close}); }
+  // An outbox entry of this connection ran (or was dropped unrun).
+  void outbox_entry_done() { in_outbox_.fetch_sub(1, std::memory_order_release); }
 
   // Runs one outbox entry (on the strand).
   void perform(outbound_kind kind, std::string& line, clock::time_point wake_at) {
@@ -169,11 +187,11 @@ class connection final : public detail::call_transport, public std::enable_share
       bytes.remove_prefix(replies_->feed(bytes));
       while (auto event = replies_->next()) {
         if (!*event) {
-          if (actor_) caf::anon_send(actor_, detail::connection_news{detail::peer_garbled{event->error()}});
+          if (actor_) srv_->tell(actor_, detail::connection_news{detail::peer_garbled{event->error()}});
           close_now();
           return false;
         }
-        if (actor_) caf::anon_send(actor_, detail::connection_news{std::move(event->value())});
+        if (actor_) srv_->tell(actor_, detail::connection_news{std::move(event->value())});
       }
     }
     // A parser holding no partial reply is dropped: an idle call keeps no parse buffers.
@@ -280,7 +298,7 @@ class connection final : public detail::call_transport, public std::enable_share
     if (!admitted_) {
       srv_->refuse(refusal::closed_early, peer_, ec ? ec.message() : "");
     } else if (actor_) {
-      caf::anon_send(actor_, detail::connection_news{detail::peer_closed{
+      srv_->tell(actor_, detail::connection_news{detail::peer_closed{
                                  ec ? std::error_code(ec.value(), std::system_category()) : std::error_code{}}});
     }
     close_now();
@@ -314,6 +332,7 @@ class connection final : public detail::call_transport, public std::enable_share
   bool closed_ = false;
   bool writing_ = false;
   bool admitted_ = false;
+  std::atomic<std::uint32_t> in_outbox_{0};  // requests of this connection waiting in the server's outbox
 
   friend struct server::impl;
   static constexpr std::size_t not_scheduled = static_cast<std::size_t>(-1);
@@ -366,15 +385,12 @@ void server::impl::heap_remove(std::size_t i) {
 }
 
 void server::impl::rearm_deadline_timer() {
-  if (deadlines.empty()) {
-    if (deadline_armed != clock::time_point::max()) {
-      deadline_armed = clock::time_point::max();
-      deadline_timer.cancel();
-    }
-    return;
-  }
+  if (deadlines.empty()) return;  // left armed: it wakes once for nothing (cheaper than a cancel per call)
   const auto earliest = deadlines.front()->wake_at_;
-  if (earliest == deadline_armed) return;
+  // Moved earlier only: a timer armed too early finds nothing due and is armed again for the
+  // earliest instant then (on_deadline_timer). Re-arming on every later command deadline cost
+  // a timerfd_settime per command.
+  if (earliest >= deadline_armed) return;
   deadline_armed = earliest;
   deadline_timer.expires_at(earliest);
   deadline_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
@@ -424,6 +440,18 @@ void server::impl::on_deadline_timer() {
   }
 }
 
+// ------------------------------------------------------------------ call actors' messages
+
+caf::execution_unit* server::impl::call_context() const noexcept {
+  return config.handlers_on_io_threads ? runner.get() : nullptr;
+}
+
+void server::impl::tell(const caf::actor& call, detail::connection_news news) const {
+  // anon_send with this server's execution unit as the context: the call actor is scheduled on
+  // the io thread (no wake-up of a CAF worker) unless it is already scheduled or running.
+  call->enqueue(caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, std::move(news)), call_context());
+}
+
 // ------------------------------------------------------------------ outbox
 
 void server::impl::push_outbound(outbound entry) {
@@ -471,6 +499,7 @@ void server::impl::drain_outbox() {
       auto* conn = entry.conn.get();
       asio::dispatch(conn->executor(), [entry = std::move(entry)]() mutable {
         entry.conn->perform(entry.kind, entry.line, entry.wake_at);
+        entry.conn->outbox_entry_done();
       });
     }
   }
@@ -490,7 +519,8 @@ void connection::spawn_call(environment env, call::identity id) {
 // ------------------------------------------------------------------ acceptor
 
 void server::impl::accept_next() {
-  acceptor.async_accept(strand_type(io), asio::bind_executor(accept_strand, [self = shared_from_this()](const boost::system::error_code& ec, socket_type socket) {
+  // accept() fills accept_peer itself: no getpeername() per connection.
+  acceptor.async_accept(strand_type(io), accept_peer, asio::bind_executor(accept_strand, [self = shared_from_this()](const boost::system::error_code& ec, socket_type socket) {
     if (!self->acceptor.is_open() || ec == asio::error::operation_aborted) return;
     if (ec) {
       ++self->counters.accept_errors;
@@ -516,10 +546,7 @@ void server::impl::accept_next() {
 
 void server::impl::on_accepted(socket_type socket) {
   ++counters.accepted;
-  boost::system::error_code ec;
-  auto remote = socket.remote_endpoint(ec);
-  if (ec) return;  // already reset by the peer: costs nothing
-  auto peer = to_peer(remote);
+  auto peer = to_peer(accept_peer);
   if (draining.load()) {
     refuse(refusal::shutting_down, peer, "");
     return;  // socket closed by its destructor

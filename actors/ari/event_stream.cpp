@@ -2,6 +2,7 @@
 // over WebSocket (contract: event_stream.hpp).
 #include <utility>  // before Asio: awaitable.hpp uses std::exchange
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -84,6 +85,11 @@ struct event_stream::impl : std::enable_shared_from_this<event_stream::impl> {
   bool handshook = false;
   steady::time_point handshook_at{};
   std::optional<failure> dropped_why;
+  // Dead-peer check of the current session (strand-only): when a frame (data or control) was
+  // last received, whether our ping is unanswered, whether the watchdog closed the socket.
+  steady::time_point last_rx{};
+  bool ping_outstanding = false;
+  bool dead_peer = false;
 
   impl(net::io_context& io_, client_config c, endpoint e)
       : io(io_), strand(net::make_strand(io_)), cfg(std::move(c)), ep(std::move(e)), retry(cfg.reconnect),
@@ -243,6 +249,7 @@ struct event_stream::impl : std::enable_shared_from_this<event_stream::impl> {
         }
         co_return map_error(ec, ari_errc::disconnected);
       }
+      last_rx = steady::now();
       if (!ws.got_text()) {
         buffer.consume(buffer.size());
         continue;
@@ -256,13 +263,45 @@ struct event_stream::impl : std::enable_shared_from_this<event_stream::impl> {
     }
   }
 
+  // The dead-peer check (contract in event_stream.hpp) on one coarse timer per session, ticking
+  // every dead_peer_timeout/4: Beast's own idle timeout re-armed a timer (a timerfd_settime and
+  // an extra epoll pass) on every frame read, most of the stream's cost in an event flood.
+  // Silence is measured from the last frame received, data or control (pong); a ping goes out
+  // after dead_peer_timeout/2 of it, the socket is closed as dead after dead_peer_timeout (so
+  // within dead_peer_timeout * 5/4 of the last frame at the latest).
+  template <class Ws>
+  void watch_peer(Ws& ws, net::steady_timer& timer, std::uint64_t gen) {
+    const auto tick = std::max<steady::duration>(cfg.dead_peer_timeout / 4, std::chrono::milliseconds(1));
+    timer.expires_after(tick);
+    // `ws` and `timer` outlive every run of this handler that finds no error: the session
+    // cancels the timer before either is destroyed, and `gen` tells a later session apart.
+    timer.async_wait([self = shared_from_this(), &ws, &timer, gen](const beast::error_code& ec) {
+      if (ec || gen != self->generation || std::holds_alternative<std::monostate>(self->current)) return;
+      const auto silent = steady::now() - self->last_rx;
+      if (silent >= self->cfg.dead_peer_timeout) {
+        self->dead_peer = true;
+        beast::error_code ignored;
+        beast::get_lowest_layer(ws).socket().close(ignored);  // the read loop ends with an error
+        return;
+      }
+      if (silent >= self->cfg.dead_peer_timeout / 2 && !self->ping_outstanding) {
+        self->ping_outstanding = true;
+        ws.async_ping({}, net::bind_executor(self->strand, [self, gen](const beast::error_code&) {
+          if (gen == self->generation) self->ping_outstanding = false;
+        }));
+      }
+      self->watch_peer(ws, timer, gen);
+    });
+  }
+
   template <class Ws>
   awaitable<failure> handshake_and_read(Ws& ws, steady::time_point deadline) {
     websocket::stream_base::timeout opt{};
     opt.handshake_timeout = cfg.connect_timeout;
-    opt.idle_timeout = cfg.dead_peer_timeout;
-    opt.keep_alive_pings = true;
+    opt.idle_timeout = websocket::stream_base::none();  // watch_peer() checks for a dead peer
+    opt.keep_alive_pings = false;
     ws.set_option(opt);
+    ws.control_callback([this](websocket::frame_type, beast::string_view) { last_rx = steady::now(); });
     ws.read_message_max(max_event_frame_bytes);
     auto auth = authorization;
     ws.set_option(websocket::stream_base::decorator([auth](websocket::request_type& req) {
@@ -291,7 +330,16 @@ struct event_stream::impl : std::enable_shared_from_this<event_stream::impl> {
       if (cb.connected) cb.connected();
     });
     if (cfg.rest_over_websocket) probe_rest();
+    last_rx = steady::now();
+    ping_outstanding = false;
+    dead_peer = false;
+    net::steady_timer watchdog(strand);
+    watch_peer(ws, watchdog, generation);
     auto why = co_await read_loop(ws);
+    watchdog.cancel();
+    if (dead_peer)
+      why = failure{ari_errc::timeout, "nothing received from Asterisk for " + std::to_string(cfg.dead_peer_timeout.count()) +
+                                           " ms (a ping went unanswered): dead peer"};
     if (dropped_why) why = *dropped_why;  // closed by drop(): its reason, not the aborted read's
     current = std::monostate{};
     is_connected = false;

@@ -5,8 +5,10 @@
 // Contract:
 //  - Connects to ws(s)://host/<prefix>/ari/events?app=a,b[&subscribeAll=true] with Basic
 //    auth (or api_key when asked), TLS verification as configured.
-//  - Idle pings: after dead_peer_timeout/2 of silence a ping is sent; nothing received for
-//    dead_peer_timeout closes the socket as dead.
+//  - Idle pings: after dead_peer_timeout/2 of silence (no frame received, data or control) a
+//    ping is sent; nothing received for dead_peer_timeout closes the socket as dead (failure
+//    ari_errc::timeout). Checked on a coarse timer every dead_peer_timeout/4: a dead peer is
+//    found between dead_peer_timeout and 5/4 of it after the last frame.
 //  - On any loss it reconnects after backoff (capped exponential + jitter) until stop() or
 //    set_reconnect(false). The backoff is reset by a connection that succeeded its handshake,
 //    except one ended by drop() that lasted less than config.reconnect.max: a peer that keeps

@@ -50,6 +50,7 @@
 #include "actors/agi/call.hpp"
 #include "actors/agi/server.hpp"
 #include "actors/common/io_runtime.hpp"
+#include "floor_responder.hpp"
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
@@ -418,126 +419,17 @@ const char* floor_command(long i) {
   }
 }
 
-struct floor_responder {
-  struct conn {
-    int fd = -1;
-    bool in_env = true;
-    long next = -1;     // -1: VERBOSE next; 0..M-1: script; M: close
-    long commands = 20;
-    std::string partial;
-  };
-  int listen_fd = -1, ep = -1, wake[2] = {-1, -1};
-  std::uint16_t port = 0;
-  std::atomic<std::size_t> live{0};
-  std::thread worker;
-
-  bool start() {
-    listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd, 65535) != 0) return false;
-    socklen_t len = sizeof a;
-    ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-    ep = ::epoll_create1(EPOLL_CLOEXEC);
-    if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) return false;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = nullptr;
-    ::epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
-    ev.data.ptr = &wake;
-    ::epoll_ctl(ep, EPOLL_CTL_ADD, wake[0], &ev);
-    worker = std::thread([this] { run(); });
-    return true;
-  }
-  void stop() {
-    char b = 'q';
-    (void)::write(wake[1], &b, 1);
-    worker.join();
-    ::close(listen_fd);
-    ::close(ep);
-  }
-  void send_next(conn& c) {
-    if (c.next >= c.commands) {
-      ::close(c.fd);
-      live.fetch_sub(1);
-      delete &c;
-      return;
-    }
-    const char* line = c.next < 0 ? "VERBOSE hold 1\n" : floor_command(c.next);
-    ++c.next;
-    (void)::send(c.fd, line, std::strlen(line), MSG_NOSIGNAL);
-  }
-  void run() {
-    std::vector<epoll_event> events(1024);
-    char buf[16384];
-    for (;;) {
-      int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), -1);
-      for (int i = 0; i < n; ++i) {
-        if (events[i].data.ptr == &wake) return;
-        if (events[i].data.ptr == nullptr) {
-          for (;;) {
-            int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd < 0) break;
-            int one = 1;
-            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            auto* c = new conn;
-            c->fd = fd;
-            live.fetch_add(1);
-            epoll_event ev{};
-            ev.events = EPOLLIN | EPOLLET;
-            ev.data.ptr = c;
-            ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-          }
-          continue;
-        }
-        auto& c = *static_cast<conn*>(events[i].data.ptr);
-        bool gone = false;
-        std::size_t lines = 0;
-        for (;;) {
-          auto r = ::recv(c.fd, buf, sizeof buf, 0);
-          if (r > 0) {
-            std::string_view in(buf, static_cast<std::size_t>(r));
-            if (c.in_env) {
-              c.partial.append(in);
-              auto end = c.partial.find("\n\n");
-              if (end == std::string::npos) continue;
-              if (auto m = c.partial.find("?m="); m != std::string::npos) c.commands = std::strtol(c.partial.c_str() + m + 3, nullptr, 10);
-              c.in_env = false;
-              c.partial.clear();
-              ++lines;  // the block asks for the first command
-            } else {
-              for (char ch : in) lines += ch == '\n';
-            }
-            if (static_cast<std::size_t>(r) < sizeof buf) break;
-            continue;
-          }
-          if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) gone = true;
-          break;
-        }
-        if (gone) {
-          ::close(c.fd);
-          live.fetch_sub(1);
-          delete &c;
-          continue;
-        }
-        // One reply line per command: each completed line lets the next command go.
-        for (std::size_t k = 0; k < lines; ++k) {
-          const bool closing = c.next >= c.commands;
-          send_next(c);
-          if (closing) break;
-        }
-      }
-    }
-  }
-};
+const char* load_line(long i) { return i == 0 ? "VERBOSE hold 1\n" : floor_command(i - 1); }
+// VERBOSE, then the m commands of the call's script (agi_network_script: bench?m=M).
+long load_count(std::string_view block) {
+  auto m = block.find("?m=");
+  return m == std::string_view::npos ? 21 : 1 + std::strtol(std::string(block.substr(m + 3, 12)).c_str(), nullptr, 10);
+}
+using bench_agi::floor_responder;
 
 int run_floor(child_link& link, pid_t child, std::uint32_t calls, std::uint32_t commands, std::uint32_t churn_calls,
               std::uint32_t churn_concurrency) {
-  floor_responder responder;
+  floor_responder responder{bench_agi::floor_script{&load_line, &load_count}};
   if (!responder.start()) {
     std::fprintf(stderr, "cannot listen\n");
     return 1;

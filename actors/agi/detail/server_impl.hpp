@@ -29,6 +29,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 
 #include "actors/agi/detail/hook_guard.hpp"
+#include "actors/agi/detail/io_execution_unit.hpp"
 #include "actors/agi/server.hpp"
 
 namespace astra::agi::detail {
@@ -88,12 +89,21 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 
   caf::actor_system& system;
   asio::io_context& io;
+  // Where call actors run (config.handlers_on_io_threads): scheduled by the connections'
+  // messages and at spawn; detached (everything on CAF's workers) when shutdown() starts.
+  std::shared_ptr<detail::io_execution_unit> runner;
+  // The execution unit a connection's message to its call actor schedules it on (null: CAF's
+  // scheduler).
+  caf::execution_unit* call_context() const noexcept;
+  // Connection -> call actor (any io thread).
+  void tell(const caf::actor& call, detail::connection_news news) const;
   const router routes;
   const server_config config;
   detail::core_settings core;
   tcp::acceptor acceptor;        // touched on the io_context only (after start)
   asio::steady_timer accept_retry;
   strand_type accept_strand;     // acceptor and accept_retry are touched on it only (after start)
+  tcp::endpoint accept_peer;     // the pending accept's peer address (accept_strand only)
   std::uint64_t failed_accepts = 0;  // consecutive failed accepts (accept_strand only)
 
   // One wake-up timer for every connection (instead of an Asio timer + pending wait per call):
