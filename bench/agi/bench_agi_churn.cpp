@@ -79,7 +79,8 @@ astra::result<void> stop(const astra::failure& f) {
   return f;
 }
 
-// examples/agi_demo.cpp's /ivr/menu, unchanged.
+// The commands of examples/agi_demo.cpp's /ivr/menu, in the errors-as-values form (the example
+// itself is straight-line on astra::service; the command lines on the wire are the same).
 astra::task<astra::result<void>> ivr_menu(agi::call& call) {
   if (auto r = co_await call.answer(); !r) co_return stop(r.error());
   if (auto r = co_await call.set_variable("ASTRA_ROUTE", call.path()); !r) co_return stop(r.error());
