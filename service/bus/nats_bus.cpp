@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
-#include <iterator>
+#include <cstdio>
 #include <cstring>
+#include <iterator>
+#include <random>
 
 #include "protocols/common/json_string.hpp"
 
@@ -21,6 +23,15 @@ constexpr auto publisher_idle_wait = 100ms;   // publisher re-checks stop / conn
 constexpr auto stop_flush_deadline = 1000ms;  // stop(): time left to publish what is buffered
 
 void append_quoted(std::string& out, std::string_view s) { json_text::append_json_string(out, s); }
+
+// 64 random bits as 16 hex digits (std::random_device: the kernel's entropy).
+std::string random_instance_id() {
+  std::random_device rd;
+  const std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
+  return text;
+}
 
 // Appends `label` then `v` in decimal (no temporary string).
 void append_number(std::string& out, std::string_view label, std::uint64_t v) {
@@ -41,6 +52,7 @@ impl::impl(const config::bus_nats_config& cfg, std::vector<std::string> servers,
     : cfg_(cfg),
       prefix_(cfg.subject_prefix + "."),
       kv_timeout_(std::min(cfg.request_timeout, cfg.lease_ttl / 6)),
+      instance_(random_instance_id()),
       hooks_(std::move(hooks)),
       ctx_(new callback_context) {
   ctx_->owner = this;
@@ -285,10 +297,26 @@ void impl::on_request(natsConnection* nc, natsSubscription*, natsMsg* msg, void*
   std::string reply_to = reply_subject ? reply_subject : "";
   natsMsg_Destroy(msg);
   if (reply_to.empty()) return;  // a publish, not a request: nobody to answer
-  // The reply publishes on the connection directly (thread-safe in libnats); a reply after
-  // the connection closed is lost (the requester times out).
-  reply_fn reply = [nc, reply_to](std::string json) {
-    natsConnection_Publish(nc, reply_to.c_str(), json.data(), static_cast<int>(json.size()));
+  // The reply publishes on the connection directly (thread-safe in libnats), under the
+  // callback context's lock and only while the bus owns a connection: a reply that comes after
+  // stop() (or after the connection was closed) is dropped, never written to a freed
+  // connection. A reply the server refuses (over its max_payload) is replaced by a short error
+  // reply, so the requester never waits for its own timeout.
+  (void)nc;
+  reply_fn reply = [ctx = c->ctx, reply_to](std::string json) {
+    std::lock_guard alive(ctx->mutex);
+    impl* owner = ctx->owner;
+    natsConnection* conn = owner ? owner->nc_.load() : nullptr;
+    if (!conn) return;
+    const natsStatus s = natsConnection_Publish(conn, reply_to.c_str(), json.data(), static_cast<int>(json.size()));
+    if (s == NATS_OK) return;
+    std::string error = R"({"error":{"code":")";
+    error += s == NATS_MAX_PAYLOAD ? "too_large" : "publish_failed";
+    error += R"(","message":)";
+    append_quoted(error, std::string("the reply (") + std::to_string(json.size()) +
+                             " bytes) could not be published: " + natsStatus_GetText(s));
+    error += "}}";
+    natsConnection_Publish(conn, reply_to.c_str(), error.data(), static_cast<int>(error.size()));
   };
   std::lock_guard alive(c->ctx->mutex);
   impl* self = c->ctx->owner;

@@ -21,7 +21,8 @@ class impl;
 // a few bytes): a callback holds `mutex` while it uses `owner`; stop() clears owner under the
 // same mutex. Callbacks only set atomics, notify, or call non-blocking hooks.
 struct callback_context {
-  std::mutex mutex;
+  // Recursive: a request handler called under it may answer at once (reply_fn locks it too).
+  std::recursive_mutex mutex;
   impl* owner = nullptr;
 };
 
@@ -122,6 +123,9 @@ class impl final : public nats_bus {
   const config::bus_nats_config cfg_;
   const std::string prefix_;  // "<subject_prefix>."
   const std::chrono::milliseconds kv_timeout_;
+  // This process's random id in its lease values: two processes configured with the same
+  // replica name are told apart (a renewal is "ours" only with our instance id).
+  const std::string instance_;
   bus_hooks hooks_;
   std::vector<std::unique_ptr<server_slot>> slots_;
 
@@ -130,6 +134,8 @@ class impl final : public nats_bus {
   std::atomic<natsConnection*> nc_{nullptr};
   jsCtx* js_ = nullptr;      // lease thread only
   kvStore* kv_ = nullptr;    // lease thread only
+  bool bucket_mismatch_logged_ = false;  // lease thread only
+  bool duplicate_name_logged_ = false;   // lease thread only
   natsSubscription* release_sub_ = nullptr;  // <prefix>.*.lease.released: wakes the lease thread
   std::atomic<bool> connected_{false};
   std::atomic<std::uint64_t> reconnects_{0};

@@ -118,6 +118,10 @@ bool impl::ensure_connection() {
     // A dead server is noticed within about a lease TTL (2 pings out).
     if (s == NATS_OK) s = natsOptions_SetPingInterval(opts_, std::max<std::int64_t>(500, cfg_.lease_ttl.count() / 2));
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts_, 2);
+    // Writes never block the lease or publisher thread for long: without a write deadline
+    // libnats writes a full socket synchronously under the connection lock, which the KV calls
+    // and the ping timer need too (a dead link would then freeze the split-brain guard).
+    if (s == NATS_OK) s = natsOptions_SetWriteDeadline(opts_, kv_timeout_.count());
     if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts_, true, &impl::on_connected, ctx_);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts_, &impl::on_disconnected, ctx_);
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts_, &impl::on_reconnected, ctx_);
@@ -184,7 +188,29 @@ bool impl::ensure_bucket() {
       spdlog::warn("bus: cannot create or bind the lease bucket {}: {}", bucket, why);
       return false;
     }
-    spdlog::warn("bus: lease bucket {} exists with another configuration; using it ({})", bucket, why);
+    // Its TTL decides when a lease lapses: shorter than lease_ttl, a standby could take a
+    // lease while its holder still counts on it (split brain). Refused then; longer only
+    // slows take-overs down.
+    kvStatus* status = nullptr;
+    std::int64_t bucket_ttl_ns = 0;
+    if (kvStore_Status(&status, kv_) == NATS_OK && status) {
+      bucket_ttl_ns = kvStatus_TTL(status);
+      kvStatus_Destroy(status);
+    }
+    const auto wanted_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.lease_ttl).count();
+    if (bucket_ttl_ns == 0 || bucket_ttl_ns < wanted_ns) {
+      if (!bucket_mismatch_logged_) {
+        bucket_mismatch_logged_ = true;
+        spdlog::error("bus: lease bucket {} has a TTL of {} ms, below bus.nats.lease_ttl ({} ms) or unknown: no lease "
+                      "is taken; delete the bucket (nats kv del {}) or align lease_ttl",
+                      bucket, bucket_ttl_ns / 1000000, cfg_.lease_ttl.count(), bucket);
+      }
+      kvStore_Destroy(kv_);
+      kv_ = nullptr;
+      return false;
+    }
+    spdlog::warn("bus: lease bucket {} exists with another configuration (TTL {} ms); using it ({})", bucket,
+                 bucket_ttl_ns / 1000000, why);
   }
   return true;
 }
@@ -192,6 +218,8 @@ bool impl::ensure_bucket() {
 std::string impl::lease_value(bool released) const {
   std::string v = "{\"replica\":";
   json_text::append_json_string(v, cfg_.replica);
+  v += ",\"instance\":";
+  json_text::append_json_string(v, instance_);
   v += ",\"renewed_unix_ms\":" + std::to_string(unix_ms_now());
   v += ",\"released\":";
   v += released ? "true" : "false";
@@ -273,8 +301,8 @@ void impl::give_up(std::size_t i, const std::string& reason) {
     std::lock_guard lock(buffer_mutex_);
     slot.epoch.store(0);  // from here on nothing of this epoch is queued or published
   }
-  { std::lock_guard wait_for_batch(publish_guard_); }  // a batch in progress has been handed over
-  unsubscribe_requests(i);
+  // The upstreams stop first: nothing below (a publish in progress, an unsubscribe) may hold
+  // them up, since both can wait on the NATS connection.
   spdlog::warn("bus: gave up server {} (epoch {}): {}", slot.name, epoch, reason);
   lease_change c;
   c.server = slot.name;
@@ -283,6 +311,8 @@ void impl::give_up(std::size_t i, const std::string& reason) {
   c.reason = reason;
   if (hooks_.lease) hooks_.lease(c);
   show_holder(i, "");
+  { std::lock_guard wait_for_batch(publish_guard_); }  // a batch in progress has been handed over
+  unsubscribe_requests(i);
 }
 
 void impl::try_acquire(std::size_t i) {
@@ -304,21 +334,33 @@ void impl::try_acquire(std::size_t i) {
   }
   if (s != NATS_OK) return;  // timeout / disconnected: next round
   const std::uint64_t rev = kvEntry_Revision(e);
-  std::string holder;
+  std::string holder, instance;
   std::int64_t renewed = 0;
   bool released = false;
   try {
     auto j = nlohmann::json::parse(std::string(kvEntry_ValueString(e) ? kvEntry_ValueString(e) : ""));
     holder = j.value("replica", std::string());
+    instance = j.value("instance", std::string());
     renewed = j.value("renewed_unix_ms", std::int64_t{0});
     released = j.value("released", false);
   } catch (...) {
     holder = "?";
   }
   kvEntry_Destroy(e);
-  if (released || holder == cfg_.replica) {
+  // Same replica name, another process: this replica's previous life (a restart) or a second
+  // process configured with the same name. A live holder renews every TTL/3, so only a value
+  // not renewed for 2/3 TTL is taken over; a fresh one waits for its expiry like any other.
+  const bool same_name_stale = holder == cfg_.replica && instance != instance_ && renewed > 0 &&
+                               unix_ms_now() - renewed >= (cfg_.lease_ttl * 2 / 3).count();
+  if (holder == cfg_.replica && instance != instance_ && !same_name_stale && !released && !duplicate_name_logged_) {
+    duplicate_name_logged_ = true;
+    spdlog::warn("bus: server {} is held by another process with this replica's name ({}): give each replica "
+                 "its own bus.nats.replica; waiting for that lease to lapse",
+                 slot.name, cfg_.replica);
+  }
+  if (released || same_name_stale || (holder == cfg_.replica && instance == instance_)) {
     // Released by its holder (drain), or held by this replica's previous life (a restart with
-    // the same name): take it over with the revision we read.
+    // the same name, no longer renewed): take it over with the revision we read.
     std::uint64_t nrev = 0;
     const std::string prev = holder;
     slot.seen_holder = holder;
@@ -350,15 +392,16 @@ void impl::renew(std::size_t i) {
   if (g == NATS_NOT_FOUND) {
     give_up(i, "lease expired before renewal");
   } else if (g == NATS_OK) {
-    std::string holder;
+    std::string holder, instance;
     try {
       auto j = nlohmann::json::parse(std::string(kvEntry_ValueString(e) ? kvEntry_ValueString(e) : ""));
       holder = j.value("replica", std::string());
+      instance = j.value("instance", std::string());
     } catch (...) {
     }
     const std::uint64_t current = kvEntry_Revision(e);
     kvEntry_Destroy(e);
-    if (holder == cfg_.replica && current > slot.revision) {
+    if (holder == cfg_.replica && instance == instance_ && current > slot.revision) {
       slot.revision = current;  // our write went through, its reply was lost
       slot.renewed_at = started;
     } else if (current != slot.revision) {
@@ -477,7 +520,12 @@ void impl::lease_loop() {
   kv_ = nullptr;
   if (js_) jsCtx_Destroy(js_);
   js_ = nullptr;
-  if (natsConnection* nc = nc_.exchange(nullptr)) {
+  natsConnection* closing = nullptr;
+  {
+    std::lock_guard no_reply_in_flight(ctx_->mutex);  // reply_fn publishes under it
+    closing = nc_.exchange(nullptr);
+  }
+  if (natsConnection* nc = closing) {
     natsConnection_Close(nc);
     natsConnection_Destroy(nc);
   }

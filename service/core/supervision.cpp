@@ -293,6 +293,9 @@ void spawn_server_supervisor(root_sup* self, std::shared_ptr<server_runtime> rt)
   self->state.children.emplace(sup.address(), rt);
   self->state.owned->add(sup.address());
   rt->set_supervisor(sup);
+  // A lease change between the supervisor's start (it read upstream_allowed()) and
+  // set_supervisor found no supervisor to tell: look again (lease_atom is idempotent).
+  caf::anon_send(sup, lease_atom::value);
 }
 
 caf::behavior root_supervisor(root_sup* self, std::vector<std::shared_ptr<server_runtime>> servers,

@@ -10,25 +10,59 @@
 set -euo pipefail
 root=${1:?usage: deploy_check.sh REPO_ROOT [ASTRA]}
 astra=${2:-}
+[ -z "$astra" ] || astra=$(readlink -f "$astra")
 cd "$root/deploy"
 fail=0
 if [ -n "$astra" ] && command -v ldd >/dev/null && command -v dpkg-query >/dev/null; then
-  needed=$(ldd "$astra" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
-             real=$(readlink -f "$lib")
-             dpkg-query -S "$lib" 2>/dev/null || dpkg-query -S "$real" 2>/dev/null || echo "unknown: $lib"
-           done | cut -d: -f1 | sort -u)
-  for dockerfile in Dockerfile Dockerfile.user-service; do
-    runtime=$(awk '/^FROM .* AS runtime/ {on=1} on' "$dockerfile")
-    for pkg in $needed; do
-      case "$pkg" in
-        libc6|libstdc++6|libgcc-s1|libasan*|libubsan*|liblsan*|libtsan*) continue ;;
-      esac
-      if ! grep -qw -- "$pkg" <<<"$runtime"; then
-        echo "FAIL: $dockerfile: the runtime stage does not install $pkg, which $(basename "$astra") loads"
-        fail=1
-      fi
-    done
-  done
+  python3 - "$astra" <<'PY' || fail=1
+import os, re, subprocess, sys
+astra = sys.argv[1]
+if not os.access(astra, os.X_OK):
+    sys.exit(f"FAIL: {astra}: no such executable")
+# The packages that provide the libraries astra loads (ldd: the whole closure).
+needed = set()
+for line in subprocess.run(["ldd", astra], capture_output=True, text=True).stdout.splitlines():
+    m = re.search(r"=> (/\S+)", line)
+    if not m:
+        continue
+    lib = m.group(1)
+    for path in (lib, os.path.realpath(lib)):
+        r = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True)
+        if r.returncode == 0:
+            needed.add(r.stdout.split(":")[0].strip())
+            break
+    else:
+        needed.add("unknown:" + lib)
+base = re.compile(r"^(libc6|libstdc\+\+6|libgcc-s1|libasan\d*|libubsan\d*|liblsan\d*|libtsan\d*)$")
+def depends(pkg):
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Depends}, ${Pre-Depends}", pkg], capture_output=True, text=True)
+    if r.returncode != 0:
+        return []
+    out = []
+    for alt in r.stdout.split(","):
+        name = alt.split("|")[0].strip().split(" ")[0].split(":")[0]
+        if name:
+            out.append(name)
+    return out
+bad = 0
+for dockerfile in ("Dockerfile", "Dockerfile.user-service"):
+    text = open(dockerfile).read()
+    runtime = text[text.index(" AS runtime"):]
+    listed = set(re.findall(r"\b(lib[a-z0-9][a-z0-9.+-]*)", runtime))
+    closure, todo = set(), list(listed)
+    while todo:  # what apt installs with the listed packages
+        p = todo.pop()
+        if p in closure:
+            continue
+        closure.add(p)
+        todo.extend(depends(p))
+    for pkg in sorted(needed):
+        if base.match(pkg) or pkg in closure:
+            continue
+        print(f"FAIL: {dockerfile}: the runtime stage installs no package that brings {pkg}, which {os.path.basename(astra)} loads")
+        bad = 1
+sys.exit(bad)
+PY
 fi
 if command -v promtool >/dev/null; then
   promtool check rules prometheus/alerts.yml >/dev/null || { echo "FAIL: promtool check rules"; fail=1; }
