@@ -460,6 +460,15 @@ void impl::lease_round(clock::time_point now) {
     else if (!releasing) try_acquire(i);
     now = clock::now();
   }
+  // The KV calls above take up to kv_timeout each: a slot checked early in this round is
+  // checked again now, so a round of slow calls never carries a holder past its guard.
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    auto& slot = *slots_[i];
+    if (slot.epoch.load() != 0 && now - slot.renewed_at >= cfg_.lease_ttl * 2 / 3)
+      give_up(i, "lease not renewed for " +
+                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - slot.renewed_at).count()) +
+                     " ms");
+  }
 }
 
 void impl::lease_loop() {
@@ -494,12 +503,15 @@ void impl::lease_loop() {
     }
     lease_round(clock::now());
     // Sleep until the next renewal / attempt / guard deadline, or a wake-up.
+    // Attempts are due only while they can run (connected, bucket bound, not released):
+    // otherwise a past next_attempt would wake this thread every few ms for nothing.
+    const bool attempts_possible = kv_ && connected_.load() && !releasing;
     auto until = clock::now() + cfg_.lease_ttl / 3;
     for (auto& s : slots_) {
-      until = std::min(until, s->next_attempt);
+      if (attempts_possible) until = std::min(until, s->next_attempt);
       if (s->epoch.load() != 0) until = std::min(until, s->renewed_at + cfg_.lease_ttl * 2 / 3);
     }
-    if (!kv_) until = std::min(until, clock::now() + std::chrono::milliseconds(200));
+    if (!attempts_possible) until = std::min(until, clock::now() + std::chrono::milliseconds(200));
     std::unique_lock lock(lease_mutex_);
     lease_cv_.wait_until(lock, std::max(until, clock::now() + std::chrono::milliseconds(5)),
                          [this] { return lease_wake_ || stopping_.load() || (releasing_ && !released_); });

@@ -127,8 +127,14 @@ int print_reply(const std::string& text, std::FILE* out, std::FILE* err, const c
     return exit_failure;
   }
   if (!doc.contains("error")) return exit_ok;
-  const auto code = doc["error"].value("code", std::string());
-  std::fprintf(err, "%s: %s: %s\n", who, code.c_str(), doc["error"].value("message", std::string()).c_str());
+  const auto& error = doc["error"];
+  // Any shape is printed, never trusted: a field of another type reads as empty.
+  auto text_of = [&error](const char* key) {
+    return error.is_object() && error.contains(key) && error[key].is_string() ? error[key].get<std::string>()
+                                                                                : std::string();
+  };
+  const auto code = text_of("code");
+  std::fprintf(err, "%s: %s: %s\n", who, code.empty() ? "error" : code.c_str(), text_of("message").c_str());
   return code == "asterisk_error" || code.rfind("status_", 0) == 0 ? exit_rejected : exit_failure;
 }
 
