@@ -437,8 +437,10 @@ int run(const config::config& cfg, const registrations& regs) {
               lifecycle_hooks::drain_info{signal_name(sig), active_at_signal, cfg.drain_timeout});
   const auto drain_started = std::chrono::steady_clock::now();
   // The bus: give every held server up first (upstreams stopped, lease marked released) so a
-  // standby replica takes over at once instead of after the lease TTL.
-  if (bus) bus->release_leases(bus_release_timeout);
+  // standby replica takes over at once instead of after the lease TTL. With AsyncAGI, calls
+  // ride this replica's AMI sessions: those drain first (the lease is released right after),
+  // so that they end normally or with ASYNCAGI BREAK, not with the session cut under them.
+  if (bus && !async_agi) bus->release_leases(bus_release_timeout);
   if (ari_outbound) ari_outbound->drain();  // new upgrades: fast 503; calls in progress go on
   agi::shutdown_report report;
   if (async_agi) async_agi->refuse_new_calls();
@@ -457,6 +459,7 @@ int run(const config::config& cfg, const registrations& regs) {
     const auto [drained, cut] = async_agi->shutdown(std::max(cfg.drain_timeout - spent, std::chrono::milliseconds(0)));
     report.drained += drained;
     report.cut += cut;
+    if (bus) bus->release_leases(bus_release_timeout);
   }
   auto done = std::make_shared<std::promise<void>>();
   auto upstreams = done->get_future();
