@@ -3,10 +3,14 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "service/core/agi_metrics.hpp"
 #include "service/core/logging.hpp"
+#include "service/core/notify.hpp"
+#include "service/core/registrations.hpp"
 #include "service/core/status_board.hpp"
 #include "service/metrics/astra_metrics.hpp"
 
@@ -206,4 +210,22 @@ TEST_CASE("a down link with a scheduled retry says when in /readyz and /v1/statu
   CHECK_FALSE(nlohmann::json::parse(b.to_json())["servers"][0]["ari"].contains("retry_in_ms"));
   b.link_down("pbx-1", "ari", "event socket closed");
   CHECK(b.readiness().reason == "ari pbx-1: down (event socket closed)");
+}
+
+TEST_CASE("lifecycle hooks: one that throws is caught and the next still runs") {
+  astra::runtime::lifecycle_hooks hooks;
+  std::vector<std::string> ran;
+  hooks.stopped.push_back([&](const astra::runtime::lifecycle_hooks::stop_info&) {
+    ran.push_back("first");
+    throw std::runtime_error("user hook bug");
+  });
+  hooks.stopped.push_back([&](const astra::runtime::lifecycle_hooks::stop_info&) { throw 42; });
+  hooks.stopped.push_back([&](const astra::runtime::lifecycle_hooks::stop_info& s) {
+    ran.push_back("third drained=" + std::to_string(s.drained) + " cut=" + std::to_string(s.cut));
+  });
+  astra::runtime::lifecycle_hooks::stop_info info;
+  info.drained = 3;
+  info.cut = 1;
+  REQUIRE_NOTHROW(astra::runtime::notify_each(hooks.stopped, "stopped", info));
+  CHECK(ran == std::vector<std::string>{"first", "third drained=3 cut=1"});
 }
