@@ -11,56 +11,19 @@ again in a new epoch and logs in to AMI again; /readyz 200. FastAGI calls (astra
 meanwhile are published on astra.agi.call.end with increasing sequence numbers (a gap where
 messages were lost with the frozen connection).
 Usage: bus_outage_test.py ASTRA ASTRA_SIM"""
-import atexit, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import json, os, re, shutil, signal, subprocess, sys, time, urllib.error, urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_procs import Processes, free_port  # noqa: E402
 
 astra, sim = sys.argv[1], sys.argv[2]
-nats_server = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TTL = 1.5
+run = Processes("bus-outage-")
+spawn, fail, work, procs = run.spawn, run.fail, run.work, run.procs
 
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-work = tempfile.mkdtemp(prefix="bus-outage-")
-procs = []
-
-
-def _kill_all():
-    for _, p in procs:
-        try:
-            p.send_signal(signal.SIGCONT)
-        except OSError:
-            pass
-        if p.poll() is None:
-            p.kill()
-
-
-atexit.register(_kill_all)
-
-
-def spawn(name, args, env=None):
-    p = subprocess.Popen(args, stdout=open(os.path.join(work, name + ".log"), "w"), stderr=subprocess.STDOUT, env=env)
-    procs.append((name, p))
-    return p
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    for _, p in procs:
-        try:
-            p.send_signal(signal.SIGCONT)
-        except OSError:
-            pass
-        if p.poll() is None:
-            p.kill()
-    for name, _ in procs:
-        print("--- %s.log (tail) ---\n%s" % (name, open(os.path.join(work, name + ".log"), errors="replace").read()[-2500:]))
-    sys.exit(1)
-
-
-nats_port, ami_port, admin, agi_port = free_port(), free_port(), free_port(), free_port()
-nats = spawn("nats", [nats_server, "-a", "127.0.0.1", "-p", str(nats_port), "-js", "-sd", os.path.join(work, "js")])
+ami_port, admin, agi_port = free_port(), free_port(), free_port()
+nats_port = run.start_nats()
+nats = dict(procs)["nats"]
 spawn("sim", [sim, "--ami-listen", "127.0.0.1:%d" % ami_port, "--ari-listen", "127.0.0.1:%d" % free_port(),
               "--ami-secret", "s3cret", "--event-rate", "50", "--cps", "2", "--ari-cps", "0", "--stats-interval", "0",
               "--agi-target", "127.0.0.1:%d" % agi_port, "--agi-path", "ivr/menu", "--media-scale", "0"])
@@ -78,7 +41,6 @@ bus:
   nats: {url: "nats://127.0.0.1:%d", lease_ttl: %gs, replica: solo}
 """ % (ami_port, agi_port, admin, nats_port, TTL))
 time.sleep(0.3)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nats_lite  # noqa: E402
 bus = nats_lite.Nats(nats_port)
 call_ends = bus.subscribe("astra.agi.call.end")

@@ -14,57 +14,19 @@ port), astra-sim as the Asterisk (AMI events at a steady rate, generated ARI cal
     --nats`, `astra ari call --nats`), errors as JSON; no-responders at once when nobody holds;
   - `astra bus watch` prints the events as JSON lines.
 Usage: bus_replicas_test.py ASTRA ASTRA_SIM"""
-import atexit, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import json, os, re, shutil, signal, subprocess, sys, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nats_lite  # noqa: E402
+from e2e_procs import Processes, free_port  # noqa: E402
 
 astra, sim = sys.argv[1], sys.argv[2]
-nats_server = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TTL = 1.0
+run = Processes("bus-replicas-")
+spawn, fail, work, procs = run.spawn, run.fail, run.work, run.procs
 
 
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-work = tempfile.mkdtemp(prefix="bus-replicas-")
-procs = []
-
-
-def _kill_all():
-    for _, p in procs:
-        try:
-            p.send_signal(signal.SIGCONT)
-        except OSError:
-            pass
-        if p.poll() is None:
-            p.kill()
-
-
-atexit.register(_kill_all)
-
-
-def spawn(name, args, env=None):
-    log = open(os.path.join(work, name + ".log"), "w")
-    p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-    procs.append((name, p))
-    return p
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    for name, p in procs:
-        if p.poll() is None:
-            p.kill()
-    for name, _ in procs:
-        print("--- %s.log (tail) ---" % name)
-        print(open(os.path.join(work, name + ".log"), errors="replace").read()[-2500:])
-    sys.exit(1)
-
-
-nats_port = free_port()
-spawn("nats", [nats_server, "-a", "127.0.0.1", "-p", str(nats_port), "-js", "-sd", os.path.join(work, "js")])
+nats_port = run.start_nats()
 ami_port, ari_port = free_port(), free_port()
 spawn("sim", [sim, "--ami-listen", "127.0.0.1:%d" % ami_port, "--ari-listen", "127.0.0.1:%d" % ari_port,
               "--ami-secret", "s3cret", "--ari-password", "p4ss", "--event-rate", "200", "--cps", "0",

@@ -8,45 +8,18 @@ astra-sim as the Asterisk.
   - the one standing by says why in its log (another process holds with this replica's name);
   - SIGKILL the holder: the other takes the lease over once it lapsed (within 2 x lease_ttl).
 Usage: bus_same_name_test.py ASTRA ASTRA_SIM"""
-import atexit, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import os, re, signal, subprocess, sys, time, urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_procs import Processes, free_port  # noqa: E402
 
 astra, sim = sys.argv[1], sys.argv[2]
-nats_server = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TTL = 1.0
-work = tempfile.mkdtemp(prefix="bus-same-name-")
-procs = []
+run = Processes("bus-same-name-")
+spawn, log_of, fail, work = run.spawn, run.log_of, run.fail, run.work
+procs = run.procs
 
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-@atexit.register
-def _kill_all():
-    for _, p in procs:
-        if p.poll() is None:
-            p.kill()
-
-
-def spawn(name, args, env=None):
-    p = subprocess.Popen(args, stdout=open(os.path.join(work, name + ".log"), "w"), stderr=subprocess.STDOUT, env=env)
-    procs.append((name, p))
-    return p
-
-
-def log_of(name):
-    return open(os.path.join(work, name + ".log"), errors="replace").read()
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    for name, _ in procs:
-        print("--- %s.log (tail) ---\n%s" % (name, log_of(name)[-2000:]))
-    sys.exit(1)
-
-
-nats_port, ami_port, ari_port = free_port(), free_port(), free_port()
-spawn("nats", [nats_server, "-a", "127.0.0.1", "-p", str(nats_port), "-js", "-sd", os.path.join(work, "js")])
+nats_port, ami_port, ari_port = run.start_nats(), free_port(), free_port()
 spawn("sim", [sim, "--ami-listen", "127.0.0.1:%d" % ami_port, "--ari-listen", "127.0.0.1:%d" % ari_port,
               "--ami-secret", "s3cret", "--ari-password", "p4ss", "--event-rate", "50", "--cps", "0",
               "--stats-interval", "0"])

@@ -1,0 +1,52 @@
+"""Shared by the e2e tests that drive real processes (bus_*_test.py): a scratch folder, child
+processes with their output in FOLDER/NAME.log, every child killed at exit (continued first: a
+test may have stopped one with SIGSTOP), and a failure that prints each child's log tail."""
+import atexit, os, shutil, signal, socket, subprocess, sys, tempfile
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Processes:
+    def __init__(self, prefix):
+        self.work = tempfile.mkdtemp(prefix=prefix)
+        self.procs = []  # (name, Popen), in start order
+        atexit.register(self.kill_all)
+
+    def spawn(self, name, args, env=None):
+        log = open(os.path.join(self.work, name + ".log"), "w")
+        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.procs.append((name, p))
+        return p
+
+    def log_of(self, name):
+        return open(os.path.join(self.work, name + ".log"), errors="replace").read()
+
+    def kill_all(self):
+        for _, p in self.procs:
+            try:
+                p.send_signal(signal.SIGCONT)
+            except OSError:
+                pass
+            if p.poll() is None:
+                p.kill()
+
+    def fail(self, msg, tail=2500):
+        print("FAIL:", msg)
+        self.kill_all()
+        for name, _ in self.procs:
+            print("--- %s.log (tail) ---\n%s" % (name, self.log_of(name)[-tail:]))
+        sys.exit(1)
+
+    def start_nats(self):
+        """nats-server with JetStream on a free loopback port; returns the port."""
+        port = free_port()
+        self.spawn("nats", [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", os.path.join(self.work, "js")])
+        return port
