@@ -358,17 +358,7 @@ run_result generate(std::uint16_t port, pid_t server_pid, std::uint32_t warmup, 
         ::epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
         continue;
       }
-      bool eof = false;
-      for (;;) {
-        auto r = ::recv(c.fd, buf, sizeof buf, 0);
-        if (r > 0) {
-          c.partial.append(buf, static_cast<std::size_t>(r));
-          if (static_cast<std::size_t>(r) < sizeof buf) break;
-          continue;
-        }
-        if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) eof = true;
-        break;
-      }
+      const bool eof = bench_agi::read_available(c.fd, c.partial, buf, sizeof buf);
       std::size_t pos = 0;
       std::string out;
       for (auto lf = c.partial.find('\n'); lf != std::string::npos; lf = c.partial.find('\n', pos)) {

@@ -229,16 +229,7 @@ phase_result run_phase(const phase_request& req, int to_parent, int from_parent)
         }
       } else {
         std::string out;
-        for (;;) {
-          auto r = ::recv(c.fd, buf, sizeof buf, 0);
-          if (r > 0) {
-            c.partial.append(buf, static_cast<std::size_t>(r));
-            if (static_cast<std::size_t>(r) < sizeof buf) break;
-            continue;
-          }
-          if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) done = true;
-          break;
-        }
+        if (bench_agi::read_available(c.fd, c.partial, buf, sizeof buf)) done = true;
         std::size_t pos = 0;
         for (auto lf = c.partial.find('\n'); lf != std::string::npos; lf = c.partial.find('\n', pos)) {
           std::string_view line(c.partial.data() + pos, lf - pos);

@@ -25,6 +25,21 @@
 
 namespace bench_agi {
 
+// Appends what the non-blocking socket `fd` holds now to `into`, reading through `buf` (of
+// `size` bytes) until a short read (the kernel buffer is drained: no extra recv that only says
+// EAGAIN). Returns true when the peer closed or the socket failed, false when it would block.
+inline bool read_available(int fd, std::string& into, char* buf, std::size_t size) {
+  for (;;) {
+    auto r = ::recv(fd, buf, size, 0);
+    if (r > 0) {
+      into.append(buf, static_cast<std::size_t>(r));
+      if (static_cast<std::size_t>(r) < size) return false;
+      continue;
+    }
+    return r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+}
+
 struct floor_script {
   const char* (*line)(long i);                // command i of a call, LF included
   long (*count)(std::string_view env_block);  // commands of the call whose agi_* block this is
