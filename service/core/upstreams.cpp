@@ -14,6 +14,7 @@
 #include "actors/agi/async_agi.hpp"
 #include "actors/ami/session.hpp"
 #include "actors/ari/client.hpp"
+#include "actors/common/inflight_bound.hpp"
 #include "actors/common/io_runtime.hpp"
 #include "generated/ari/events.hpp"
 #include "generated/ari/models.hpp"
@@ -138,7 +139,33 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     if (bus_) bus_->publish_ami_events(bus_index_, events, unix_ms_now());
   }
 
-  void bus_ami_action(std::string request, std::function<void(std::string)> reply) override {
+  // Requests from the bus in flight for this server (AMI actions and ARI requests together):
+  // beyond the bound a request is answered at once with code "busy" (counted in the bound's
+  // drops) instead of queueing without limit. Each in-flight request holds one credit until
+  // its reply is written.
+  static constexpr std::size_t max_bus_requests_in_flight = 256;
+
+  // Wraps `reply` so that answering returns the request's credit; empty when none is left
+  // (the request was answered "busy").
+  std::function<void(std::string)> take_bus_credit(std::function<void(std::string)> reply) {
+    if (!bus_requests_.try_acquire()) {
+      if (!bus_busy_logged_.exchange(true))
+        spdlog::warn(log_fields("bus requests refused as busy (logged once; counted in /v1/status queues)",
+                                "\"server\":" + json_quote(server_.name) +
+                                    ",\"max_in_flight\":" + std::to_string(max_bus_requests_in_flight)));
+      reply(bus_error("busy", std::to_string(max_bus_requests_in_flight) + " bus requests in flight for " + server_.name));
+      return {};
+    }
+    auto self = shared_from_this();
+    return [self, reply = std::move(reply)](std::string json) {
+      reply(std::move(json));
+      self->bus_requests_.release();
+    };
+  }
+
+  void bus_ami_action(std::string request, std::function<void(std::string)> reply_to_requester) override {
+    auto reply = take_bus_credit(std::move(reply_to_requester));
+    if (!reply) return;
     if (!server_.ami) return reply(bus_error("invalid", "server " + server_.name + " has no AMI"));
     std::string why;
     auto parsed = parse_ami_request(request, why);
@@ -166,7 +193,9 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     });
   }
 
-  void bus_ari_request(std::string request, std::function<void(std::string)> reply) override {
+  void bus_ari_request(std::string request, std::function<void(std::string)> reply_to_requester) override {
+    auto reply = take_bus_credit(std::move(reply_to_requester));
+    if (!reply) return;
     if (!server_.ari) return reply(bus_error("invalid", "server " + server_.name + " has no ARI"));
     std::string why;
     auto req = parse_ari_request(request, why);
@@ -473,6 +502,8 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   }
 
   void poll_status(std::map<std::string, std::int64_t>& actors, std::vector<queue_view>& queues) override {
+    if (bus_) queues.push_back({server_.name + ".bus.requests", max_bus_requests_in_flight, bus_requests_.in_flight(),
+                                bus_requests_.dropped()});
     std::lock_guard lock(mutex_);
     if (ami_session_) {
       actors["ami_sessions"] += 1;
@@ -539,6 +570,8 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   metrics::gauge* ari_channels_ = nullptr;
   metrics::gauge* ari_bridges_ = nullptr;
   std::atomic<bool> ami_ever_up_{false};
+  inflight_bound bus_requests_{"bus.requests", max_bus_requests_in_flight};
+  std::atomic<bool> bus_busy_logged_{false};
   std::atomic<std::uint64_t> consumed_{0};
 
   mutable std::mutex mutex_;  // guards ami_session_, supervisor_, ari_client_
