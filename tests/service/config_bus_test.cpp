@@ -6,19 +6,14 @@
 #include <string>
 
 #include "service/config/config.hpp"
+#include "tests/service/config_support.hpp"
 
 using namespace astra::config;
 using namespace std::chrono_literals;
 
 namespace {
 
-env_lookup env_of(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
+using astra::test::env_of;
 
 std::map<std::string, std::string> problems_of(const load_result& r) {
   std::map<std::string, std::string> out;

@@ -8,19 +8,14 @@
 #include <string>
 
 #include "service/config/config.hpp"
+#include "tests/service/config_support.hpp"
 
 using namespace astra::config;
 using namespace std::chrono_literals;
 
 namespace {
 
-env_lookup env_of(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
+using astra::test::env_of;
 
 const env_lookup no_env = env_of({});
 
