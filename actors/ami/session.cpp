@@ -185,6 +185,7 @@ void became_up(self_ptr self) {
   st.reconnect_backoff.reset();
   st.login_backoff.reset();
   st.last_error.clear();
+  st.last_failure.reset();
   link_event ev;
   ev.state = link_event::kind::up;
   ev.session = st.label;
@@ -297,6 +298,7 @@ void on_closed(self_ptr self, io_closed& msg) {
   st.conn.reset();
   failure reason = st.login_refusal ? *st.login_refusal : msg.reason;
   st.last_error = reason.message();
+  st.last_failure = reason;
   fail_all_pending(self, ami_errc::disconnected, reason.detail.empty() ? reason.message() : reason.detail);
   bool was_up = st.state == link_state_t::up;
   if (!st.down_since) st.down_since = clock_type::now();
@@ -515,7 +517,7 @@ caf::behavior session_impl(self_ptr self, session_config cfg, session_hooks hook
         ev.state = link_event::kind::up;
       } else if (!st.last_error.empty()) {
         ev.state = link_event::kind::down;
-        ev.reason = {make_error_code(ami_errc::disconnected), st.last_error};
+        ev.reason = st.last_failure ? *st.last_failure : failure{make_error_code(ami_errc::disconnected), st.last_error};
         ev.final = st.state == link_state_t::stopped;
         if (st.down_since) ev.gap = elapsed_ms(*st.down_since);
       } else {

@@ -7,6 +7,10 @@
 
 #include <caf/all.hpp>
 
+#include <future>
+#include <memory>
+#include <mutex>
+
 #include "protocols/ami/errors.hpp"
 #include "tests/ami/session_support.hpp"
 #include "tests/support/test_pki.hpp"
@@ -132,6 +136,29 @@ TEST_CASE("TLS: verification off accepts any certificate; a missing CA file is a
   auto why = first_failure(h, cfg);
   CHECK(why.code == ami::make_error_code(ami_errc::tls_failed));
   CHECK(why.detail.find("/nonexistent/astra-ca.pem") != std::string::npos);
+
+  // A subscriber that arrives after the failure gets the same code in its snapshot, not a
+  // generic "disconnected" (the CA check fails before the client's own link watcher may
+  // have subscribed: this was a race).
+  cfg.reconnect = false;
+  ami::client late(h.system, h.io, cfg);
+  REQUIRE_FALSE(late.wait_until_up(3000ms).ok());
+  struct first_link {
+    std::once_flag once;
+    std::promise<ami::link_event> promise;
+  };
+  auto first = std::make_shared<first_link>();  // shared: a callback may run after this scope
+  auto got = first->promise.get_future();
+  auto sub = late.subscribe(ami::event_filter::links_only(), [](const ami::message_ptr&) {},
+                            [first](const ami::link_event& ev) {
+                              std::call_once(first->once, [&] { first->promise.set_value(ev); });
+                            });
+  REQUIRE(got.wait_for(3000ms) == std::future_status::ready);
+  auto ev = got.get();
+  CHECK(ev.snapshot);
+  CHECK(ev.final);
+  CHECK(ev.reason.code == ami::make_error_code(ami_errc::tls_failed));
+  CHECK(ev.reason.detail.find("/nonexistent/astra-ca.pem") != std::string::npos);
 }
 
 TEST_CASE("TLS: a plain client against a TLS server fails within the login deadline", "[ami][session][tls]") {
