@@ -231,6 +231,16 @@ struct client_hooks {
   // Every decoded event frame as received (JSON text), on the event socket's strand; must not
   // block (issue 14: the bus copies it into its bounded buffer). Unset: not called.
   std::function<void(std::string_view type, std::string_view frame)> event_frame;
+  // Relay mode (issue 14: the holder of the socket hands calls to other replicas). When set,
+  // the client runs no channel or bridge actor: every decoded event but ApplicationReplaced
+  // (which the client handles as always) goes to `relay`, in socket order, on the socket's
+  // strand, and no reconciliation runs after a (re)subscription (the relay owns the calls).
+  // Must not block. The event object lives only for the call.
+  std::function<void(const ari::event& e, std::string_view frame)> relay;
+  // A channel or bridge actor was registered (added = true: at StasisStart, before an
+  // originate or a bridge creation is sent) or has ended (false). Runs on the dispatcher actor
+  // (added) or on the thread where the actor ended (removed); must not block.
+  std::function<void(bool channel, const std::string& id, bool added)> member;
   std::function<void(std::string_view method, int status)> request;  // every REST reply (0 = transport failure)
   std::function<void(std::size_t channels, std::size_t bridges)> actors;  // live actor counts changed
   std::function<void(std::string_view queue, std::uint64_t total)> dropped;  // "ari.dispatch", "ari.channel", "ari.bridge", "ari.http"

@@ -50,6 +50,10 @@ struct client_config {
 
   // Event socket: one or more Stasis applications; subscribeAll=true when asked.
   std::vector<std::string> apps;
+  // false: no event socket at all; events arrive only through client::inject_frame (a replica
+  // running calls whose events the holder of the socket relays over NATS, issue 14). REST goes
+  // over HTTP; no reconciliation runs (there is no (re)subscription).
+  bool event_socket = true;
   bool subscribe_all = false;
   // Application event filter (PUT /applications/{app}/eventFilter, in the recorded Asterisk 22
   // api-docs; added in Asterisk 16.3 / 13.26 according to its changelog, unverified here; with

@@ -63,6 +63,10 @@ bool shared_state::on_frame(std::string_view frame) {
   auto ev = std::make_shared<const event>(std::move(*decoded));
   if (hooks.event) hooks.event(ev->type_name());
   if (hooks.event_frame) hooks.event_frame(ev->type_name(), frame);
+  if (hooks.relay && ev->type() != event_type::ApplicationReplaced) {
+    hooks.relay(*ev, frame);
+    return true;
+  }
   bool credited = dispatch_bound.try_acquire();
   if (!credited && !lifecycle(ev->type()) && ev->type() != event_type::ApplicationReplaced) {
     if (hooks.dropped) hooks.dropped("ari.dispatch", dispatch_bound.dropped());
@@ -185,10 +189,12 @@ dispatch_entry spawn_member(dispatcher_actor_t* self, member_kind kind, const st
   std::shared_ptr<shared_state> keep = sh->transport ? sh : nullptr;
   caf::actor dispatcher = caf::actor_cast<caf::actor>(self);
   auto addr = actor.address();
+  if (sh->hooks.member) sh->hooks.member(is_channel, id, true);
   actor->attach_functor([weak, keep, is_channel, id, dispatcher, addr](const caf::error&) {
     if (auto s = keep ? keep : weak.lock()) {
       (is_channel ? s->channel_actors : s->bridge_actors).fetch_sub(1);
       s->counts_changed();
+      if (s->hooks.member) s->hooks.member(is_channel, id, false);
     }
     caf::anon_send(dispatcher, unreg_atom::value, is_channel, id, addr);
   });
@@ -204,7 +210,7 @@ caf::behavior dispatcher_actor(dispatcher_actor_t* self, std::shared_ptr<shared_
       },
       [self](conn_atom) {
         ++self->state.generation;
-        start_reconciliation(self);
+        if (!self->state.sh->hooks.relay) start_reconciliation(self);  // relay mode: the relay owns the calls
       },
       [self](list_atom, const listing_msg& m) { on_listing(self, m); },
       [self](orphan_atom, std::uint64_t generation) { apply_reconnect_policy(self, generation); },

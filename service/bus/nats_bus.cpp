@@ -224,10 +224,10 @@ void impl::publisher_loop() {
       buffer_bytes_ = 0;
     }
     natsConnection* nc = nc_.load(std::memory_order_acquire);
-    std::uint64_t sent[4] = {0, 0, 0, 0}, stale = 0, failed = 0;
+    std::uint64_t sent[5] = {0, 0, 0, 0, 0}, stale = 0, failed = 0;
     std::unique_lock guard(publish_guard_);
     for (auto& m : batch) {
-      if ((m.what == outgoing::kind::ami || m.what == outgoing::kind::ari) &&
+      if ((m.what == outgoing::kind::ami || m.what == outgoing::kind::ari || m.what == outgoing::kind::relay) &&
           slots_[m.server]->epoch.load(std::memory_order_relaxed) != m.epoch) {
         ++stale;  // the lease was lost after it was queued: the old holder never publishes
         continue;
@@ -256,8 +256,11 @@ void impl::publisher_loop() {
       } else {
         subj = m.subject.c_str();
       }
-      natsStatus s = nc ? natsConnection_Publish(nc, subj, payload->data(), static_cast<int>(payload->size()))
-                        : NATS_CONNECTION_CLOSED;
+      natsStatus s = !nc ? NATS_CONNECTION_CLOSED
+                     : m.reply.empty()
+                         ? natsConnection_Publish(nc, subj, payload->data(), static_cast<int>(payload->size()))
+                         : natsConnection_PublishRequest(nc, subj, m.reply.c_str(), payload->data(),
+                                                         static_cast<int>(payload->size()));
       if (s == NATS_OK) ++sent[static_cast<int>(m.what)];
       else ++failed;
     }
@@ -265,8 +268,8 @@ void impl::publisher_loop() {
     batch.clear();
     if (stale) count_drop("not_holder", stale);
     if (failed) count_drop("publish_error", failed);
-    static constexpr std::string_view kinds[] = {"ami", "ari", "agi", "control"};
-    for (int k = 0; k < 4; ++k)
+    static constexpr std::string_view kinds[] = {"ami", "ari", "agi", "control", "ari_call"};
+    for (int k = 0; k < 5; ++k)
       if (sent[k]) {
         published_.fetch_add(sent[k], std::memory_order_relaxed);
         if (hooks_.published) hooks_.published(kinds[k], sent[k]);

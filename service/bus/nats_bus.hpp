@@ -57,6 +57,18 @@ struct bus_hooks {
 using reply_fn = std::function<void(std::string json)>;
 using request_handler = std::function<void(std::size_t server, std::string data, reply_fn reply)>;
 
+// One message delivered to a subscription made with nats_bus::subscribe. The views are valid
+// only during the callback.
+struct bus_message {
+  std::string_view subject;
+  std::string_view data;
+  std::string_view reply;      // "" when the sender expects no answer
+  bool no_responders = false;  // NATS's 503 status: nobody listened on the request's subject
+};
+// Runs on a libnats delivery thread, in order per subscription; must not block (post to an
+// actor or Asio, touch atomics/short mutex sections). A throw is caught and logged.
+using message_handler = std::function<void(const bus_message&)>;
+
 class nats_bus {
  public:
   // Starts the threads; never blocks on NATS (the first connection attempt runs on the lease
@@ -80,6 +92,29 @@ class nats_bus {
   // holds the server (the subscription exists only then). Set before start of holding: call
   // before the first lease can be acquired (right after start()).
   virtual void set_request_handlers(request_handler ami_action, request_handler ari_request) = 0;
+
+  // Generic messaging (issue 14's ARI call spreading, service/core/ari_spread).
+  // Subscribes `subject` (in queue group `queue` unless empty): made at once when the
+  // connection object exists, else as soon as it is created; libnats keeps it across
+  // reconnects. Returns an id for unsubscribe (never 0).
+  virtual std::uint64_t subscribe(std::string subject, std::string queue, message_handler handler) = 0;
+  // Ends a subscription: no new callback starts after it returns (one may be finishing on its
+  // delivery thread; the handler is destroyed after it). Unknown ids are ignored.
+  virtual void unsubscribe(std::uint64_t id) = 0;
+  // Publishes through the ordered, bounded outgoing buffer (never blocks; false: dropped and
+  // counted as buffer_full). `reply` makes it a request (the answer goes to that subject).
+  // `holder_of` (a server index, or npos): queued and published only while this replica holds
+  // that server (else dropped, counted as not_holder), like the server's events.
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  virtual bool publish(std::string subject, std::string payload, std::string reply = {},
+                       std::size_t holder_of = npos) = 0;
+  // A new unique inbox subject prefix ("_INBOX.<random>") for replies.
+  virtual std::string new_inbox() = 0;
+  // This process's random instance id (as in its lease values) and replica name.
+  virtual const std::string& instance() const = 0;
+  virtual const std::string& replica() const = 0;
+  // "<subject_prefix>." (e.g. "astra.").
+  virtual const std::string& prefix() const = 0;
 
   // Drain: stops acquiring, gives up every held server (hooks.lease held=false, reason
   // "released") and marks each lease released in the bucket so a standby takes it at once.

@@ -8,6 +8,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "service/bus/nats_bus.hpp"
 
@@ -36,7 +37,8 @@ struct request_closure {
 // One message waiting to be published. AMI events are kept as the parsed message and
 // encoded on the publisher thread; everything else is already JSON.
 struct outgoing {
-  enum class kind : std::uint8_t { ami, ari, agi, control };
+  // relay: published as is, only while holding `server` at `epoch` (like ami/ari, no envelope).
+  enum class kind : std::uint8_t { ami, ari, agi, control, relay };
   kind what = kind::control;
   std::uint32_t server = 0;       // index; unused for agi
   std::uint64_t epoch = 0;        // ami/ari: the holder epoch it was received under
@@ -45,7 +47,8 @@ struct outgoing {
   ami::message_ptr ami;           // kind::ami
   std::string subject;            // all but ami
   std::string payload;            // all but ami: the whole JSON body
-  std::size_t bytes() const { return (ami ? ami->raw().size() : payload.size()) + subject.size() + 64; }
+  std::string reply;              // control / relay: reply subject of a request ("" none)
+  std::size_t bytes() const { return (ami ? ami->raw().size() : payload.size()) + subject.size() + reply.size() + 64; }
 };
 
 // Per-server state. `epoch` (0: not held) is written by the lease thread under
@@ -68,6 +71,16 @@ struct server_slot {
   std::string holder_shown;                 // last value passed to hooks.holder
 };
 
+// One subscription made through nats_bus::subscribe. The closure handed to libnats owns a
+// copy of the handler and is freed by libnats's on-complete callback (after the last message
+// callback returned), never before.
+struct sub_entry {
+  std::string subject;
+  std::string queue;
+  std::shared_ptr<message_handler> handler;
+  natsSubscription* sub = nullptr;  // null until the connection exists
+};
+
 class impl final : public nats_bus {
  public:
   impl(const config::bus_nats_config& cfg, std::vector<std::string> servers, bus_hooks hooks);
@@ -82,6 +95,13 @@ class impl final : public nats_bus {
   void set_request_handlers(request_handler ami_action, request_handler ari_request) override;
   void release_leases(std::chrono::milliseconds timeout) override;
   void stop() override;
+  std::uint64_t subscribe(std::string subject, std::string queue, message_handler handler) override;
+  void unsubscribe(std::uint64_t id) override;
+  bool publish(std::string subject, std::string payload, std::string reply, std::size_t holder_of) override;
+  std::string new_inbox() override;
+  const std::string& instance() const override { return instance_; }
+  const std::string& replica() const override { return cfg_.replica; }
+  const std::string& prefix() const override { return prefix_; }
   bool connected() const override { return connected_.load(); }
   bool holds(std::size_t server) const override { return server < slots_.size() && slots_[server]->epoch.load() != 0; }
   std::string status_json() const override;
@@ -106,6 +126,12 @@ class impl final : public nats_bus {
   void show_holder(std::size_t i, const std::string& holder);
   void subscribe_requests(std::size_t i);
   void unsubscribe_requests(std::size_t i);
+
+  // nats_messaging.cpp: subscribes what waited for the connection (lease thread, once the
+  // connection object exists); drops every subscription (stop()).
+  void subscribe_pending();
+  void unsubscribe_all();
+  bool make_subscription(sub_entry& e);  // under subs_mutex_
 
   // nats_bus.cpp
   void publisher_loop();
@@ -163,6 +189,10 @@ class impl final : public nats_bus {
   std::mutex publish_guard_;
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> published_{0};
+
+  std::mutex subs_mutex_;
+  std::unordered_map<std::uint64_t, sub_entry> subs_;  // under subs_mutex_
+  std::uint64_t next_sub_id_ = 1;                      // under subs_mutex_
 
   std::mutex handlers_mutex_;
   request_handler ami_handler_, ari_handler_;

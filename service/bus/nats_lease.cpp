@@ -115,6 +115,9 @@ bool impl::ensure_connection() {
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts_, -1);
     if (s == NATS_OK) s = natsOptions_SetCustomReconnectDelay(opts_, &impl::reconnect_delay, nullptr);
     if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts_, 8 * 1024 * 1024);
+    // Subscriptions share libnats's delivery pool (one per call would otherwise be one thread
+    // per call: issue 14's per-channel subscriptions); order per subscription is kept.
+    if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(opts_, true);
     // A dead server is noticed within about a lease TTL (2 pings out).
     if (s == NATS_OK) s = natsOptions_SetPingInterval(opts_, std::max<std::int64_t>(500, cfg_.lease_ttl.count() / 2));
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts_, 2);
@@ -155,6 +158,7 @@ bool impl::ensure_connection() {
   const std::string released = prefix_ + "*.lease.released";
   if (natsConnection_Subscribe(&release_sub_, nc, released.c_str(), &impl::on_released, ctx_) != NATS_OK)
     release_sub_ = nullptr;  // standbys then only poll (every lease_ttl / 3)
+  subscribe_pending();
   return true;
 }
 
@@ -528,6 +532,7 @@ void impl::lease_loop() {
     natsSubscription_Destroy(release_sub_);
     release_sub_ = nullptr;
   }
+  unsubscribe_all();
   if (kv_) kvStore_Destroy(kv_);
   kv_ = nullptr;
   if (js_) jsCtx_Destroy(js_);

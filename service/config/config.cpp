@@ -475,6 +475,9 @@ constexpr std::pair<std::string_view, ari_event_filter> ari_event_filters[] = {{
 constexpr std::pair<std::string_view, drop_policy> drop_policies[] = {{"drop_newest", drop_policy::drop_newest},
                                                                      {"drop_oldest", drop_policy::drop_oldest},
                                                                      {"pause_reading", drop_policy::pause_reading}};
+constexpr std::pair<std::string_view, ari_worker_loss_policy> ari_worker_loss_policies[] = {
+    {"hangup", ari_worker_loss_policy::hangup}, {"reoffer", ari_worker_loss_policy::reoffer}};
+
 constexpr std::pair<std::string_view, ari_reconnect_policy> ari_reconnect_policies[] = {
     {"hangup", ari_reconnect_policy::hangup},
     {"continue", ari_reconnect_policy::continue_},
@@ -603,7 +606,7 @@ void load_webhook(loader& l, const scope& parent, std::optional<webhook_config>&
 void load_ari(loader& l, const scope& s, ari_config& a) {
   l.check_keys(s, {"url", "username", "password", "password_env", "password_file", "app", "handler", "subscribe_all",
                    "verify_tls", "ca_file", "rest_over_websocket", "max_connections", "request_timeout",
-                   "connect_timeout", "dead_peer_timeout", "on_reconnect", "event_filter", "webhook"});
+                   "connect_timeout", "dead_peer_timeout", "on_reconnect", "on_worker_loss", "event_filter", "webhook"});
   l.field(s, "url", a.url, "ARI base URL: http(s)://HOST[:PORT][/prefix]", true);
   l.field(s, "username", a.username, "ARI user (ari.conf)", true);
   l.credential_field(s, "password", a.password, "ARI password", true);
@@ -635,6 +638,9 @@ void load_ari(loader& l, const scope& s, ari_config& a) {
   l.enum_field(s, "on_reconnect", a.on_reconnect, ari_reconnect_policies,
                "channels found inside the app(s) without an actor when the event socket (re)subscribes: hang up, "
                "continue in the dialplan, or adopt (the handler's adoption entry point)");
+  l.enum_field(s, "on_worker_loss", a.on_worker_loss, ari_worker_loss_policies,
+               "with bus.nats: the calls of a replica lost mid-call, or a call no replica claimed: hang up, or "
+               "reoffer (another replica runs the handler from the start)");
   l.enum_field(s, "event_filter", a.event_filter, ari_event_filters,
                "auto: ask Asterisk to send the apps only the event types their handlers consume (application "
                "eventFilter; handlers track and demo only), off: every subscribed event");
@@ -921,6 +927,12 @@ std::string_view to_string(drop_policy p) noexcept {
 
 std::string_view to_string(ari_reconnect_policy p) noexcept {
   for (const auto& [name, value] : ari_reconnect_policies)
+    if (value == p) return name;
+  return "hangup";
+}
+
+std::string_view to_string(ari_worker_loss_policy p) noexcept {
+  for (const auto& [name, value] : ari_worker_loss_policies)
     if (value == p) return name;
   return "hangup";
 }

@@ -82,6 +82,13 @@ struct ami_config {
 
 // servers[].ari.on_reconnect: what happens to a channel found inside the app(s) with no actor
 // each time the ARI event socket (re)subscribes (astra restart, Asterisk restart, network cut).
+// Issue 14 (bus): what the holder of a server's ARI socket does with the calls of a replica
+// that stopped answering (its claims' heartbeat is overdue) or with a call no replica claimed.
+enum class ari_worker_loss_policy {
+  hangup,   // DELETE /channels/{id} (default: a caller is never left in silence)
+  reoffer,  // the call's StasisStart is offered again: another replica's handler runs from the start
+};
+
 enum class ari_reconnect_policy {
   hangup,    // DELETE /channels/{id} (default: a caller is never left in silence)
   continue_, // POST /channels/{id}/continue: back to the dialplan after Stasis()
@@ -124,6 +131,8 @@ struct ari_config {
   duration connect_timeout{5'000};             // TCP + TLS + WebSocket handshake
   duration dead_peer_timeout{20'000};          // no frame for this long closes the event socket
   ari_reconnect_policy on_reconnect = ari_reconnect_policy::hangup;  // every app of this section
+  // With bus.nats: the calls of a replica lost mid-call (every app of this section).
+  ari_worker_loss_policy on_worker_loss = ari_worker_loss_policy::hangup;
   ari_event_filter event_filter = ari_event_filter::off;
   std::optional<webhook_config> webhook;       // set iff handler == "webhook"
 };
@@ -262,6 +271,7 @@ std::string env_token(std::string_view name);
 std::string_view to_string(log_format f) noexcept;
 std::string_view to_string(drop_policy p) noexcept;
 std::string_view to_string(ari_reconnect_policy p) noexcept;  // "hangup", "continue", "adopt"
+std::string_view to_string(ari_worker_loss_policy p) noexcept;  // "hangup", "reoffer"
 std::string format_duration(duration d);
 
 }  // namespace astra::config

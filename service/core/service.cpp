@@ -294,7 +294,8 @@ int run(const config::config& cfg, const registrations& regs) {
   std::vector<std::shared_ptr<server_runtime>> servers;
   for (std::size_t i = 0; i < cfg.servers.size(); ++i) {
     std::lock_guard lock(bus_table->mutex);
-    auto rt = make_server_runtime(system, io, cfg, cfg.servers[i], m, board, regs, async_agi.get(), bus.get(), i);
+    auto rt = make_server_runtime(system, io, cfg, cfg.servers[i], m, board, regs, async_agi.get(), bus.get(), i,
+                                 bus_m.get());
     if (bus) {
       rt->set_upstream_allowed(bus->holds(i));
       bus_table->by_index.push_back(rt);
@@ -442,11 +443,26 @@ int run(const config::config& cfg, const registrations& regs) {
   // so that they end normally or with ASYNCAGI BREAK, not with the session cut under them.
   if (bus && !async_agi) bus->release_leases(bus_release_timeout);
   if (ari_outbound) ari_outbound->drain();  // new upgrades: fast 503; calls in progress go on
+  if (bus)
+    for (auto& rt : servers) rt->stop_accepting_ari_calls();  // ARI calls offered over the bus: no new ones
   agi::shutdown_report report;
   if (async_agi) async_agi->refuse_new_calls();
   if (agi_server) {
     report = agi_server->shutdown(cfg.drain_timeout);
     board.set_agi_listening(false);
+  }
+  if (bus) {
+    // ARI calls this replica claimed (issue 14): no new ones; those in progress get the drain
+    // window (their events keep coming from whichever replica holds the socket now).
+    const auto deadline = drain_started + cfg.drain_timeout;
+    auto running = [&] {
+      std::size_t n = 0;
+      for (auto& rt : servers) n += rt->ari_calls_running();
+      return n;
+    };
+    while (running() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+    if (auto left = running())
+      spdlog::warn(log_fields("ARI calls still running at the end of the drain", "\"calls\":" + std::to_string(left)));
   }
   if (ari_outbound) {
     auto left = ari_outbound->wait_calls(drain_started + cfg.drain_timeout);

@@ -20,10 +20,12 @@
 #include "generated/ari/models.hpp"
 #include "protocols/common/json_string.hpp"
 #include "service/bus/nats_bus.hpp"
+#include "service/core/ari_spread.hpp"
 #include "service/core/bus_requests.hpp"
 #include "service/core/logging.hpp"
 #include "service/core/notify.hpp"
 #include "service/metrics/astra_metrics.hpp"
+#include "service/metrics/bus_metrics.hpp"
 
 namespace astra::runtime {
 
@@ -83,9 +85,11 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
  public:
   server_runtime_impl(caf::actor_system& system, io_runtime& io, const config::config& cfg,
                       const config::server_config& server, metrics::astra_metrics& m, status_board& board,
-                      const registrations& regs, agi::async_agi* async, bus::nats_bus* bus, std::size_t bus_index)
+                      const registrations& regs, agi::async_agi* async, bus::nats_bus* bus, std::size_t bus_index,
+                      metrics::bus_metrics* bus_metrics)
       : system_(system), io_(io), cfg_(cfg), server_(server), m_(m), board_(board), regs_(regs),
-        async_(server.ami && server.ami->async_agi ? async : nullptr), bus_(bus), bus_index_(bus_index),
+        async_(server.ami && server.ami->async_agi ? async : nullptr), bus_(bus), bus_metrics_(bus_metrics),
+        bus_index_(bus_index),
         upstream_allowed_(bus == nullptr) {
     const std::string& n = server_.name;
     board_.add_server(n);
@@ -313,12 +317,20 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
       spdlog::warn(log_fields("ami logoff failed", "\"server\":" + json_quote(server_.name) + ",\"error\":" + json_quote(error)));
   }
 
-  void start_ari() override {
-    if (!server_.ari) return;
-    std::lock_guard lock(mutex_);
-    if (ari_client_) return;
-    const auto& a = *server_.ari;
+  // The client configuration, handlers and hooks of this server's ARI section (shared by the
+  // socket client and, with the bus, the worker client that runs the calls relayed to it).
+  struct ari_setup {
     ari::client_config cc;
+    ari::client_handlers handlers;
+    ari::client_hooks hooks;
+  };
+
+  ari_setup make_ari_setup() {
+    ari_setup out;
+    auto& cc = out.cc;
+    auto& handlers = out.handlers;
+    auto& hooks = out.hooks;
+    const auto& a = *server_.ari;
     cc.url = a.url;
     cc.user = a.username;
     cc.password = a.password.value;
@@ -362,7 +374,6 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
                                 "\"server\":" + json_quote(server_.name)));
       }
     }
-    ari::client_handlers handlers;
     handlers.on_stasis_start = [by_app, fallback](ari::channel chan, ari::session& ari) {
       return run_for_app(by_app, fallback, std::move(chan), ari);
     };
@@ -379,7 +390,6 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     handlers.on_adopt = [adopt_by_app, adopt_fallback](ari::channel chan, ari::session& ari, ari::Channel state) {
       return adopt_for_app(adopt_by_app, adopt_fallback, std::move(chan), ari, std::move(state));
     };
-    ari::client_hooks hooks;
     auto self = shared_from_this();
     hooks.handler_ended = [self](std::string_view app, std::string_view outcome) {
       self->m_.ari_calls.labels(self->server_.name, app, outcome).inc();
@@ -402,10 +412,6 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     };
     // Per event / request: see action_done above.
     hooks.event = [self](std::string_view type) { self->m_.ari_events.labels(self->server_.name, type).inc(); };
-    if (bus_)
-      hooks.event_frame = [self](std::string_view type, std::string_view frame) {
-        self->bus_->publish_ari_event(self->bus_index_, type, frame, unix_ms_now());
-      };
     hooks.request = [self](std::string_view method, int status) {
       char text[16];
       const auto end = std::to_chars(text, text + sizeof text, status).ptr;
@@ -435,8 +441,100 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     hooks.reconnect_channel = [self](std::string_view policy, std::string_view outcome) {
       self->m_.ari_reconnect_channels.with({self->server_.name, std::string(policy), std::string(outcome)}).inc();
     };
-    auto started = ari::client::start(system_, io_.context(), std::move(cc), std::move(handlers), std::move(hooks));
+    return out;
+  }
+
+  ari_spread_options spread_options() const {
+    ari_spread_options o;
+    o.server = server_.name;
+    o.bus_index = bus_index_;
+    o.on_worker_loss = server_.ari->on_worker_loss;
+    return o;
+  }
+
+  ari_spread_hooks spread_hooks() {
+    ari_spread_hooks h;
+    auto* bm = bus_metrics_;
+    const std::string n = server_.name;
+    if (!bm) return h;
+    h.offered = [c = &bm->ari_offered.with({n})] { c->inc(); };
+    h.claimed = [c = &bm->ari_claimed.with({n})] { c->inc(); };
+    h.unclaimed = [c = &bm->ari_unclaimed.with({n})] { c->inc(); };
+    h.worker_lost = [c = &bm->ari_worker_lost.with({n})] { c->inc(); };
+    h.loss_call = [bm, n](std::string_view policy) { bm->ari_worker_loss_calls.with({n, std::string(policy)}).inc(); };
+    h.dropped = [this](std::string_view) { m_.queue_dropped.with({"ari_held"}).inc(); };
+    return h;
+  }
+
+  // With the bus: the client that runs this replica's share of the calls (no event socket: the
+  // holder relays each claimed call's events over NATS). Started once, at construction.
+  void start_ari_worker() {
+    if (!server_.ari || !bus_) return;
+    auto setup = make_ari_setup();
+    setup.cc.event_socket = false;
+    auto worker = ari_worker::start(*bus_, io_.context(), spread_options(), spread_hooks());
+    std::weak_ptr<ari_worker> weak_worker = worker;
+    setup.hooks.member = [weak_worker](bool channel, const std::string& id, bool added) {
+      if (auto w = weak_worker.lock()) w->on_member(channel, id, added);
+    };
+    setup.hooks.connected = nullptr;
+    setup.hooks.disconnected = nullptr;
+    auto started = ari::client::start(system_, io_.context(), std::move(setup.cc), std::move(setup.handlers),
+                                      std::move(setup.hooks));
     if (!started) {
+      worker->stop();
+      spdlog::error(log_fields("ari worker failed to start", "\"server\":" + json_quote(server_.name) + ",\"error\":" +
+                                                                  json_quote(started.error().message())));
+      return;
+    }
+    worker->attach(started->get());
+    std::lock_guard lock(mutex_);
+    ari_worker_client_ = std::move(*started);
+    ari_worker_ = std::move(worker);
+  }
+
+  void start_ari() override {
+    if (!server_.ari) return;
+    std::lock_guard lock(mutex_);
+    if (ari_client_) return;
+    auto setup = make_ari_setup();
+    auto self = shared_from_this();
+    if (bus_) {
+      // Relay mode: this replica holds the socket; the calls run on the replicas (this one
+      // included) that claim them. The worker client reports the actors and handler outcomes.
+      setup.handlers = {};
+      setup.hooks.handler_ended = nullptr;
+      setup.hooks.actors = nullptr;
+      setup.hooks.reconnect_channel = nullptr;
+      setup.hooks.event_frame = [self](std::string_view type, std::string_view frame) {
+        self->bus_->publish_ari_event(self->bus_index_, type, frame, unix_ms_now());
+      };
+      std::weak_ptr<server_runtime_impl> weak = self;
+      ari_relay_ = ari_relay::start(*bus_, io_.context(), spread_options(), spread_hooks(), [weak](const std::string& id) {
+        auto me = weak.lock();
+        if (!me) return;
+        ari::channels::hangup op;
+        op.channelId = id;
+        auto req = ari::to_request(op);
+        if (!req) return;
+        std::lock_guard lock(me->mutex_);
+        if (!me->ari_client_) return;
+        me->ari_client_->send(std::move(*req), [id](result<ari::rest_response> r) {
+          if (!r || r->status >= 300)
+            spdlog::warn("ari: hanging up channel {} failed: {}", id,
+                         r ? std::to_string(r->status) + " " + r->reason : r.error().message());
+        });
+      });
+      std::weak_ptr<ari_relay> relay = ari_relay_;
+      setup.hooks.relay = [relay](const ari::event& e, std::string_view frame) {
+        if (auto r = relay.lock()) r->on_event(e, frame);
+      };
+    }
+    auto started = ari::client::start(system_, io_.context(), std::move(setup.cc), std::move(setup.handlers),
+                                      std::move(setup.hooks));
+    if (!started) {
+      if (ari_relay_) ari_relay_->stop();
+      ari_relay_ = nullptr;
       board_.link_down(server_.name, "ari", started.error().message());
       board_.link_state(server_.name, "ari", "failed");
       spdlog::error(log_fields("ari client failed to start", "\"server\":" + json_quote(server_.name) + ",\"error\":" +
@@ -448,10 +546,13 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 
   void stop_ari() override {
     std::unique_ptr<ari::client> c;
+    std::shared_ptr<ari_relay> relay;
     {
       std::lock_guard lock(mutex_);
       c = std::move(ari_client_);
+      relay = std::move(ari_relay_);
     }
+    if (relay) relay->stop();
     if (c) {
       c->stop();
       ari_connected_->set(0);
@@ -509,6 +610,12 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
       actors["ami_sessions"] += 1;
       queues.insert(queues.end(), ami_queues_.begin(), ami_queues_.end());
     }
+    if (ari_worker_client_) {
+      // With the bus the calls run here (the socket client relays): the actors are these.
+      auto w = ari_worker_client_->stats();
+      actors["ari_channels"] += static_cast<std::int64_t>(w.channel_actors);
+      actors["ari_bridges"] += static_cast<std::int64_t>(w.bridge_actors);
+    }
     if (ari_client_) {
       auto s = ari_client_->stats();
       actors["ari_channels"] += static_cast<std::int64_t>(s.channel_actors);
@@ -541,8 +648,27 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     }
   }
 
+  void stop_accepting_ari_calls() override {
+    std::lock_guard lock(mutex_);
+    if (ari_worker_) ari_worker_->stop_accepting();
+  }
+
+  std::size_t ari_calls_running() const override {
+    std::lock_guard lock(mutex_);
+    return ari_worker_client_ ? ari_worker_client_->channel_actors() : 0;
+  }
+
   void shutdown() override {
     stop_ari();
+    std::shared_ptr<ari_worker> worker;
+    std::unique_ptr<ari::client> worker_client;
+    {
+      std::lock_guard lock(mutex_);
+      worker = std::move(ari_worker_);
+      worker_client = std::move(ari_worker_client_);
+    }
+    if (worker) worker->stop();  // no more injected frames
+    if (worker_client) worker_client->stop();
     std::lock_guard lock(mutex_);
     ami_session_ = nullptr;
     supervisor_ = nullptr;
@@ -558,6 +684,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   const registrations& regs_;
   agi::async_agi* async_;  // null: AsyncAGI off for this server
   bus::nats_bus* bus_;     // null: no bus (issue 14); outlives the runtime's components
+  metrics::bus_metrics* bus_metrics_;  // with bus_: the bus series (ARI call spreading)
   std::size_t bus_index_;
   std::atomic<bool> upstream_allowed_;  // true without a bus; with one: this replica holds the lease
 
@@ -578,6 +705,9 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
   caf::actor ami_session_;
   caf::actor supervisor_;
   std::unique_ptr<ari::client> ari_client_;
+  std::shared_ptr<ari_relay> ari_relay_;              // with the bus, while holding: hands calls out
+  std::shared_ptr<ari_worker> ari_worker_;            // with the bus: takes calls
+  std::unique_ptr<ari::client> ari_worker_client_;    // with the bus: runs the taken calls
   std::vector<queue_view> ami_queues_;
 
   std::mutex drops_mutex_;
@@ -589,8 +719,12 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
 std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, io_runtime& io, const config::config& cfg,
                                                     const config::server_config& server, metrics::astra_metrics& m,
                                                     status_board& board, const registrations& regs,
-                                                    agi::async_agi* async, bus::nats_bus* bus, std::size_t bus_index) {
-  return std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board, regs, async, bus, bus_index);
+                                                    agi::async_agi* async, bus::nats_bus* bus, std::size_t bus_index,
+                                                    metrics::bus_metrics* bus_metrics) {
+  auto rt = std::make_shared<server_runtime_impl>(system, io, cfg, server, m, board, regs, async, bus, bus_index,
+                                                  bus_metrics);
+  rt->start_ari_worker();
+  return rt;
 }
 
 }  // namespace astra::runtime

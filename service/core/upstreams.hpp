@@ -28,6 +28,7 @@ namespace astra {
 class io_runtime;
 namespace metrics {
 struct astra_metrics;
+struct bus_metrics;
 }
 namespace ami {
 struct link_event;
@@ -82,6 +83,11 @@ class server_runtime {
   virtual void start_ari() = 0;
   virtual void stop_ari() = 0;
 
+  // With the bus (issue 14): the drain stops taking ARI calls offered by the holder (calls in
+  // progress go on); ari_calls_running counts the channel actors this replica still runs.
+  virtual void stop_accepting_ari_calls() {}
+  virtual std::size_t ari_calls_running() const { return 0; }
+
   // AMI event subscriptions registered in code for this server (astra::service::ami_events).
   virtual std::vector<const ami_registration*> ami_subscriptions() const = 0;
 
@@ -129,6 +135,7 @@ std::shared_ptr<server_runtime> make_server_runtime(caf::actor_system& system, i
                                                     const config::config& cfg, const config::server_config& server,
                                                     metrics::astra_metrics& m, status_board& board,
                                                     const registrations& regs, agi::async_agi* async = nullptr,
-                                                    bus::nats_bus* bus = nullptr, std::size_t bus_index = 0);
+                                                    bus::nats_bus* bus = nullptr, std::size_t bus_index = 0,
+                                                    metrics::bus_metrics* bus_metrics = nullptr);
 
 }  // namespace astra::runtime

@@ -32,7 +32,6 @@ constexpr auto kWsIdleTimeout = 60s;              // no frame/pong for this long
 constexpr std::size_t kMaxBodyBytes = 64 * 1024;  // request body limit
 constexpr std::size_t kMaxQueuedFrames = 8192;    // per WebSocket; beyond: frames dropped (counted)
 constexpr std::size_t kMaxChannels = 20000;       // live channel model bound; POST /channels beyond -> 500
-constexpr auto kPlaybackDuration = 400ms;         // per media item of a play request
 constexpr auto kEventDelay = 20ms;                // REST reply -> its events
 constexpr std::string_view kAsteriskId = "02:fc:00:00:00:01";
 
@@ -405,7 +404,9 @@ channel_state& ari_server::create_channel(const std::string& id, const std::stri
     c.model["dialplan"]["app_data"] = data;
   }
   c.app = app;
-  return channels_[id] = std::move(c);
+  auto& stored = channels_[id] = std::move(c);
+  ctx_.stats.ari_channels_active = channels_.size();
+  return stored;
 }
 
 void ari_server::hangup(const std::string& id, int cause, bool soft) {
@@ -441,6 +442,7 @@ void ari_server::hangup(const std::string& id, int cause, bool soft) {
   destroyed["channel"] = c->model;
   emit(c->app, destroyed);
   channels_.erase(id);
+  ctx_.stats.ari_channels_active = channels_.size();
 }
 
 asio::awaitable<void> ari_server::generate_calls() {
@@ -458,6 +460,7 @@ asio::awaitable<void> ari_server::generate_calls() {
     for (const auto& [app, s] : subscribers_) apps.insert(app);
     for (const auto& app : apps) {
       if (channels_.size() >= kMaxChannels) break;
+      if (ctx_.opt.ari_calls && ctx_.stats.ari_calls_generated >= ctx_.opt.ari_calls) break;
       char seq[16];
       std::snprintf(seq, sizeof seq, "%08llx", static_cast<unsigned long long>(chan_seq_++));
       std::string id = next_id();
@@ -473,7 +476,10 @@ asio::awaitable<void> ari_server::generate_calls() {
       emit(app, start);
       c.hold = std::make_shared<asio::steady_timer>(ctx_.io, ctx_.opt.ari_call_hold);
       c.hold->async_wait([this, id](auto e2) {
-        if (!e2 && !ctx_.stopping) hangup(id, 0, false);
+        if (!e2 && !ctx_.stopping) {
+          ++ctx_.stats.ari_caller_hangups;
+          hangup(id, 0, false);
+        }
       });
     }
   }
@@ -488,7 +494,7 @@ void ari_server::start_playback(const std::string& playback_id, const std::strin
   started["timestamp"] = iso_timestamp();
   started["playback"] = it->second;
   emit(app, started);
-  after(kPlaybackDuration, [this, playback_id, app] {
+  after(ctx_.opt.ari_playback, [this, playback_id, app] {
     auto it2 = playbacks_.find(playback_id);
     if (it2 == playbacks_.end()) return;  // stopped meanwhile
     auto& pb = it2->second;
@@ -660,6 +666,7 @@ reply ari_server::channels(http::verb m, const request_target& t, const std::map
   if (s.size() == 2) {
     if (m == http::verb::get) return ok(c->model);
     if (m == http::verb::delete_) {
+      ++ctx_.stats.ari_hangups_by_app;
       after(kEventDelay, [this, id] { hangup(id, 32, true); });
       return no_content();
     }

@@ -37,7 +37,9 @@ nlohmann::ordered_json summary(const context& ctx, double elapsed_s) {
               {"slow_disconnects", s.ami_disconnects_slow}};
   j["ari"] = {{"requests", s.ari_requests}, {"ws_connections", s.ari_ws_connections},
               {"events_sent", s.ari_events_sent}, {"events_dropped", s.ari_events_dropped},
-              {"calls_generated", s.ari_calls_generated}, {"auth_failures", s.ari_auth_failures}};
+              {"calls_generated", s.ari_calls_generated}, {"auth_failures", s.ari_auth_failures},
+              {"hangups_by_app", s.ari_hangups_by_app}, {"caller_hangups", s.ari_caller_hangups},
+              {"channels_active", s.ari_channels_active}};
   j["ari_out"] = {{"calls_started", s.ari_out_calls_started}, {"calls_completed", s.ari_out_calls_completed},
                   {"calls_failed", s.ari_out_calls_failed}, {"upgrade_failures", s.ari_out_upgrade_failures},
                   {"requests", s.ari_out_requests}};
@@ -110,6 +112,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--ari-cps", opt.ari_cps, "generated Stasis calls per second per connected ARI app")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--ari-calls", opt.ari_calls, "generated Stasis calls in total (0 = unlimited)")->capture_default_str();
+  double ari_playback_ms = 400;
+  app.add_option("--ari-playback-ms", ari_playback_ms, "ARI playback length per media item (ms)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--hold-ms", hold_ms, "how long generated ARI calls and AMI-originated channels stay up (ms)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--caller-hangup-ms", caller_hangup_ms, "the AGI caller hangs up after this many ms (0 = never)")
@@ -169,6 +175,7 @@ int main(int argc, char** argv) {
   }
   opt.ari_out_setup = std::chrono::milliseconds(static_cast<long long>(ari_out_setup_ms));
   opt.ari_call_hold = std::chrono::milliseconds(static_cast<long long>(hold_ms));
+  opt.ari_playback = std::chrono::milliseconds(static_cast<long long>(ari_playback_ms));
   opt.agi_caller_hangup = std::chrono::milliseconds(static_cast<long long>(caller_hangup_ms));
   opt.agi_idle_timeout = std::chrono::milliseconds(static_cast<long long>(agi_idle_ms));
   opt.ami_enabled = !no_ami;

@@ -48,6 +48,8 @@ struct options {
   double event_rate = 20.0;         // AMI events per second per session
   double ari_cps = 0.5;             // generated Stasis calls per second (per connected app)
   std::chrono::milliseconds ari_call_hold{2000};
+  std::uint64_t ari_calls = 0;                         // generated Stasis calls in total (0 = unlimited)
+  std::chrono::milliseconds ari_playback{400};         // per media item of a play request
   std::chrono::milliseconds agi_caller_hangup{0};  // 0 = the caller never hangs up first
   std::chrono::milliseconds agi_idle_timeout{30000};
   std::string dtmf;                 // digits the simulated caller "presses" for GET DATA etc.
@@ -81,6 +83,9 @@ struct counters {
   std::uint64_t ami_actions = 0, ami_events_sent = 0, ami_events_dropped = 0, ami_disconnects_slow = 0;
   std::uint64_t ari_requests = 0, ari_ws_connections = 0, ari_events_sent = 0, ari_events_dropped = 0;
   std::uint64_t ari_calls_generated = 0, ari_auth_failures = 0;
+  // Generated calls' ends: hung up by the app (DELETE /channels/{id}) or by the caller (the
+  // hold time passed); channels alive in the ARI model now.
+  std::uint64_t ari_hangups_by_app = 0, ari_caller_hangups = 0, ari_channels_active = 0;
   std::uint64_t ari_out_calls_started = 0, ari_out_calls_completed = 0, ari_out_calls_failed = 0;
   std::uint64_t ari_out_upgrade_failures = 0, ari_out_requests = 0;
   std::uint64_t async_calls_started = 0, async_calls_ended = 0, async_calls_timed_out = 0, async_commands = 0;

@@ -412,6 +412,31 @@ TEST_CASE("docs/configuration.md documents every key, default and variable") {
   }
 }
 
+TEST_CASE("servers[].ari.on_worker_loss: hangup by default, reoffer from the file or the environment; others refused") {
+  const char* yaml = R"(
+servers:
+  - name: pbx-1
+    ari: {url: "http://h:8088", username: u, password: p, on_worker_loss: reoffer}
+  - name: pbx-2
+    ari: {url: "http://h:8088", username: u, password: p}
+)";
+  auto r = load_string(yaml, no_env);
+  INFO(dump(r));
+  REQUIRE(r.ok());
+  CHECK(r.value->servers[0].ari->on_worker_loss == ari_worker_loss_policy::reoffer);
+  CHECK(r.value->servers[1].ari->on_worker_loss == ari_worker_loss_policy::hangup);
+  auto env = load_string(yaml, env_of({{"ASTRA_SERVER_PBX_2_ARI_ON_WORKER_LOSS", "reoffer"}}));
+  REQUIRE(env.ok());
+  CHECK(env.value->servers[1].ari->on_worker_loss == ari_worker_loss_policy::reoffer);
+  auto bad = load_string(R"(
+servers:
+  - name: pbx-1
+    ari: {url: "http://h:8088", username: u, password: p, on_worker_loss: ignore}
+)", no_env);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(dump(bad).find("servers[0].ari.on_worker_loss") != std::string::npos);
+}
+
 TEST_CASE("servers[].ari.on_reconnect: hangup by default, adopt or continue, from the file or the environment") {
   const char* yaml = R"(
 servers:
