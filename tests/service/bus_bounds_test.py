@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Issue 14: a lease bucket that already exists with a TTL shorter than bus.nats.lease_ttl is
-refused (a standby could otherwise take a lease its holder still counts on: split brain).
+"""Issue 14, the bus's bounds:
+a lease bucket that already exists with a TTL shorter than bus.nats.lease_ttl is refused (a
+standby could otherwise take a lease its holder still counts on: split brain), and the
+requests a holder answers are bounded (256 in flight per server, beyond: "busy" at once).
 
   - nats-server (JetStream, started here on a free loopback port) with the bucket
     astra_leases created beforehand with a 1 s TTL (the JetStream API, as `nats kv add` does);
   - astra with lease_ttl 5s: it logs the refusal once (naming the bucket and both TTLs), never
     holds the server (astra_upstream_holder stays 0) and never starts the AMI session;
-  - the bucket deleted: astra creates its own and holds the server.
-Usage: bus_bucket_ttl_test.py ASTRA ASTRA_SIM"""
-import json, os, re, sys, time, urllib.request
+  - the bucket deleted: astra creates its own and holds the server;
+  - the sim frozen (SIGSTOP: AMI actions stay unanswered), 300 AMI actions over NATS at once:
+    at least 44 are answered {"error":{"code":"busy"}} within a second, none is lost (every
+    other one gets its timeout error), and the refusal is logged once.
+Usage: bus_bounds_test.py ASTRA ASTRA_SIM"""
+import json, os, re, signal, sys, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nats_lite  # noqa: E402
@@ -20,7 +25,7 @@ spawn, fail, work = run.spawn, run.fail, run.work
 
 nats_port = run.start_nats()
 ami_port = free_port()
-spawn("sim", [sim, "--no-ari", "--no-agi", "--ami-listen", "127.0.0.1:%d" % ami_port, "--ami-secret", "s3cret",
+sim_proc = spawn("sim", [sim, "--no-ari", "--no-agi", "--ami-listen", "127.0.0.1:%d" % ami_port, "--ami-secret", "s3cret",
               "--event-rate", "0", "--stats-interval", "0"])
 deadline = time.time() + 10
 while True:
@@ -42,7 +47,7 @@ if "error" in created:
 cfg = os.path.join(work, "astra.yaml")
 open(cfg, "w").write("""servers:
   - name: pbx1
-    ami: {host: 127.0.0.1, port: %d, username: admin, secret: s3cret}
+    ami: {host: 127.0.0.1, port: %d, username: admin, secret: s3cret, action_timeout: 3s}
 agi: {enabled: false}
 log: {format: text}
 drain_timeout: 1s
@@ -88,4 +93,41 @@ while holder() != 1:
     if time.time() > deadline:
         fail("no hold within 15 s of the bucket's deletion")
     time.sleep(0.1)
-print("OK: refused the 1 s bucket, held the server once it was deleted")
+print("refused the 1 s bucket, held the server once it was deleted")
+
+# Requests bounded per server on the holder.
+ping = json.dumps({"action": "Ping", "headers": {}})
+if nats_lite.parse(bus.request("astra.pbx1.ami.action", ping, timeout=5)).get("response", {}).get("Response") != "Success":
+    fail("AMI Ping over NATS before the freeze failed")
+sim_proc.send_signal(signal.SIGSTOP)
+inbox = bus.subscribe("_INBOX.bounds.*")
+bus.flush()
+sent_at = time.time()
+for i in range(300):
+    bus.publish("astra.pbx1.ami.action", ping, reply="_INBOX.bounds.%d" % i)
+replies, busy_fast = {}, 0
+deadline = time.time() + 10
+while len(replies) < 300 and time.time() < deadline:
+    try:
+        subject, data, _, _ = inbox.get(timeout=0.5)
+    except Exception:
+        continue
+    body = nats_lite.parse(data)
+    replies[subject] = body
+    if body.get("error", {}).get("code") == "busy" and time.time() - sent_at < 1.0:
+        busy_fast += 1
+sim_proc.send_signal(signal.SIGCONT)
+codes = {}
+for body in replies.values():
+    code = body.get("error", {}).get("code", "ok")
+    codes[code] = codes.get(code, 0) + 1
+print("300 requests with the sim frozen: %s (busy within 1 s: %d)" % (codes, busy_fast))
+if len(replies) != 300:
+    fail("%d of 300 requests got no answer" % (300 - len(replies)))
+if busy_fast < 44:
+    fail("only %d busy answers within a second (256 in flight allowed)" % busy_fast)
+if codes.get("busy", 0) + codes.get("timeout", 0) + codes.get("disconnected", 0) != 300:
+    fail("unexpected answers: %s" % codes)
+if run.log_of("astra").count("busy") < 1:
+    fail("the busy refusal was not logged")
+print("OK")
