@@ -102,7 +102,9 @@ class nats_bus {
   // delivery thread; the handler is destroyed after it). Unknown ids are ignored.
   virtual void unsubscribe(std::uint64_t id) = 0;
   // Publishes through the ordered, bounded outgoing buffer (never blocks; false: dropped and
-  // counted as buffer_full). `reply` makes it a request (the answer goes to that subject).
+  // counted as buffer_full). These messages (the ARI call protocol) have a reserve of 4,096
+  // messages / 4 MiB above bus.nats.buffer, so that an event burst does not cost calls.
+  // `reply` makes it a request (the answer goes to that subject).
   // `holder_of` (a server index, or npos): queued and published only while this replica holds
   // that server (else dropped, counted as not_holder), like the server's events.
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);

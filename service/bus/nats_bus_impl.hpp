@@ -193,6 +193,7 @@ class impl final : public nats_bus {
   std::mutex subs_mutex_;
   std::unordered_map<std::uint64_t, sub_entry> subs_;  // under subs_mutex_
   std::uint64_t next_sub_id_ = 1;                      // under subs_mutex_
+  bool subs_closed_ = false;                           // under subs_mutex_: unsubscribe_all() ran
 
   std::mutex handlers_mutex_;
   request_handler ami_handler_, ari_handler_;

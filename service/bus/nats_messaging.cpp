@@ -6,9 +6,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 namespace astra::bus::detail {
 
 namespace {
+
+// Headroom above bus.nats.buffer.{messages,bytes} for publish() (the ARI call protocol).
+constexpr std::size_t call_reserve_messages = 4096;
+constexpr std::size_t call_reserve_bytes = 4 * 1024 * 1024;
 
 // The closure libnats gets: owns a copy of the handler; freed by on_complete once libnats
 // guarantees no message callback runs any more.
@@ -43,7 +49,7 @@ void on_complete(void* closure) { delete static_cast<sub_closure*>(closure); }
 
 bool impl::make_subscription(sub_entry& e) {
   natsConnection* nc = nc_.load(std::memory_order_acquire);
-  if (!nc || e.sub) return e.sub != nullptr;
+  if (!nc || e.sub || subs_closed_) return e.sub != nullptr;
   auto* closure = new sub_closure{e.handler, e.subject};
   natsSubscription* sub = nullptr;
   // Created paused is not available for async subscriptions: the on-complete callback is set
@@ -100,6 +106,7 @@ void impl::unsubscribe_all() {
   std::unordered_map<std::uint64_t, sub_entry> all;
   {
     std::lock_guard lock(subs_mutex_);
+    subs_closed_ = true;  // the connection is about to go: no subscription is made after this
     all.swap(subs_);
   }
   for (auto& [id, e] : all)
@@ -114,21 +121,20 @@ bool impl::publish(std::string subject, std::string payload, std::string reply, 
   m.subject = std::move(subject);
   m.payload = std::move(payload);
   m.reply = std::move(reply);
-  if (holder_of == npos) {
-    m.what = outgoing::kind::control;
-    return enqueue(std::move(m));
-  }
-  if (holder_of >= slots_.size()) return false;
-  m.what = outgoing::kind::relay;
-  m.server = static_cast<std::uint32_t>(holder_of);
+  if (holder_of != npos && holder_of >= slots_.size()) return false;
+  m.what = holder_of == npos ? outgoing::kind::control : outgoing::kind::relay;
+  m.server = holder_of == npos ? 0 : static_cast<std::uint32_t>(holder_of);
   const std::size_t bytes = m.bytes();
   bool full = false, stale = false;
   {
     std::lock_guard lock(buffer_mutex_);
-    m.epoch = slots_[holder_of]->epoch.load(std::memory_order_relaxed);
-    if (m.epoch == 0) {
+    m.epoch = holder_of == npos ? 0 : slots_[holder_of]->epoch.load(std::memory_order_relaxed);
+    // The calls' own messages (offers, answers, heartbeats, relayed call events) get a reserve
+    // above the event bound: a burst of AMI/ARI events filling the buffer does not cost calls.
+    if (holder_of != npos && m.epoch == 0) {
       stale = true;
-    } else if (buffer_.size() >= cfg_.buffer_messages || buffer_bytes_ + bytes > cfg_.buffer_bytes) {
+    } else if (buffer_.size() >= cfg_.buffer_messages + call_reserve_messages ||
+               buffer_bytes_ + bytes > cfg_.buffer_bytes + call_reserve_bytes) {
       full = true;
     } else {
       buffer_bytes_ += bytes;
@@ -143,7 +149,10 @@ bool impl::publish(std::string subject, std::string payload, std::string reply, 
 
 std::string impl::new_inbox() {
   natsInbox* inbox = nullptr;
-  if (natsInbox_Create(&inbox) != NATS_OK) return "_INBOX.astra." + instance_;
+  if (natsInbox_Create(&inbox) != NATS_OK) {
+    static std::atomic<std::uint64_t> fallback{0};
+    return "_INBOX.astra." + instance_ + "." + std::to_string(fallback.fetch_add(1) + 1);
+  }
   std::string out(inbox);
   natsInbox_Destroy(inbox);
   return out;

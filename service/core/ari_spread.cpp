@@ -18,6 +18,7 @@
 
 #include "actors/ari/client.hpp"
 #include "generated/ari/events.hpp"
+#include "protocols/ari/rest.hpp"
 #include "protocols/common/json_string.hpp"
 #include "service/bus/nats_bus.hpp"
 
@@ -28,6 +29,7 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 constexpr auto sweep_period = std::chrono::milliseconds(250);  // relay: claim deadlines, lost workers
 constexpr std::size_t dedupe_window = 8192;                    // worker: (relay, seq) pairs remembered
+constexpr unsigned max_offer_attempts = 3;                     // relay: offers of one call answered "declined"
 
 std::string json_quoted(std::string_view s) {
   std::string out;
@@ -83,17 +85,20 @@ std::string identity_json(const bus::nats_bus& bus) {
 struct call_claim {
   std::string worker;                 // instance that claimed it; "" while offered
   std::string start_frame;            // the StasisStart (offered again by reoffer)
-  std::vector<std::string> held;      // envelopes waiting for the claim, in order
+  // Messages waiting for the claim, in order: (subject, envelope); an event about this channel
+  // and a bridge waits with both copies, so the bridge's copy cannot overtake the channel's.
+  std::vector<std::pair<std::string, std::string>> held;
   bool ended = false;                 // StasisEnd / ChannelDestroyed seen while offered
   std::uint64_t offer = 0;            // reply subject suffix of the pending offer (0: none)
+  unsigned attempts = 0;              // offers of this call so far (declines re-offer, bounded)
   clock_type::time_point since{};     // offered at / claimed at
 };
 
 class relay_impl final : public ari_relay, public std::enable_shared_from_this<relay_impl> {
  public:
   relay_impl(bus::nats_bus& bus, boost::asio::io_context& io, ari_spread_options opts, ari_spread_hooks hooks,
-             std::function<void(const std::string&)> hang_up)
-      : bus_(bus), timer_(io), opts_(std::move(opts)), hooks_(std::move(hooks)), hang_up_(std::move(hang_up)),
+             relay_rest_fn rest)
+      : bus_(bus), io_(io), timer_(io), opts_(std::move(opts)), hooks_(std::move(hooks)), rest_(std::move(rest)),
         base_(base_of(bus, opts_.server)), inbox_(bus.new_inbox()) {
     std::random_device rd;
     relay_id_ = rd();
@@ -117,7 +122,6 @@ class relay_impl final : public ari_relay, public std::enable_shared_from_this<r
     const auto t = e.type();
     const std::string cid(e.channel_id());
     const std::string bid(e.bridge_id());
-    std::vector<std::string> to_hang_up;
     {
       std::lock_guard lock(mutex_);
       if (stopped_) return;
@@ -130,10 +134,17 @@ class relay_impl final : public ari_relay, public std::enable_shared_from_this<r
           it->second.start_frame.assign(frame);
           offer(cid, it->second);
         } else if (it != calls_.end() && it->second.worker.empty()) {
-          if (it->second.held.size() < max_held_events) it->second.held.push_back(env);
-          else if (hooks_.dropped) hooks_.dropped("ari.held");
+          auto& held = it->second.held;
+          if (held.size() < max_held_events) {
+            held.emplace_back(base_ + "ari.channel." + bus::subject_token(cid), env);
+            if (!bid.empty()) held.emplace_back(base_ + "ari.bridge." + bus::subject_token(bid), env);
+          } else if (hooks_.dropped) {
+            hooks_.dropped("ari.held");
+          }
           if (ends) it->second.ended = true;
+          return;  // the bridge's copy (if any) waits with it
         } else {
+          if (t == ari::event_type::StasisStart && it != calls_.end()) it->second.start_frame.assign(frame);
           // Claimed, pre-claimed (originated by a replica) or unknown (a channel some replica
           // may be following, e.g. one it originated; after a takeover, before the claims
           // heartbeat): published; nobody listening costs NATS nothing but the message.
@@ -161,9 +172,111 @@ class relay_impl final : public ari_relay, public std::enable_shared_from_this<r
     return calls_.size();
   }
 
+  void on_connected() override {
+    std::weak_ptr<relay_impl> weak = shared_from_this();
+    auto timer = std::make_shared<boost::asio::steady_timer>(io_, opts_.heartbeat * 5 / 2);
+    timer->async_wait([weak, timer](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->list_unclaimed();
+    });
+  }
+
  private:
+  void hang_up(const std::string& id, std::function<void(int)> then = {}) {
+    rest_("DELETE", "/ari/channels/" + ari::percent_encode_segment(id), [id, then](int status, std::string) {
+      if (status < 200 || status >= 300)
+        spdlog::warn("ari: hanging up channel {} failed: {}", id, status ? std::to_string(status) : "transport failure");
+      if (then) then(status);
+    });
+  }
+
+  void list_unclaimed() {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopped_) return;
+    }
+    std::weak_ptr<relay_impl> weak = shared_from_this();
+    rest_("GET", "/ari/channels", [weak](int status, std::string body) {
+      auto self = weak.lock();
+      if (!self) return;
+      if (status != 200) {
+        spdlog::warn("ari: listing the channels of {} for unclaimed calls failed ({})", self->opts_.server, status);
+        return;
+      }
+      self->on_listing(body);
+    });
+  }
+
+  // The channels inside one of the apps that no replica claims get on_reconnect.
+  void on_listing(const std::string& body) {
+    auto list = nlohmann::json::parse(body, nullptr, false);
+    if (!list.is_array()) return;
+    struct orphan {
+      std::string id, app;
+      nlohmann::json channel;
+      std::vector<std::string> args;
+    };
+    std::vector<orphan> found;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopped_) return;
+      for (auto& ch : list) {
+        if (!ch.is_object() || !ch.contains("id") || !ch["id"].is_string() || !ch.contains("dialplan")) continue;
+        const auto& dp = ch["dialplan"];
+        std::string app_name = dp.is_object() ? dp.value("app_name", "") : "";
+        std::transform(app_name.begin(), app_name.end(), app_name.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (app_name != "stasis") continue;
+        const std::string data = dp.value("app_data", "");
+        std::vector<std::string> tokens;
+        std::string token;
+        for (char c : data + ",") {
+          if (c == ',') {
+            tokens.push_back(token);
+            token.clear();
+          } else {
+            token += c;
+          }
+        }
+        if (tokens.empty() || std::find(opts_.apps.begin(), opts_.apps.end(), tokens.front()) == opts_.apps.end()) continue;
+        const std::string id = ch["id"].get<std::string>();
+        if (calls_.count(id)) continue;  // offered or claimed
+        found.push_back({id, tokens.front(), ch, std::vector<std::string>(tokens.begin() + 1, tokens.end())});
+      }
+    }
+    if (found.empty()) return;
+    const auto policy = config::to_string(opts_.on_reconnect);
+    spdlog::warn("ari: {} channel(s) inside the apps of {} claimed by no replica; on_reconnect: {}", found.size(),
+                 opts_.server, policy);
+    auto report = [hook = hooks_.reconnect_channel, policy](int status) {
+      if (hook) hook(policy, status >= 200 && status < 300 ? "ok" : status == 404 ? "gone" : "failed");
+    };
+    for (auto& o : found) {
+      switch (opts_.on_reconnect) {
+        case config::ari_reconnect_policy::hangup:
+          hang_up(o.id, report);
+          break;
+        case config::ari_reconnect_policy::continue_:
+          rest_("POST", "/ari/channels/" + ari::percent_encode_segment(o.id) + "/continue", [report](int status, std::string) { report(status); });
+          break;
+        case config::ari_reconnect_policy::adopt: {
+          nlohmann::json start = {{"type", "StasisStart"},          {"timestamp", "1970-01-01T00:00:00.000+0000"},
+                                  {"args", o.args},                 {"channel", o.channel},
+                                  {"application", o.app}};
+          std::lock_guard lock(mutex_);
+          if (stopped_ || calls_.count(o.id)) break;
+          auto& c = calls_[o.id];
+          c.start_frame = start.dump();
+          offer(o.id, c);
+          report(200);
+          break;
+        }
+      }
+    }
+  }
+
   // Under mutex_.
   void offer(const std::string& cid, call_claim& c) {
+    ++c.attempts;
     c.worker.clear();
     c.held.clear();
     c.offer = ++offer_seq_;
@@ -174,11 +287,11 @@ class relay_impl final : public ari_relay, public std::enable_shared_from_this<r
   }
 
   // Under mutex_: the call leaves the table; the caller hangs it up outside the lock.
-  void unclaimed(const std::string& cid, const char* why, std::vector<std::string>& hang_up) {
+  void unclaimed(const std::string& cid, const char* why, std::vector<std::string>& out) {
     spdlog::warn("ari: call {} on {} not claimed by any replica ({}); hanging it up", cid, opts_.server, why);
     if (hooks_.unclaimed) hooks_.unclaimed();
     calls_.erase(cid);
-    hang_up.push_back(cid);
+    out.push_back(cid);
   }
 
   void on_answer(const bus::bus_message& m) {
@@ -187,9 +300,11 @@ class relay_impl final : public ari_relay, public std::enable_shared_from_this<r
     if (dot == std::string_view::npos) return;
     std::from_chars(m.subject.data() + dot + 1, m.subject.data() + m.subject.size(), n);
     std::string instance;
+    bool declined = false;
     if (!m.no_responders) {
       auto j = nlohmann::json::parse(m.data, nullptr, false);
       if (j.is_object() && j.contains("instance") && j["instance"].is_string()) instance = j["instance"].get<std::string>();
+      declined = j.is_object() && j.value("declined", false);
     }
     std::vector<std::string> to_hang_up;
     {
@@ -201,21 +316,23 @@ class relay_impl final : public ari_relay, public std::enable_shared_from_this<r
       offers_.erase(o);
       auto it = calls_.find(cid);
       if (it == calls_.end() || it->second.offer != n) return;
-      if (instance.empty()) {
-        unclaimed(cid, m.no_responders ? "no replica listens" : "invalid claim answer", to_hang_up);
+      if (declined && it->second.attempts < max_offer_attempts) {
+        offer(cid, it->second);  // a draining / stopping replica: another one may take it
+      } else if (declined || instance.empty()) {
+        unclaimed(cid, declined ? "declined by every replica asked" : m.no_responders ? "no replica listens" : "invalid claim answer",
+                  to_hang_up);
       } else {
         auto& c = it->second;
         c.worker = instance;
         c.offer = 0;
         c.since = clock_type::now();
         workers_.try_emplace(instance, c.since);
-        for (auto& env : c.held)
-          bus_.publish(base_ + "ari.channel." + bus::subject_token(cid), std::move(env), {}, opts_.bus_index);
+        for (auto& [subject, env] : c.held) bus_.publish(std::move(subject), std::move(env), {}, opts_.bus_index);
         c.held.clear();
         if (c.ended) calls_.erase(it);
       }
     }
-    for (const auto& id : to_hang_up) hang_up_(id);
+    for (const auto& id : to_hang_up) hang_up(id);
   }
 
   void on_claim_notice(const bus::bus_message& m) {
@@ -245,6 +362,7 @@ class relay_impl final : public ari_relay, public std::enable_shared_from_this<r
     if (stopped_) return;
     const auto now = clock_type::now();
     workers_[instance] = now;
+    last_heartbeat_ = now;
     // Learn the claims this relay does not know (a takeover), forget those the worker no
     // longer runs (its actor ended; claims younger than two heartbeats may not be listed yet).
     for (const auto& ch : listed) {
@@ -289,7 +407,20 @@ class relay_impl final : public ari_relay, public std::enable_shared_from_this<r
           ++o;
         }
       }
-      for (auto w = workers_.begin(); w != workers_.end();) {
+      // Loss detection only while this relay hears the bus: connected, and heartbeats arriving
+      // (its own replica's worker beats every heartbeat period). Otherwise the silence is ours:
+      // nobody is declared lost, and every worker's clock restarts once we hear again.
+      const bool hearing = bus_.connected() && now - last_heartbeat_ < opts_.worker_timeout;
+      if (!hearing) {
+        for (auto& [instance, seen] : workers_) seen = now;
+        for (auto& [cid, c] : calls_)
+          if (c.offer) c.since = now;
+        deaf_ = true;
+      } else if (deaf_) {
+        deaf_ = false;
+        spdlog::info("ari: relay of {} hears the bus again; worker-loss detection resumes", opts_.server);
+      }
+      for (auto w = workers_.begin(); hearing && w != workers_.end();) {
         if (now - w->second < opts_.worker_timeout) {
           ++w;
           continue;
@@ -306,24 +437,29 @@ class relay_impl final : public ari_relay, public std::enable_shared_from_this<r
         if (hooks_.worker_lost) hooks_.worker_lost();
         for (const auto& cid : theirs) {
           if (hooks_.loss_call) hooks_.loss_call(policy);
-          if (opts_.on_worker_loss == config::ari_worker_loss_policy::reoffer) {
-            offer(cid, calls_[cid]);
+          auto& c = calls_[cid];
+          if (opts_.on_worker_loss == config::ari_worker_loss_policy::reoffer && !c.start_frame.empty()) {
+            c.attempts = 0;
+            offer(cid, c);
           } else {
+            if (opts_.on_worker_loss == config::ari_worker_loss_policy::reoffer)
+              spdlog::warn("ari: call {} has no StasisStart to offer again (learned from a heartbeat); hanging it up", cid);
             calls_.erase(cid);
             to_hang_up.push_back(cid);
           }
         }
       }
     }
-    for (const auto& id : to_hang_up) hang_up_(id);
+    for (const auto& id : to_hang_up) hang_up(id);
     arm();
   }
 
   bus::nats_bus& bus_;
+  boost::asio::io_context& io_;
   boost::asio::steady_timer timer_;
   const ari_spread_options opts_;
   const ari_spread_hooks hooks_;
-  const std::function<void(const std::string&)> hang_up_;
+  const relay_rest_fn rest_;
   const std::string base_;   // "<prefix>.<server>."
   const std::string inbox_;  // offers' answers: <inbox>.<offer>
   std::uint32_t relay_id_ = 0;
@@ -336,6 +472,8 @@ class relay_impl final : public ari_relay, public std::enable_shared_from_this<r
   std::unordered_map<std::string, call_claim> calls_;               // channel id ->
   std::unordered_map<std::uint64_t, std::string> offers_;          // offer -> channel id
   std::unordered_map<std::string, clock_type::time_point> workers_;  // instance -> last heard
+  clock_type::time_point last_heartbeat_ = clock_type::now();       // any worker's, ours included
+  bool deaf_ = false;                                               // logged once per deaf spell
 };
 
 // ------------------------------------------------------------------------------------------
@@ -347,20 +485,17 @@ class worker_impl final : public ari_worker, public std::enable_shared_from_this
   worker_impl(bus::nats_bus& bus, boost::asio::io_context& io, ari_spread_options opts, ari_spread_hooks hooks)
       : bus_(bus), timer_(io), opts_(std::move(opts)), hooks_(std::move(hooks)), base_(base_of(bus, opts_.server)) {}
 
-  void begin() {
-    std::weak_ptr<worker_impl> weak = shared_from_this();
-    {
-      std::lock_guard lock(mutex_);
-      calls_sub_ = bus_.subscribe(base_ + "ari.calls", base_ + "workers", [weak](const bus::bus_message& m) {
-        if (auto self = weak.lock()) self->on_offer(m);
-      });
-    }
-    arm();
-  }
+  void begin() { arm(); }
 
+  // Joins the queue group only now: an offer is never taken before there is a client to run it.
   void attach(ari::client* client) override {
+    std::weak_ptr<worker_impl> weak = shared_from_this();
     std::lock_guard lock(mutex_);
+    if (stopped_) return;
     client_ = client;
+    calls_sub_ = bus_.subscribe(base_ + "ari.calls", base_ + "workers", [weak](const bus::bus_message& m) {
+      if (auto self = weak.lock()) self->on_offer(m);
+    });
   }
 
   void on_member(bool channel, const std::string& id, bool added) override {
@@ -440,12 +575,30 @@ class worker_impl final : public ari_worker, public std::enable_shared_from_this
       return;
     }
     const std::string cid(decoded->channel_id());
+    bool take = false;
     {
       std::lock_guard lock(mutex_);
-      if (stopped_ || !client_ || !calls_sub_) return;  // draining: the holder's deadline hangs it up
-      // Subscribed before the answer: the relay publishes the channel's events only after it.
-      if (!channel_subs_.count(cid)) channel_subs_[cid] = subscribe_relayed(true, cid);
-      client_->inject_frame(std::string(m.data));
+      if (!stopped_ && client_ && calls_sub_) {
+        if (live_.count(cid)) {
+          // Offered again while this replica still runs it (it was silent long enough to be
+          // declared lost): the running actor keeps it; no second StasisStart.
+          take = true;
+        } else {
+          // Subscribed before the answer: the relay publishes the channel's events only after it.
+          const bool fresh = !channel_subs_.count(cid);
+          if (fresh) channel_subs_[cid] = subscribe_relayed(true, cid);
+          take = client_->inject_frame(std::string(m.data));
+          if (!take && fresh) {
+            bus_.unsubscribe(channel_subs_[cid]);
+            channel_subs_.erase(cid);
+          }
+        }
+      }
+    }
+    if (!take) {
+      // Draining, stopping, or the frame was refused: the relay offers it to another replica.
+      bus_.publish(std::string(m.reply), identity_json(bus_) + ",\"declined\":true}");
+      return;
     }
     bus_.publish(std::string(m.reply), identity_json(bus_) + "}");
     if (hooks_.claimed) hooks_.claimed();
@@ -516,8 +669,8 @@ class worker_impl final : public ari_worker, public std::enable_shared_from_this
 }  // namespace
 
 std::shared_ptr<ari_relay> ari_relay::start(bus::nats_bus& bus, boost::asio::io_context& io, ari_spread_options opts,
-                                            ari_spread_hooks hooks, std::function<void(const std::string&)> hang_up) {
-  auto r = std::make_shared<relay_impl>(bus, io, std::move(opts), std::move(hooks), std::move(hang_up));
+                                            ari_spread_hooks hooks, relay_rest_fn rest) {
+  auto r = std::make_shared<relay_impl>(bus, io, std::move(opts), std::move(hooks), std::move(rest));
   r->begin();
   return r;
 }

@@ -66,7 +66,18 @@ struct ari_spread_options {
   std::chrono::milliseconds claim_timeout{2000};   // offer -> claim answer
   std::chrono::milliseconds heartbeat{1000};       // worker claims period
   std::chrono::milliseconds worker_timeout{3500};  // no claims heartbeat this long: worker lost
+  // Relay, at each (re)subscription of the socket, once the replicas' heartbeats had time to
+  // arrive (2.5 x heartbeat): GET /channels; a channel inside one of `apps` that no replica
+  // claims gets `on_reconnect` (hangup, continue, or adopt: offered as a StasisStart built
+  // from the listing; the handler runs from the start).
+  std::vector<std::string> apps;
+  config::ari_reconnect_policy on_reconnect = config::ari_reconnect_policy::hangup;
 };
+
+// REST through the holder's ARI client: `done` gets the HTTP status (0: transport failure)
+// and body, on any thread.
+using relay_rest_fn = std::function<void(std::string method, std::string path,
+                                         std::function<void(int status, std::string body)> done)>;
 
 // Counters the service turns into metrics; each optional, any thread, must not block.
 struct ari_spread_hooks {
@@ -76,17 +87,22 @@ struct ari_spread_hooks {
   std::function<void()> worker_lost;                        // relay: a replica with calls went silent
   std::function<void(std::string_view policy)> loss_call;   // relay: one call handled by on_worker_loss
   std::function<void(std::string_view reason)> dropped;     // relay: held events over max_held_events
+  // relay: an unclaimed channel found at a (re)subscription, once its on_reconnect ran:
+  // policy "hangup" / "continue" / "adopt", outcome "ok" / "gone" (404) / "failed".
+  std::function<void(std::string_view policy, std::string_view outcome)> reconnect_channel;
 };
 
 class ari_relay {
  public:
-  // `hang_up` sends DELETE /channels/{id} (through the holder's ARI client). Subscribes the
-  // reply inbox, P.ari.claim and P.ari.claims; starts the sweep timer.
+  // `rest`: the holder's ARI client (hang-ups, the listing). Subscribes the reply inbox,
+  // P.ari.claim and P.ari.claims; starts the sweep timer.
   static std::shared_ptr<ari_relay> start(bus::nats_bus& bus, boost::asio::io_context& io, ari_spread_options opts,
-                                          ari_spread_hooks hooks, std::function<void(const std::string& channel)> hang_up);
+                                          ari_spread_hooks hooks, relay_rest_fn rest);
   virtual ~ari_relay() = default;
   // The ARI client's relay hook (socket strand).
   virtual void on_event(const ari::event& e, std::string_view frame) = 0;
+  // The event socket (re)subscribed (any thread): schedules the listing of unclaimed channels.
+  virtual void on_connected() = 0;
   // Unsubscribes and stops the timer; idempotent.
   virtual void stop() = 0;
   // Calls known (offered or claimed) right now.

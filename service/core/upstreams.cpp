@@ -449,6 +449,12 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     o.server = server_.name;
     o.bus_index = bus_index_;
     o.on_worker_loss = server_.ari->on_worker_loss;
+    o.on_reconnect = server_.ari->on_reconnect;
+    o.apps = server_.ari->apps;
+    for (const auto& reg : regs_.ari_apps)
+      if ((reg.server.empty() || reg.server == server_.name) &&
+          std::find(o.apps.begin(), o.apps.end(), reg.app) == o.apps.end())
+        o.apps.push_back(reg.app);
     return o;
   }
 
@@ -463,6 +469,9 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     h.worker_lost = [c = &bm->ari_worker_lost.with({n})] { c->inc(); };
     h.loss_call = [bm, n](std::string_view policy) { bm->ari_worker_loss_calls.with({n, std::string(policy)}).inc(); };
     h.dropped = [this](std::string_view) { m_.queue_dropped.with({"ari_held"}).inc(); };
+    h.reconnect_channel = [this, n](std::string_view policy, std::string_view outcome) {
+      m_.ari_reconnect_channels.with({n, std::string(policy), std::string(outcome)}).inc();
+    };
     return h;
   }
 
@@ -479,6 +488,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     };
     setup.hooks.connected = nullptr;
     setup.hooks.disconnected = nullptr;
+    setup.hooks.event = nullptr;  // counted once, by the socket client of the holder
     auto started = ari::client::start(system_, io_.context(), std::move(setup.cc), std::move(setup.handlers),
                                       std::move(setup.hooks));
     if (!started) {
@@ -510,24 +520,27 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
         self->bus_->publish_ari_event(self->bus_index_, type, frame, unix_ms_now());
       };
       std::weak_ptr<server_runtime_impl> weak = self;
-      ari_relay_ = ari_relay::start(*bus_, io_.context(), spread_options(), spread_hooks(), [weak](const std::string& id) {
-        auto me = weak.lock();
-        if (!me) return;
-        ari::channels::hangup op;
-        op.channelId = id;
-        auto req = ari::to_request(op);
-        if (!req) return;
-        std::lock_guard lock(me->mutex_);
-        if (!me->ari_client_) return;
-        me->ari_client_->send(std::move(*req), [id](result<ari::rest_response> r) {
-          if (!r || r->status >= 300)
-            spdlog::warn("ari: hanging up channel {} failed: {}", id,
-                         r ? std::to_string(r->status) + " " + r->reason : r.error().message());
-        });
-      });
+      ari_relay_ = ari_relay::start(
+          *bus_, io_.context(), spread_options(), spread_hooks(),
+          [weak](std::string method, std::string path, std::function<void(int, std::string)> done) {
+            auto me = weak.lock();
+            if (!me) return done(0, {});
+            std::lock_guard lock(me->mutex_);
+            if (!me->ari_client_) return done(0, {});
+            me->ari_client_->send(ari::make_raw_request(std::move(method), path),
+                                  [done = std::move(done)](result<ari::rest_response> r) {
+                                    if (r) done(r->status, std::move(r->body));
+                                    else done(0, {});
+                                  });
+          });
       std::weak_ptr<ari_relay> relay = ari_relay_;
       setup.hooks.relay = [relay](const ari::event& e, std::string_view frame) {
         if (auto r = relay.lock()) r->on_event(e, frame);
+      };
+      auto board_hook = std::move(setup.hooks.connected);
+      setup.hooks.connected = [relay, board_hook](bool up) {
+        if (board_hook) board_hook(up);
+        if (auto r = relay.lock(); r && up) r->on_connected();
       };
     }
     auto started = ari::client::start(system_, io_.context(), std::move(setup.cc), std::move(setup.handlers),
