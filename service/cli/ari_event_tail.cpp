@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <random>
 #include <string>
@@ -12,7 +13,6 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -98,7 +98,19 @@ class tail {
         if (!ec) stop(std::nullopt);
       });
     }
-    net::co_spawn(io_, session(), net::detached);
+    // An exception out of the session (e.g. bad_alloc) ends the tail as a failure, never as
+    // a clean end.
+    net::co_spawn(io_, session(), [this](std::exception_ptr e) {
+      if (!e) return;
+      std::string what = "internal error";
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        what += std::string(": ") + x.what();
+      } catch (...) {
+      }
+      stop(failure{ari_errc::disconnected, std::move(what)});
+    });
     io_.run();
     return outcome_;
   }
