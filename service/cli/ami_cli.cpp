@@ -311,6 +311,7 @@ int run_watch_direct(const options& o, std::FILE* out, std::FILE* err) {
     bool done = false;
     bool logged_in = false;
     bool output_failed = false;
+    std::atomic<bool> over{false};        // --count/--duration reached: no line is added after it
     std::optional<failure> link_failure;  // closed before --count / --duration
     std::uint64_t written = 0;            // the reader's strand only, read after it stopped
     std::uint64_t lost_oversized = 0;     // idem
@@ -348,6 +349,7 @@ int run_watch_direct(const options& o, std::FILE* out, std::FILE* err) {
   h.on_message = [&, st](const ami::message& m) {  // the connection's strand
     if (m.kind() == ami::message_kind::event) {
       if (!st->logged_in || st->written >= limit) return true;  // before the login: not ours
+      if (st->over.load(std::memory_order_acquire)) return true;  // --duration is over
       if (!st->output.append([&](out_buffer& buffer) {
             append_json_message(buffer, m);
             buffer.push_back('\n');
@@ -417,8 +419,9 @@ int run_watch_direct(const options& o, std::FILE* out, std::FILE* err) {
       else st->changed.wait(lock, [&] { return st->done; });
     }
     st->done = true;
+    st->over.store(true, std::memory_order_release);
   }
-  // No line is added after this: the io thread (the strand's only thread) is joined.
+  // The io thread (the strand's only thread) is joined: nothing runs on the strand after it.
   conn->close({ami::make_error_code(ami::ami_errc::disconnected), "watch done"});
   io.stop();
   st->output.close();

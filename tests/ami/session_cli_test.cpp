@@ -304,6 +304,17 @@ TEST_CASE("ami watch without --event: MD5 and TLS logins, refused login, read li
   CHECK(printed == burst_events + 1);  // FullyBooted at login, then the burst
   CHECK(lost.err.find("link lost after " + std::to_string(printed) + " events") != std::string::npos);
 
+  // --duration ends a quiet stream with exit 0 (the server sends FullyBooted at login only).
+  fake_ami_options quiet_opts;
+  fake_ami_server quiet_server(quiet_opts);
+  const auto started = std::chrono::steady_clock::now();
+  auto quiet = run(cat(cat({"watch"}, conn(quiet_server)), {"--duration", "0.3"}));
+  const auto took = std::chrono::steady_clock::now() - started;
+  CHECK(quiet.code == 0);
+  CHECK(std::count(quiet.out.begin(), quiet.out.end(), '\n') <= 1);
+  CHECK(took >= std::chrono::milliseconds(300));
+  CHECK(took < std::chrono::seconds(3));
+
   // An event over a read limit is reported and counted; the others are printed.
   opts.burst = "Event: VarSet\r\nVariable: HUGE\r\nValue: " + std::string(70000, 'x') + "\r\n\r\n" +
                "Event: VarSet\r\nVariable: SMALL\r\nValue: 1\r\n\r\n";
