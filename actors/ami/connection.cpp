@@ -293,6 +293,7 @@ class stream_connection final : public connection, public std::enable_shared_fro
         continue;
       }
       message& m = next->value();
+      if (handlers_.on_message && handlers_.on_message(m)) continue;
       if (m.kind() == message_kind::event && options_.inbox) {
         const std::size_t bytes = m.raw().size();
         if (options_.inbox->try_reserve(bytes)) {

@@ -70,6 +70,11 @@ struct connection_options {
 
 struct connection_handlers {
   std::function<void()> on_connected;
+  // Optional: called with each message as soon as it is parsed, before it joins the read's
+  // batch; returning true consumes it (not batched, no inbox credit taken). For a consumer on
+  // the strand itself (astra ami watch): no shared_ptr per message, and the message's memory
+  // is freed while it is still hot, before the next one is parsed.
+  std::function<bool(const message&)> on_message;
   std::function<void(read_batch&&)> on_batch;
   std::function<void(failure)> on_closed;  // exactly once per connection, last callback
 };

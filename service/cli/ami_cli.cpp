@@ -9,7 +9,9 @@
 //       prints one JSON object per event per line; exit 0 when --count/--duration is reached,
 //       2 on connection/login errors or when the link is lost. Output is buffered
 //       (line_output.hpp): written when the stream pauses for 1 ms, at the latest 50 ms after
-//       an event, and at exit.
+//       an event, and at exit. Without --event the connection's reader encodes each event as
+//       it is parsed (run_watch_direct); with --event the session actor asks Asterisk for the
+//       named events only (event pushdown) and a subscriber writes them (run_watch_session).
 // Output is always valid JSON in valid UTF-8, whatever bytes Asterisk sends: header keys and
 // values are written by json_text::write_json_string (protocols/common/json_string.hpp):
 // valid UTF-8 is kept, each byte of an invalid sequence becomes U+00XX (read as Latin-1, so a
@@ -36,6 +38,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/ami/client.hpp"
+#include "actors/ami/connection.hpp"
 #include "actors/common/io_runtime.hpp"
 #include "protocols/common/json_string.hpp"
 #include "service/cli/ami_json.hpp"
@@ -292,7 +295,157 @@ int run_send(const options& o, std::FILE* out, std::FILE* err) {
   return exit_failure;
 }
 
-int run_watch(const options& o, std::FILE* out, std::FILE* err) {
+// `ami watch` without --event: one AMI connection (actors/ami/connection.hpp: TCP or TLS,
+// the incremental parser, read limits) and no session actor. The reader's strand logs in
+// (plain or MD5 challenge, Events: on) and encodes every event of a socket read straight into
+// the output buffer under one lock: no CAF hop, no queue, no per-event hand-over between
+// threads. A slow output blocks the reader (line_output's 4 MiB bound), so TCP pushes back on
+// Asterisk: nothing is shed. --event keeps the session (run_watch_session), whose event
+// pushdown asks Asterisk to send only the named events.
+int run_watch_direct(const options& o, std::FILE* out, std::FILE* err) {
+  std::fflush(out);
+  struct shared_state {
+    explicit shared_state(int fd) : output(fd) {}
+    std::mutex mutex;  // guards the fields below (output has its own lock)
+    std::condition_variable changed;
+    bool done = false;
+    bool logged_in = false;
+    bool output_failed = false;
+    std::atomic<bool> over{false};        // --count/--duration reached: no line is added after it
+    std::optional<failure> link_failure;  // closed before --count / --duration
+    std::uint64_t written = 0;            // the reader's strand only, read after it stopped
+    std::uint64_t lost_oversized = 0;     // idem
+    line_output output;
+  };
+  auto st = std::make_shared<shared_state>(::fileno(out));
+  const std::uint64_t limit = o.count.value_or(UINT64_MAX);
+  const std::string label = o.host + ":" + std::to_string(o.port);
+  const std::string login_id = "astra-cli-login", challenge_id = "astra-cli-challenge";
+  auto finish = [st](std::optional<failure> why) {
+    std::lock_guard<std::mutex> lock(st->mutex);
+    if (st->done) return;
+    st->link_failure = std::move(why);
+    st->done = true;
+    st->changed.notify_all();
+  };
+
+  io_runtime io{1};
+  ami::detail::connection_options co;
+  co.host = o.host;
+  co.port = o.port;
+  co.connect_timeout = o.timeout;
+  co.tls.enabled = o.tls;
+  co.tls.ca_file = o.ca_file;
+  co.tls.verify = !o.insecure;
+  co.read_buffer_bytes = 256 * 1024;
+  std::shared_ptr<ami::detail::connection> conn;
+  std::weak_ptr<ami::detail::connection> weak;  // handlers must not keep the connection alive
+  auto send_action = [&weak](const ami::action& a, std::string_view id) {
+    auto bytes = ami::serialize(a, id);
+    if (auto c = weak.lock(); c && bytes) c->write(std::move(*bytes));
+  };
+  ami::detail::connection_handlers h;
+  // Every message is handled where it is parsed (on_message): nothing reaches a batch.
+  h.on_message = [&, st](const ami::message& m) {  // the connection's strand
+    if (m.kind() == ami::message_kind::event) {
+      if (!st->logged_in || st->written >= limit) return true;  // before the login: not ours
+      if (st->over.load(std::memory_order_acquire)) return true;  // --duration is over
+      if (!st->output.append([&](out_buffer& buffer) {
+            append_json_message(buffer, m);
+            buffer.push_back('\n');
+          })) {
+        std::lock_guard<std::mutex> lock(st->mutex);
+        st->output_failed = st->done = true;
+        st->changed.notify_all();
+        st->written = limit;  // nothing more
+      } else if (++st->written >= limit) {
+        std::lock_guard<std::mutex> lock(st->mutex);
+        st->done = true;
+        st->changed.notify_all();
+      } else {
+        return true;
+      }
+      if (auto c = weak.lock()) c->close({ami::make_error_code(ami::ami_errc::disconnected), "watch done"});
+      return true;
+    }
+    if (m.kind() == ami::message_kind::banner && !st->logged_in) {
+      if (o.md5) send_action(ami::actions::challenge("MD5"), challenge_id);
+      else send_action(ami::actions::login(o.user, o.secret, "on"), login_id);
+    } else if (m.kind() == ami::message_kind::response && !st->logged_in &&
+               (m.action_id() == login_id || m.action_id() == challenge_id)) {
+      auto response = m.get("Response");
+      const bool ok = response && ami::iequals(*response, "Success");
+      auto challenge = m.get("Challenge");
+      if (ok && m.action_id() == challenge_id && challenge) {
+        send_action(ami::actions::login_md5(o.user, ami::md5_key(*challenge, o.secret), "on"), login_id);
+      } else if (ok && m.action_id() == login_id) {
+        std::lock_guard<std::mutex> lock(st->mutex);
+        st->logged_in = true;
+        st->changed.notify_all();
+      } else {
+        std::string why = !ok ? std::string(m.get("Message").value_or("Response: Error"))
+                              : std::string("no Challenge: in the Challenge response");
+        failure refusal{ami::make_error_code(ami::ami_errc::login_failed),
+                        "login as '" + o.user + "' refused by " + label + ": " + why};
+        if (auto c = weak.lock()) c->close(refusal);
+      }
+    }
+    return true;  // other responses (none asked for) and actions: dropped
+  };
+  h.on_batch = [err, st](ami::detail::read_batch&& b) {  // read-limit reports only
+    for (const auto& ov : b.oversized) {
+      if (ov.kind_known && ov.kind == ami::message_kind::response) continue;
+      ++st->lost_oversized;
+      std::fprintf(err, "astra ami watch: event lost: %s\n", one_line(ami::describe(ov)).c_str());
+    }
+    if (b.oversized_count > b.oversized.size()) st->lost_oversized += b.oversized_count - b.oversized.size();
+  };
+  h.on_closed = [finish](failure why) { finish(std::move(why)); };
+  conn = ami::detail::make_connection(io, co, std::move(h));
+  weak = conn;
+  conn->start();
+
+  bool up = false;
+  {
+    std::unique_lock<std::mutex> lock(st->mutex);
+    // connect + banner + login, as the session's wait_until_up bound.
+    up = st->changed.wait_for(lock, o.timeout * 2 + 500ms, [&] { return st->logged_in || st->done; }) && st->logged_in;
+    if (!up && !st->done) {
+      st->link_failure = failure{ami::make_error_code(ami::ami_errc::timeout), "no login answer from " + label};
+      st->done = true;
+    }
+    if (up) {
+      if (o.duration) st->changed.wait_for(lock, *o.duration, [&] { return st->done; });
+      else st->changed.wait(lock, [&] { return st->done; });
+    }
+    st->done = true;
+    st->over.store(true, std::memory_order_release);
+  }
+  // The io thread (the strand's only thread) is joined: nothing runs on the strand after it.
+  conn->close({ami::make_error_code(ami::ami_errc::disconnected), "watch done"});
+  io.stop();
+  st->output.close();
+  std::lock_guard<std::mutex> lock(st->mutex);
+  if (!up) {
+    failure f = st->link_failure.value_or(failure{ami::make_error_code(ami::ami_errc::timeout), "no login answer"});
+    return report_link_failure(err, f);
+  }
+  if (st->output_failed) {
+    std::fprintf(err, "astra ami watch: cannot write the output\n");
+    return exit_failure;
+  }
+  if (st->lost_oversized > 0)
+    std::fprintf(err, "astra ami watch: %llu events lost to the read limits\n",
+                 static_cast<unsigned long long>(st->lost_oversized));
+  if (st->link_failure && st->written < limit) {
+    std::fprintf(err, "astra ami watch: link lost after %llu events: %s\n", static_cast<unsigned long long>(st->written),
+                 one_line(st->link_failure->detail.empty() ? st->link_failure->message() : st->link_failure->detail).c_str());
+    return exit_failure;
+  }
+  return st->lost_oversized > 0 ? exit_rejected : exit_ok;
+}
+
+int run_watch_session(const options& o, std::FILE* out, std::FILE* err) {
   std::fflush(out);
   const int fd = ::fileno(out);
   io_runtime io{1};
@@ -415,7 +568,8 @@ int ami_main(int argc, char** argv, std::FILE* out, std::FILE* err) {
     std::fprintf(err, "astra ami: %s (see astra ami --help)\n", problem.c_str());
     return exit_failure;
   }
-  return o.mode == "send" ? run_send(o, out, err) : run_watch(o, out, err);
+  if (o.mode == "send") return run_send(o, out, err);
+  return o.events.empty() ? run_watch_direct(o, out, err) : run_watch_session(o, out, err);
 }
 
 namespace {

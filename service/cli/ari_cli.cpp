@@ -17,8 +17,12 @@
 //     JSON in UTF-8 becomes one JSON string (invalid bytes read as Latin-1, json_string.hpp).
 //     Output is buffered (service/cli/line_output.hpp): written when the stream pauses for
 //     1 ms, at the latest 50 ms after an event, and at exit.
+//     http:// URLs are read on the command's own thread in large chunks (ari_event_tail.hpp),
+//     each chunk's frames compacted straight into the output buffer; https:// URLs go through
+//     the client's event stream (actors/ari/event_stream.hpp), one callback per frame.
 // Defaults: --url http://127.0.0.1:8088 (or ASTRA_ARI_URL), --user asterisk (or ASTRA_ARI_USER),
 // password ASTRA_ARI_PASSWORD, else "asterisk" (the sample ari.conf credentials).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -28,6 +32,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +44,7 @@
 #include "actors/ari/http_pool.hpp"
 #include "actors/common/io_runtime.hpp"
 #include "protocols/common/json_string.hpp"
+#include "service/cli/ari_event_tail.hpp"
 #include "service/cli/json_compact.hpp"
 #include "service/cli/line_output.hpp"
 #include "service/cli/registry.hpp"
@@ -145,12 +151,71 @@ int run_call(const connection_flags& flags, const std::string& method_in, const 
   return 1;
 }
 
+// ApplicationReplaced frames are reported on stderr (they are printed like any other).
+void report_replaced(std::string_view frame, std::FILE* err) {
+  if (::memmem(frame.data(), frame.size(), "ApplicationReplaced", 19) == nullptr) return;
+  // Field types unchecked by Asterisk's schema here: value() would throw on a non-string.
+  auto doc = nlohmann::json::parse(frame, nullptr, false);
+  auto type = doc.is_object() ? doc.find("type") : doc.end();
+  if (type != doc.end() && *type == "ApplicationReplaced") {
+    auto app = doc.find("application");
+    std::fprintf(err, "astra ari watch: application %s was replaced by another client\n",
+                 app != doc.end() && app->is_string() ? app->get_ref<const std::string&>().c_str() : "?");
+  }
+}
+
+// http:// URLs: the socket is read on this thread in large chunks (ari_event_tail.hpp) and
+// every frame of a chunk is compacted straight into the output buffer under one lock.
+int run_watch_plain(const ari::client_config& cfg, const ari::endpoint& ep, std::optional<long long> count,
+                    std::optional<double> duration_s, std::FILE* err, line_output& lines) {
+  std::optional<std::chrono::steady_clock::time_point> until;
+  if (duration_s)
+    until = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long long>(*duration_s * 1000));
+  long long printed = 0;
+  bool write_failed = false;
+  ari_frame_sink sink = [&](std::span<const std::string_view> frames) {
+    std::size_t n = frames.size();
+    if (count) n = std::min<std::size_t>(n, static_cast<std::size_t>(*count - printed));
+    if (!lines.append([&](out_buffer& b) {
+          for (std::size_t i = 0; i < n; ++i) append_json_line(b, frames[i]);
+        })) {
+      write_failed = true;
+      return false;
+    }
+    for (std::size_t i = 0; i < n; ++i) report_replaced(frames[i], err);
+    printed += static_cast<long long>(n);
+    return !(count && printed >= *count);
+  };
+  auto why = tail_ari_events(cfg, ep, until, sink);
+  if (write_failed) {
+    std::fprintf(err, "astra ari watch: cannot write the output\n");
+    return 2;
+  }
+  if (why) {
+    std::fprintf(err, "astra ari watch: %s\n", why->message().c_str());
+    return 2;
+  }
+  return 0;
+}
+
 int run_watch(const connection_flags& flags, const std::vector<std::string>& apps, bool subscribe_all,
               std::optional<long long> count, std::optional<double> duration_s, std::FILE* out, std::FILE* err) {
   auto cfg = flags.config();
   cfg.apps = apps;
   cfg.subscribe_all = subscribe_all;
   std::fflush(out);
+  auto ep = ari::parse_endpoint(cfg.url);
+  if (ep && !ep->tls) {
+    line_output lines(::fileno(out));
+    int code = run_watch_plain(cfg, *ep, count, duration_s, err, lines);
+    if (!lines.close() && code == 0) {  // everything printed reaches the output
+      std::fprintf(err, "astra ari watch: cannot write the output\n");
+      code = 2;
+    }
+    return code;
+  }
+  // https:// (and URLs parse_endpoint refuses, reported by event_stream::create): the
+  // client's event stream, one callback per frame on its strand.
   line_output lines(::fileno(out));
   // `done` is set under `mu` (with exit_code, then cv notified) and read by the frame callback
   // without it. Callbacks run one at a time on the stream's strand: `printed` is theirs.
@@ -175,17 +240,7 @@ int run_watch(const connection_flags& flags, const std::vector<std::string>& app
       finish(2);
       return;
     }
-    // Only ApplicationReplaced frames are parsed for their fields.
-    if (::memmem(frame.data(), frame.size(), "ApplicationReplaced", 19) != nullptr) {
-      // Field types unchecked by Asterisk's schema here: value() would throw on a non-string.
-      auto doc = nlohmann::json::parse(frame, nullptr, false);
-      auto type = doc.is_object() ? doc.find("type") : doc.end();
-      if (type != doc.end() && *type == "ApplicationReplaced") {
-        auto app = doc.find("application");
-        std::fprintf(err, "astra ari watch: application %s was replaced by another client\n",
-                     app != doc.end() && app->is_string() ? app->get_ref<const std::string&>().c_str() : "?");
-      }
-    }
+    report_replaced(frame, err);
     if (count && ++printed >= *count) {
       std::lock_guard lock(mu);
       finish(0);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -260,4 +261,91 @@ TEST_CASE("ami: TLS flag usage errors and the TLS default port", "[ami][cli][tls
   auto port = run({"send", "--tls", "--host", "127.0.0.2", "--timeout", "1", "Ping"});
   CHECK(port.code == 2);
   CHECK(port.err.find(":5039") != std::string::npos);
+}
+
+// `ami watch` without --event reads the connection on its own strand (no session actor):
+// the same login forms, limits and exit codes as the session path.
+TEST_CASE("ami watch without --event: MD5 and TLS logins, refused login, read limits, link loss", "[ami][cli]") {
+  fake_ami_options opts;
+  opts.burst = event_burst_bytes();
+  opts.burst_repeat = 1;
+  fake_ami_server server(opts);
+
+  auto md5 = run(cat(cat({"watch"}, conn(server, {"--md5"})), {"--count", "10"}));
+  CHECK(md5.code == 0);
+  CHECK(md5.out.rfind("{\"Event\":\"FullyBooted\"", 0) == 0);
+  CHECK(std::count(md5.out.begin(), md5.out.end(), '\n') == 10);
+  bool saw_challenge = false;
+  for (const auto& r : server.raw_actions()) saw_challenge |= r.find("Action: Challenge") != std::string::npos;
+  CHECK(saw_challenge);
+
+  auto wrong = run({"watch", "--host", "127.0.0.1", "--port", std::to_string(server.port()), "--secret", "wrong",
+                    "--timeout", "2"});
+  CHECK(wrong.code == 2);
+  CHECK(wrong.err.find("login failed") != std::string::npos);
+  CHECK(wrong.err.find("Authentication failed") != std::string::npos);
+  CHECK(std::count(wrong.err.begin(), wrong.err.end(), '\n') == 1);
+  CHECK(wrong.out.empty());
+
+  // The one burst is streamed, then the socket goes away: every event printed, exit 2.
+  const std::size_t burst_events = count_events(event_burst_bytes());
+  const std::size_t before = server.events_streamed();
+  std::thread dropper([&] {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (server.events_streamed() < before + burst_events && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    server.drop_connections();
+  });
+  auto lost = run(cat({"watch"}, conn(server)));
+  dropper.join();
+  CHECK(lost.code == 2);
+  const auto printed = static_cast<std::size_t>(std::count(lost.out.begin(), lost.out.end(), '\n'));
+  CHECK(printed == burst_events + 1);  // FullyBooted at login, then the burst
+  CHECK(lost.err.find("link lost after " + std::to_string(printed) + " events") != std::string::npos);
+
+  // --duration ends a quiet stream with exit 0 (the server sends FullyBooted at login only).
+  fake_ami_options quiet_opts;
+  fake_ami_server quiet_server(quiet_opts);
+  const auto started = std::chrono::steady_clock::now();
+  auto quiet = run(cat(cat({"watch"}, conn(quiet_server)), {"--duration", "0.3"}));
+  const auto took = std::chrono::steady_clock::now() - started;
+  CHECK(quiet.code == 0);
+  CHECK(std::count(quiet.out.begin(), quiet.out.end(), '\n') <= 1);
+  CHECK(took >= std::chrono::milliseconds(300));
+  CHECK(took < std::chrono::seconds(3));
+
+  // An event over a read limit is reported and counted; the others are printed.
+  opts.burst = "Event: VarSet\r\nVariable: HUGE\r\nValue: " + std::string(70000, 'x') + "\r\n\r\n" +
+               "Event: VarSet\r\nVariable: SMALL\r\nValue: 1\r\n\r\n";
+  server.set_options(opts);
+  auto r = run(cat(cat({"watch"}, conn(server)), {"--count", "2"}));  // FullyBooted at login, SMALL
+  CHECK(r.code == 1);
+  CHECK(r.err.find("event lost: event VarSet of 70") != std::string::npos);
+  CHECK(r.err.find("1 events lost to the read limits") != std::string::npos);
+  CHECK(r.out.find("SMALL") != std::string::npos);
+  CHECK(r.out.find("HUGE") == std::string::npos);
+}
+
+TEST_CASE("ami watch without --event over TLS", "[ami][cli][tls]") {
+  test_pki pki;
+  fake_ami_options opts;
+  opts.tls_cert_pem = pki.server_cert_pem;
+  opts.tls_key_pem = pki.server_key_pem;
+  opts.burst = event_burst_bytes();
+  opts.burst_repeat = 2;
+  fake_ami_server server(opts);
+  auto watch = run(cat(cat({"watch"}, conn(server, {"--tls", "--ca-file", pki.ca_file.string()})), {"--count", "1000"}));
+  REQUIRE(watch.code == 0);
+  std::istringstream lines(watch.out);
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(lines, line)) {
+    CHECK(json::parse(line).contains("Event"));
+    ++n;
+  }
+  CHECK(n == 1000);
+  auto unknown = run(cat(cat({"watch"}, conn(server, {"--tls"})), {"--count", "1"}));  // the system store
+  CHECK(unknown.code == 2);
+  CHECK(unknown.err.find("unable to get local issuer certificate") != std::string::npos);
 }
