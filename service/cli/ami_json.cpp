@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string_view>
 #include <vector>
 
@@ -64,26 +65,27 @@ inline void copy_bytes(char* dst, const byte* src, std::size_t n) {
 // write_json_string with a fast path for strings that need no escaping or mapping (nearly
 // every AMI key and value); same output, same room needed plus 16 bytes (block stores).
 #if defined(__SSE2__)
-// A 16-byte load at p stays inside p's page (so it cannot fault, whatever follows the string).
-inline bool page_safe16(const byte* p) { return (reinterpret_cast<std::uintptr_t>(p) & 4095) <= 4096 - 16; }
-
 // One pass: 16 bytes loaded, stored and checked at a time; the bytes past the string that a
 // block holds are stored but not counted (the output is advanced by the string's length
-// only). Reading past the string is within its page (page_safe16), never past it; ASan would
-// still flag those bytes, hence no_sanitize.
-__attribute__((no_sanitize_address)) inline char* write_string(char* p, std::string_view s) {
+// only). A block is loaded only when it lies inside [s.data(), limit): `limit` is the end of
+// the message text the string is a view of (AMI keys and values are views into
+// message::raw(), and every value is followed by at least "\r\n\r\n"), so no byte outside
+// that array is ever read; the last bytes of a string near the end of the text take the
+// plain path.
+inline char* write_string(char* p, std::string_view s, const char* limit) {
   const auto* b = reinterpret_cast<const byte*>(s.data());
   const std::size_t n = s.size();
+  const std::size_t readable = static_cast<std::size_t>(limit - s.data());  // >= n (in_text below)
   char* q = p + 1;
   std::size_t i = 0;
   while (i < n) {
     const std::size_t left = n - i;
-    if (left < 16 && !page_safe16(b + i)) {
+    if (i + 16 > readable) {
       if (!plain(b + i, left)) return json_text::write_json_string(p, s);
       copy_bytes(q + i, b + i, left);
       break;
     }
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i), v);
     const __m128i special = _mm_or_si128(
         _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),  // signed: also >= 0x80
@@ -99,7 +101,7 @@ __attribute__((no_sanitize_address)) inline char* write_string(char* p, std::str
   return q + n + 1;
 }
 #else
-inline char* write_string(char* p, std::string_view s) {
+inline char* write_string(char* p, std::string_view s, const char*) {
   const auto* b = reinterpret_cast<const byte*>(s.data());
   if (!plain(b, s.size())) return json_text::write_json_string(p, s);
   *p++ = '"';
@@ -140,6 +142,14 @@ void append_json_message(out_buffer& out, const ami::message& m) {
   }
   const bool any_shared = (shared[0] | shared[1] | shared[2] | shared[3]) != 0;
   auto same = [&](std::size_t a, std::size_t b) { return hash[a] == hash[b] && keys[a] == keys[b]; };
+  // The end of the message text when a string is a view into it, else the string's own end
+  // (a message built in code): write_string then never reads past the string.
+  const std::string_view raw = m.raw();
+  auto in_text = [&](std::string_view v) {
+    const std::less_equal<const char*> le;  // a total order, also for pointers into other objects
+    return le(raw.data(), v.data()) && le(v.data() + v.size(), raw.data() + raw.size()) ? raw.data() + raw.size()
+                                                                                         : v.data() + v.size();
+  };
   char* p = out.reserve(json_text::max_json_string_size(text) + 8 * n + 8 + 16);  // + 16: write_string's block stores
   *p++ = '{';
   for (std::size_t i = 0; i < n; ++i) {
@@ -151,18 +161,18 @@ void append_json_message(out_buffer& out, const ami::message& m) {
       for (std::size_t j = i + 1; j < n; ++j) repeats += same(i, j);
     }
     if (p[-1] != '{') *p++ = ',';
-    p = write_string(p, keys[i]);
+    p = write_string(p, keys[i], in_text(keys[i]));
     *p++ = ':';
     if (repeats == 0) {
-      p = write_string(p, values[i]);
+      p = write_string(p, values[i], in_text(values[i]));
       continue;
     }
     *p++ = '[';
-    p = write_string(p, values[i]);
+    p = write_string(p, values[i], in_text(values[i]));
     for (std::size_t j = i + 1; j < n; ++j)
       if (same(i, j)) {
         *p++ = ',';
-        p = write_string(p, values[j]);
+        p = write_string(p, values[j], in_text(values[j]));
       }
     *p++ = ']';
   }
