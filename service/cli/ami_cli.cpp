@@ -342,15 +342,20 @@ int run_watch_direct(const options& o, std::FILE* out, std::FILE* err) {
   std::weak_ptr<ami::detail::connection> weak;  // handlers must not keep the connection alive
   auto send_action = [&weak](const ami::action& a, std::string_view id) {
     auto bytes = ami::serialize(a, id);
-    if (auto c = weak.lock(); c && bytes) c->write(std::move(*bytes));
+    if (auto c = weak.lock()) {
+      if (bytes) c->write(std::move(*bytes));
+      else c->close(bytes.error());  // e.g. CR/LF in the user name: refused at once, not timed out
+    }
   };
   ami::detail::connection_handlers h;
   // Every message is handled where it is parsed (on_message): nothing reaches a batch.
-  h.on_message = [&, st](const ami::message& m) {  // the connection's strand
+  auto handle = [&, st](const ami::message& m) {  // the connection's strand
     if (m.kind() == ami::message_kind::event) {
       if (!st->logged_in || st->written >= limit) return true;  // before the login: not ours
       if (st->over.load(std::memory_order_acquire)) return true;  // --duration is over
+      bool late = false;
       if (!st->output.append([&](out_buffer& buffer) {
+            if ((late = st->over.load(std::memory_order_acquire))) return;  // --duration ended meanwhile
             append_json_message(buffer, m);
             buffer.push_back('\n');
           })) {
@@ -358,6 +363,8 @@ int run_watch_direct(const options& o, std::FILE* out, std::FILE* err) {
         st->output_failed = st->done = true;
         st->changed.notify_all();
         st->written = limit;  // nothing more
+      } else if (late) {
+        return true;
       } else if (++st->written >= limit) {
         std::lock_guard<std::mutex> lock(st->mutex);
         st->done = true;
@@ -392,6 +399,17 @@ int run_watch_direct(const options& o, std::FILE* out, std::FILE* err) {
     }
     return true;  // other responses (none asked for) and actions: dropped
   };
+  // A throw (bad_alloc while encoding) ends the watch as a failure: it must not leave the
+  // connection without a pending read and the command waiting forever.
+  h.on_message = [handle, &weak](const ami::message& m) {
+    try {
+      return handle(m);
+    } catch (const std::exception& e) {
+      if (auto c = weak.lock())
+        c->close({ami::make_error_code(ami::ami_errc::disconnected), std::string("internal error: ") + e.what()});
+      return true;
+    }
+  };
   h.on_batch = [err, st](ami::detail::read_batch&& b) {  // read-limit reports only
     for (const auto& ov : b.oversized) {
       if (ov.kind_known && ov.kind == ami::message_kind::response) continue;
@@ -419,8 +437,11 @@ int run_watch_direct(const options& o, std::FILE* out, std::FILE* err) {
       else st->changed.wait(lock, [&] { return st->done; });
     }
     st->done = true;
-    st->over.store(true, std::memory_order_release);
   }
+  // Set under the output's lock: an append that saw over == false is done before this, one
+  // that starts after sees it (the check is inside its fill): no line after --duration.
+  (void)st->output.append([&](out_buffer&) { st->over.store(true, std::memory_order_release); });
+  st->over.store(true, std::memory_order_release);  // also when the output has failed or closed
   // The io thread (the strand's only thread) is joined: nothing runs on the strand after it.
   conn->close({ami::make_error_code(ami::ami_errc::disconnected), "watch done"});
   io.stop();
@@ -543,6 +564,10 @@ int run_watch_session(const options& o, std::FILE* out, std::FILE* err) {
   sub.reset();
   client.stop();
   std::lock_guard<std::mutex> lock(st->mutex);
+  if (st->output_failed) {  // as the direct path: `| head -1` is a failed write, exit 2
+    std::fprintf(err, "astra ami watch: cannot write the output\n");
+    return exit_failure;
+  }
   if (st->link_failure && st->written < limit) {
     std::fprintf(err, "astra ami watch: link lost after %llu events: %s\n", static_cast<unsigned long long>(st->written),
                  one_line(st->link_failure->detail.empty() ? st->link_failure->message() : st->link_failure->detail).c_str());

@@ -200,11 +200,14 @@ class tail {
     auto left = head.data();
     std::memcpy(buf_.get(), left.data(), left.size());
     filled_ = left.size();
+    socket_.non_blocking(true, ec);  // send_control never blocks; async reads are unaffected
     last_rx_ = steady::now();
     watch_peer();
     for (;;) {
       if (!parse_frames()) co_return;
       if (need_ > cap_) grow(need_);  // a frame bigger than the buffer
+      // Silence counts only while a read waits for the peer (not while the output blocked us).
+      last_rx_ = steady::now();
       std::size_t n = co_await socket_.async_read_some(net::buffer(buf_.get() + filled_, cap_ - filled_),
                                                        net::redirect_error(net::use_awaitable, ec));
       if (finished_) co_return;
@@ -226,7 +229,8 @@ class tail {
   }
 
   // Client frames are masked (RFC 6455 section 5.3).
-  void send_control(unsigned opcode, std::string_view payload) {
+  // False: the watch was stopped (the frame could not be written at once).
+  bool send_control(unsigned opcode, std::string_view payload) {
     std::string frame;
     frame.push_back(static_cast<char>(0x80 | opcode));
     frame.push_back(static_cast<char>(0x80 | payload.size()));  // control payloads are <= 125
@@ -235,8 +239,16 @@ class tail {
     std::memcpy(m, &mask, 4);
     frame.append(m, 4);
     for (std::size_t i = 0; i < payload.size(); ++i) frame.push_back(static_cast<char>(payload[i] ^ m[i % 4]));
+    // Never blocks (the socket is in non-blocking mode since the upgrade): a peer that does not
+    // read its socket while this one's send buffer is full ends the watch, instead of freezing
+    // the only thread (and with it the --duration and dead-peer deadlines).
     beast::error_code ec;
-    net::write(socket_, net::buffer(frame), ec);  // small; a failure shows on the next read
+    const std::size_t sent = socket_.write_some(net::buffer(frame), ec);
+    if (ec == net::error::would_block || (!ec && sent < frame.size())) {
+      stop(failure{ari_errc::timeout, "Asterisk does not read its socket (a control frame could not be sent)"});
+      return false;
+    }
+    return true;  // another failure shows on the next read
   }
 
   bool deliver() {
@@ -297,8 +309,9 @@ class tail {
         case 0x1:
         case 0x2:
           if (fragmented_) return protocol_error("a new message inside a fragmented one");
+          binary_ = opcode == 0x2;  // Asterisk sends text; binary is skipped, as event_stream does
           if (fin) {
-            add_frame(payload);
+            if (!binary_) add_frame(payload);
           } else {
             fragmented_ = true;
             message_.assign(payload);
@@ -314,6 +327,7 @@ class tail {
           message_.append(payload);
           if (fin) {
             fragmented_ = false;
+            if (binary_) break;
             add_frame(message_);
             if (!deliver()) return false;  // message_ is reused by the next one
           }
@@ -321,13 +335,16 @@ class tail {
         case 0x8: {
           if (!deliver()) return false;
           int code = payload.size() >= 2 ? (static_cast<unsigned char>(payload[0]) << 8 | static_cast<unsigned char>(payload[1])) : 1005;
-          send_control(0x8, payload.substr(0, std::min<std::size_t>(payload.size(), 2)));
+          // Echo the status code when there is a valid one (RFC 6455 5.5.1), else an empty close.
+          (void)send_control(0x8, payload.size() >= 2 && code >= 1000 && code != 1005 && code != 1006 && code != 1015
+                                      ? payload.substr(0, 2)
+                                      : std::string_view{});
           stop(failure{ari_errc::disconnected, "closed by Asterisk (code " + std::to_string(code) + ")"});
           return false;
         }
         case 0x9:
           if (!fin || payload.size() > 125) return protocol_error("a bad ping frame");
-          send_control(0xA, payload);
+          if (!send_control(0xA, payload)) return false;
           break;
         case 0xA:
           ping_outstanding_ = false;
@@ -364,7 +381,7 @@ class tail {
       }
       if (silent >= cfg_.dead_peer_timeout / 2 && !ping_outstanding_) {
         ping_outstanding_ = true;
-        send_control(0x9, {});
+        if (!send_control(0x9, {})) return;
       }
       watch_peer();
     });
@@ -383,6 +400,7 @@ class tail {
   std::vector<std::string_view> frames_;
   std::string message_;  // a fragmented message being assembled
   bool fragmented_ = false;
+  bool binary_ = false;  // the current message is binary (skipped)
   bool upgraded_ = false;
   bool finished_ = false;
   bool ping_outstanding_ = false;
