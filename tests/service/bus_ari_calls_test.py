@@ -14,9 +14,10 @@ Stasis calls (20 per second; each caller would hang up by itself only after 60 s
     policy's) long before its caller would have, no channel is left in the sim, and the
     replicas that lived report only completed handlers.
 Usage: bus_ari_calls_test.py ASTRA ASTRA_SIM [hangup|reoffer]"""
-import base64, json, os, re, signal, sys, time, urllib.request
+import json, os, signal, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_procs  # noqa: E402
 from e2e_procs import Processes, free_port  # noqa: E402
 
 astra, sim = sys.argv[1], sys.argv[2]
@@ -49,24 +50,12 @@ for name in ("r1", "r2", "r3"):
     replicas[name] = {"admin": admin, "proc": spawn(name, [astra, "run", "--config", cfg], env)}
 
 
-def metric(name, series, default=None):
-    try:
-        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % replicas[name]["admin"], timeout=1).read().decode()
-    except Exception:
-        return default
-    total, found = 0.0, False
-    for m in re.finditer(r"^%s(\{[^}]*\})? (\S+)$" % re.escape(series.split("{")[0]), text, re.M):
-        labels = m.group(1) or ""
-        if all(part in labels for part in re.findall(r'\w+="[^"]*"', series)):
-            total += float(m.group(2))
-            found = True
-    return total if found else default
+def metric(name, series):
+    return e2e_procs.metric(replicas[name]["admin"], series)
 
 
 def sim_channels():
-    req = urllib.request.Request("http://127.0.0.1:%d/ari/channels" % ari_port)
-    req.add_header("Authorization", "Basic " + base64.b64encode(b"asterisk:p4ss").decode())
-    return json.loads(urllib.request.urlopen(req, timeout=2).read())
+    return e2e_procs.sim_channels(ari_port)
 
 
 # The holder (ARI socket) and the first calls.

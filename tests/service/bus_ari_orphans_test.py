@@ -10,9 +10,10 @@ replica claims:
     and ends the call (10 completed handlers on the new replica).
 Either way no call is left to its caller.
 Usage: bus_ari_orphans_test.py ASTRA ASTRA_SIM hangup|adopt"""
-import base64, json, os, re, signal, sys, time, urllib.request
+import json, os, signal, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_procs  # noqa: E402
 from e2e_procs import Processes, free_port  # noqa: E402
 
 astra, sim, POLICY = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -46,22 +47,11 @@ def start(name):
 
 
 def metric(name, series):
-    try:
-        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admins[name], timeout=1).read().decode()
-    except Exception:
-        return None
-    total, found = 0.0, False
-    for m in re.finditer(r"^%s(\{[^}]*\})? (\S+)$" % re.escape(series.split("{")[0]), text, re.M):
-        if all(part in (m.group(1) or "") for part in re.findall(r'\w+="[^"]*"', series)):
-            total += float(m.group(2))
-            found = True
-    return total if found else None
+    return e2e_procs.metric(admins[name], series)
 
 
 def sim_channels():
-    req = urllib.request.Request("http://127.0.0.1:%d/ari/channels" % ari_port)
-    req.add_header("Authorization", "Basic " + base64.b64encode(b"asterisk:p4ss").decode())
-    return json.loads(urllib.request.urlopen(req, timeout=2).read())
+    return e2e_procs.sim_channels(ari_port)
 
 
 first = start("r1")

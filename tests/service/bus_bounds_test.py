@@ -17,7 +17,7 @@ import json, os, re, signal, sys, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nats_lite  # noqa: E402
-from e2e_procs import Processes, free_port  # noqa: E402
+from e2e_procs import Processes, connect_nats, free_port  # noqa: E402
 
 astra, sim = sys.argv[1], sys.argv[2]
 run = Processes("bus-bucket-ttl-")
@@ -27,15 +27,7 @@ nats_port = run.start_nats()
 ami_port = free_port()
 sim_proc = spawn("sim", [sim, "--no-ari", "--no-agi", "--ami-listen", "127.0.0.1:%d" % ami_port, "--ami-secret", "s3cret",
               "--event-rate", "0", "--stats-interval", "0"])
-deadline = time.time() + 10
-while True:
-    try:
-        bus = nats_lite.Nats(nats_port)
-        break
-    except OSError:
-        if time.time() > deadline:
-            fail("nats-server did not come up")
-        time.sleep(0.05)
+bus = connect_nats(nats_port, fail)
 
 stream = {"name": "KV_astra_leases", "subjects": ["$KV.astra_leases.>"], "retention": "limits",
           "max_msgs_per_subject": 1, "max_age": 1_000_000_000, "storage": "file", "num_replicas": 1,

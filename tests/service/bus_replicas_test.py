@@ -18,7 +18,7 @@ import json, os, re, shutil, signal, subprocess, sys, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nats_lite  # noqa: E402
-from e2e_procs import Processes, free_port  # noqa: E402
+from e2e_procs import Processes, connect_nats, free_port  # noqa: E402
 
 astra, sim = sys.argv[1], sys.argv[2]
 TTL = 1.0
@@ -32,15 +32,7 @@ spawn("sim", [sim, "--ami-listen", "127.0.0.1:%d" % ami_port, "--ari-listen", "1
               "--ami-secret", "s3cret", "--ari-password", "p4ss", "--event-rate", "200", "--cps", "0",
               "--ari-cps", "2", "--hold-ms", "300", "--stats-interval", "0"])
 
-deadline = time.time() + 10
-while True:
-    try:
-        bus = nats_lite.Nats(nats_port)
-        break
-    except OSError:
-        if time.time() > deadline:
-            fail("nats-server did not come up")
-        time.sleep(0.05)
+bus = connect_nats(nats_port, fail)
 # Not "astra.>": a subscriber on astra.pbx1.ami.action would count as a responder.
 events = bus.subscribe("astra.pbx1.*.event.>")
 upstream_q = bus.subscribe("astra.pbx1.upstream")

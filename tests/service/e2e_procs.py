@@ -1,7 +1,7 @@
 """Shared by the e2e tests that drive real processes (bus_*_test.py): a scratch folder, child
 processes with their output in FOLDER/NAME.log, every child killed at exit (continued first: a
 test may have stopped one with SIGSTOP), and a failure that prints each child's log tail."""
-import atexit, os, shutil, signal, socket, subprocess, sys, tempfile
+import atexit, base64, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
@@ -50,3 +50,38 @@ class Processes:
         port = free_port()
         self.spawn("nats", [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", os.path.join(self.work, "js")])
         return port
+
+
+def connect_nats(port, fail, limit=10):
+    """A nats_lite connection to the test's nats-server, retried until it accepts (limit s)."""
+    import nats_lite
+    deadline = time.time() + limit
+    while True:
+        try:
+            return nats_lite.Nats(port)
+        except OSError:
+            if time.time() > deadline:
+                fail("nats-server did not come up")
+            time.sleep(0.05)
+
+
+def metric(admin_port, series):
+    """Sum of the samples of `series` ('name{a="x",b="y"}': every given label must match) on
+    the admin /metrics of admin_port; None when unreachable or absent."""
+    try:
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin_port, timeout=1).read().decode()
+    except Exception:
+        return None
+    total, found = 0.0, False
+    for m in re.finditer(r"^%s(\{[^}]*\})? (\S+)$" % re.escape(series.split("{")[0]), text, re.M):
+        if all(part in (m.group(1) or "") for part in re.findall(r'\w+="[^"]*"', series)):
+            total += float(m.group(2))
+            found = True
+    return total if found else None
+
+
+def sim_channels(ari_port, user="asterisk", password="p4ss"):
+    """The channels astra-sim's ARI server holds now (GET /ari/channels)."""
+    req = urllib.request.Request("http://127.0.0.1:%d/ari/channels" % ari_port)
+    req.add_header("Authorization", "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode())
+    return json.loads(urllib.request.urlopen(req, timeout=2).read())
