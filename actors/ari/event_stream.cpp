@@ -20,8 +20,33 @@
 
 #include "actors/ari/beast_support.hpp"
 #include "actors/ari/event_stream.hpp"
+#include "actors/ari/events_target.hpp"
 
 namespace astra::ari {
+
+std::string events_target(const client_config& cfg, const endpoint& ep) {
+  std::vector<std::pair<std::string, std::string>> q;
+  std::string apps;
+  for (const auto& a : cfg.apps) {
+    if (!apps.empty()) apps += ',';
+    apps += a;
+  }
+  q.emplace_back("app", apps);
+  if (cfg.subscribe_all) q.emplace_back("subscribeAll", "true");
+  beast_support::add_api_key(cfg, q);
+  std::string target = ep.target("events") + "?" + encode_query_pairs(q);
+  // Asterisk splits the app list on ',' before decoding: keep the commas literal.
+  std::string out;
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    if (target.compare(i, 3, "%2C") == 0) {
+      out += ',';
+      i += 2;
+    } else {
+      out += target[i];
+    }
+  }
+  return out;
+}
 using namespace beast_support;
 namespace {
 
@@ -101,29 +126,7 @@ struct event_stream::impl : std::enable_shared_from_this<event_stream::impl> {
     if (!stopped.load()) f();
   }
 
-  std::string events_target() const {
-    std::vector<std::pair<std::string, std::string>> q;
-    std::string apps;
-    for (const auto& a : cfg.apps) {
-      if (!apps.empty()) apps += ',';
-      apps += a;
-    }
-    q.emplace_back("app", apps);
-    if (cfg.subscribe_all) q.emplace_back("subscribeAll", "true");
-    add_api_key(cfg, q);
-    std::string target = ep.target("events") + "?" + encode_query_pairs(q);
-    // Asterisk splits the app list on ',' before decoding: keep the commas literal.
-    std::string out;
-    for (std::size_t i = 0; i < target.size(); ++i) {
-      if (target.compare(i, 3, "%2C") == 0) {
-        out += ',';
-        i += 2;
-      } else {
-        out += target[i];
-      }
-    }
-    return out;
-  }
+  std::string events_target() const { return ari::events_target(cfg, ep); }
 
   // --- strand: writes -----------------------------------------------------------------------
   void start_write() {

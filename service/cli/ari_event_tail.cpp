@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/ari/errors.hpp"
+#include "actors/ari/events_target.hpp"
 #include "actors/ari/rest.hpp"
 
 namespace astra::cli {
@@ -53,29 +54,6 @@ std::string refusal_text(std::string_view reason, std::string_view body) {
   return std::string(reason);
 }
 
-std::string events_target(const ari::client_config& cfg, const ari::endpoint& ep) {
-  std::vector<std::pair<std::string, std::string>> q;
-  std::string apps;
-  for (const auto& a : cfg.apps) {
-    if (!apps.empty()) apps += ',';
-    apps += a;
-  }
-  q.emplace_back("app", apps);
-  if (cfg.subscribe_all) q.emplace_back("subscribeAll", "true");
-  if (cfg.use_api_key) q.emplace_back("api_key", cfg.user + ":" + cfg.password);
-  std::string target = ep.target("events") + "?" + ari::encode_query_pairs(q);
-  // Asterisk splits the app list on ',' before decoding: keep the commas literal.
-  std::string out;
-  for (std::size_t i = 0; i < target.size(); ++i) {
-    if (target.compare(i, 3, "%2C") == 0) {
-      out += ',';
-      i += 2;
-    } else {
-      out += target[i];
-    }
-  }
-  return out;
-}
 
 failure io_failure(const beast::error_code& ec, ari_errc fallback) {
   if (ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::broken_pipe ||
