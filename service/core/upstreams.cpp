@@ -81,6 +81,22 @@ ari::reconnect_policy to_client_policy(config::ari_reconnect_policy p) {
   return ari::reconnect_policy::hangup;
 }
 
+// One AMI action from the bus (bus_ami_action): asks the session and replies once. Its inputs
+// are spawn arguments, not lambda captures: CAF 0.17 dereferences a null argument tuple when a
+// function actor is spawned without arguments (UBSan: reference binding to null pointer).
+void bus_action_actor(caf::event_based_actor* self, caf::actor session, ami::action act,
+                      std::chrono::milliseconds timeout, std::function<void(std::string)> reply) {
+  self->request(session, timeout + 500ms, ami::request{std::move(act), timeout})
+      .then([self, reply](ami::reply& r) {
+              reply(ami_reply_json(r));
+              self->quit();
+            },
+            [self, reply](caf::error& e) {
+              reply(bus_error(e == caf::sec::request_timeout ? "timeout" : "disconnected", caf::to_string(e)));
+              self->quit();
+            });
+}
+
 class server_runtime_impl final : public server_runtime, public std::enable_shared_from_this<server_runtime_impl> {
  public:
   server_runtime_impl(caf::actor_system& system, io_runtime& io, const config::config& cfg,
@@ -184,17 +200,7 @@ class server_runtime_impl final : public server_runtime, public std::enable_shar
     const auto timeout = server_.ami->action_timeout;
     // One short-lived actor per request: it asks the session (deadline: the action timeout,
     // plus a margin for the session's own reply) and quits after replying.
-    system_.spawn([session, act = std::move(act), timeout, reply = std::move(reply)](caf::event_based_actor* self) mutable {
-      self->request(session, timeout + 500ms, ami::request{std::move(act), timeout})
-          .then([self, reply](ami::reply& r) {
-                  reply(ami_reply_json(r));
-                  self->quit();
-                },
-                [self, reply](caf::error& e) {
-                  reply(bus_error(e == caf::sec::request_timeout ? "timeout" : "disconnected", caf::to_string(e)));
-                  self->quit();
-                });
-    });
+    system_.spawn(bus_action_actor, session, std::move(act), timeout, std::move(reply));
   }
 
   void bus_ari_request(std::string request, std::function<void(std::string)> reply_to_requester) override {
