@@ -29,7 +29,7 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 constexpr auto sweep_period = std::chrono::milliseconds(250);  // relay: claim deadlines, lost workers
 constexpr std::size_t dedupe_window = 8192;                    // worker: (relay, seq) pairs remembered
-constexpr unsigned max_offer_attempts = 3;                     // relay: offers of one call answered "declined"
+constexpr unsigned max_offer_attempts = 3;                     // relay: offers of one call (declined / unanswered)
 
 std::string json_quoted(std::string_view s) {
   std::string out;
@@ -395,12 +395,16 @@ class relay_impl final : public ari_relay, public std::enable_shared_from_this<r
       std::lock_guard lock(mutex_);
       if (stopped_) return;
       const auto now = clock_type::now();
+      std::vector<std::string> again;  // offers whose deadline passed, offered once more
       for (auto o = offers_.begin(); o != offers_.end();) {
         auto it = calls_.find(o->second);
         if (it != calls_.end() && it->second.offer == o->first && now - it->second.since >= opts_.claim_timeout) {
           const std::string cid = o->second;
           o = offers_.erase(o);
-          unclaimed(cid, "claim deadline passed", to_hang_up);
+          // The replica it went to died or stalls with it: another one may take it (after the
+          // loop: offer() inserts into offers_).
+          if (it->second.attempts < max_offer_attempts) again.push_back(cid);
+          else unclaimed(cid, "claim deadline passed", to_hang_up);
         } else if (it == calls_.end() || it->second.offer != o->first) {
           o = offers_.erase(o);
         } else {
@@ -420,6 +424,8 @@ class relay_impl final : public ari_relay, public std::enable_shared_from_this<r
         deaf_ = false;
         spdlog::info("ari: relay of {} hears the bus again; worker-loss detection resumes", opts_.server);
       }
+      for (const auto& cid : again)
+        if (auto it = calls_.find(cid); it != calls_.end()) offer(cid, it->second);
       for (auto w = workers_.begin(); hearing && w != workers_.end();) {
         if (now - w->second < opts_.worker_timeout) {
           ++w;

@@ -145,4 +145,5 @@ if POLICY == "reoffer":
         fail("reoffer: %d claims for %d calls and %d reoffers" % (sum(claimed.values()), CALLS, lost))
 if ari["hangups_by_app"] < CALLS:
     fail("only %d of %d calls hung up by astra" % (ari["hangups_by_app"], CALLS))
+run.assert_clean()
 print("OK")

@@ -86,4 +86,5 @@ summary = [json.loads(l) for l in run.log_of("sim").splitlines() if l.startswith
 print("sim:", summary)
 if summary["caller_hangups"] or summary["hangups_by_app"] < CALLS:
     fail("calls left to their callers: %s" % summary)
+run.assert_clean()
 print("OK")

@@ -224,5 +224,6 @@ for name, p in procs:
         p.wait(timeout=10)
     except subprocess.TimeoutExpired:
         p.kill()
+run.assert_clean()
 shutil.rmtree(work, ignore_errors=True)
 print("PASS")

@@ -45,6 +45,15 @@ class Processes:
             print("--- %s.log (tail) ---\n%s" % (name, self.log_of(name)[-tail:]))
         sys.exit(1)
 
+    def assert_clean(self):
+        """Fails when a child reported a sanitizer finding (ASan, UBSan, LeakSanitizer) in its log:
+        the bus tests also run on the sanitizer build."""
+        for name, _ in self.procs:
+            log = self.log_of(name)
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in log:
+                    self.fail("%s: %s in its log" % (name, marker))
+
     def start_nats(self):
         """nats-server with JetStream on a free loopback port; returns the port."""
         port = free_port()
