@@ -100,16 +100,20 @@ void impl::count_drop(std::string_view reason, std::uint64_t n) {
   if (hooks_.dropped) hooks_.dropped(reason, n);
 }
 
+bool impl::push_locked(outgoing&& m, std::size_t bytes, std::size_t reserve_messages, std::size_t reserve_bytes) {
+  if (buffer_.size() >= cfg_.buffer_messages + reserve_messages || buffer_bytes_ + bytes > cfg_.buffer_bytes + reserve_bytes)
+    return false;
+  buffer_bytes_ += bytes;
+  buffer_.push_back(std::move(m));
+  if (buffer_.size() == 1) buffer_cv_.notify_one();
+  return true;
+}
+
 bool impl::enqueue(outgoing&& m) {
   const std::size_t bytes = m.bytes();
   {
     std::lock_guard lock(buffer_mutex_);
-    if (buffer_.size() < cfg_.buffer_messages && buffer_bytes_ + bytes <= cfg_.buffer_bytes) {
-      buffer_bytes_ += bytes;
-      buffer_.push_back(std::move(m));
-      if (buffer_.size() == 1) buffer_cv_.notify_one();
-      return true;
-    }
+    if (push_locked(std::move(m), bytes)) return true;
   }
   count_drop("buffer_full", 1);
   return false;
@@ -137,13 +141,7 @@ void impl::publish_ami_events(std::size_t server, const std::vector<ami::message
       m.received_unix_ms = received_unix_ms;
       m.ami = ev;
       const std::size_t bytes = m.bytes();
-      if (buffer_.size() >= cfg_.buffer_messages || buffer_bytes_ + bytes > cfg_.buffer_bytes) {
-        ++dropped_full;
-        continue;
-      }
-      buffer_bytes_ += bytes;
-      buffer_.push_back(std::move(m));
-      if (buffer_.size() == 1) buffer_cv_.notify_one();
+      if (!push_locked(std::move(m), bytes)) ++dropped_full;
     }
   }
   if (dropped_full) count_drop("buffer_full", dropped_full);
@@ -169,13 +167,7 @@ void impl::publish_ari_event(std::size_t server, std::string_view type, std::str
       stale = true;
     } else {
       m.seq = slot.next_seq++;
-      if (buffer_.size() >= cfg_.buffer_messages || buffer_bytes_ + bytes > cfg_.buffer_bytes) {
-        full = true;
-      } else {
-        buffer_bytes_ += bytes;
-        buffer_.push_back(std::move(m));
-        if (buffer_.size() == 1) buffer_cv_.notify_one();
-      }
+      full = !push_locked(std::move(m), bytes);
     }
   }
   if (full) count_drop("buffer_full", 1);

@@ -136,6 +136,9 @@ class impl final : public nats_bus {
   // nats_bus.cpp
   void publisher_loop();
   bool enqueue(outgoing&& m);  // false: dropped (counted)
+  // Under buffer_mutex_: appends `m` (of `bytes`) when the buffer has room within its bounds
+  // plus the given reserve, and wakes the publisher; false (nothing counted): full.
+  bool push_locked(outgoing&& m, std::size_t bytes, std::size_t reserve_messages = 0, std::size_t reserve_bytes = 0);
   void enqueue_control(std::string subject, std::string payload);
   void count_drop(std::string_view reason, std::uint64_t n);
   static void on_request(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure);

@@ -133,13 +133,8 @@ bool impl::publish(std::string subject, std::string payload, std::string reply, 
     // above the event bound: a burst of AMI/ARI events filling the buffer does not cost calls.
     if (holder_of != npos && m.epoch == 0) {
       stale = true;
-    } else if (buffer_.size() >= cfg_.buffer_messages + call_reserve_messages ||
-               buffer_bytes_ + bytes > cfg_.buffer_bytes + call_reserve_bytes) {
-      full = true;
     } else {
-      buffer_bytes_ += bytes;
-      buffer_.push_back(std::move(m));
-      if (buffer_.size() == 1) buffer_cv_.notify_one();
+      full = !push_locked(std::move(m), bytes, call_reserve_messages, call_reserve_bytes);
     }
   }
   if (full) count_drop("buffer_full", 1);
