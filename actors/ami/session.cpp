@@ -139,7 +139,7 @@ void dispatch(self_ptr self, const action& a, milliseconds timeout, std::optiona
   bool external = p.promise.has_value();
   if (!st.conn || (external && st.state != link_state_t::up)) {
     fail_now(ami_errc::not_logged_in, "AMI session " + st.label + " is " + to_string(st.state) +
-                                          (st.last_error.empty() ? "" : " (" + st.last_error + ")"));
+                                          (st.last_failure ? " (" + st.last_failure->message() + ")" : std::string()));
     return;
   }
   if (st.pending.size() >= max_pending_requests) {
@@ -184,7 +184,6 @@ void became_up(self_ptr self) {
   ++st.logins;
   st.reconnect_backoff.reset();
   st.login_backoff.reset();
-  st.last_error.clear();
   st.last_failure.reset();
   link_event ev;
   ev.state = link_event::kind::up;
@@ -297,7 +296,6 @@ void on_closed(self_ptr self, io_closed& msg) {
   if (msg.generation != st.generation) return;
   st.conn.reset();
   failure reason = st.login_refusal ? *st.login_refusal : msg.reason;
-  st.last_error = reason.message();
   st.last_failure = reason;
   fail_all_pending(self, ami_errc::disconnected, reason.detail.empty() ? reason.message() : reason.detail);
   bool was_up = st.state == link_state_t::up;
@@ -435,7 +433,7 @@ session_status make_status(self_ptr self) {
   s.pending_requests = st.pending.size();
   if (st.down_since) s.current_gap = elapsed_ms(*st.down_since);
   s.gaps.assign(st.gaps.begin(), st.gaps.end());
-  s.last_error = st.last_error;
+  if (st.last_failure) s.last_error = st.last_failure->message();
   if (st.conn && st.pushdown.logged_in) {
     s.event_mask = st.pushdown.mask;
     s.event_filters = st.pushdown.filters.size() + (st.pushdown.match_all ? 1 : 0);
@@ -515,9 +513,9 @@ caf::behavior session_impl(self_ptr self, session_config cfg, session_hooks hook
       bool send_snapshot = true;
       if (st.state == link_state_t::up) {
         ev.state = link_event::kind::up;
-      } else if (!st.last_error.empty()) {
+      } else if (st.last_failure) {
         ev.state = link_event::kind::down;
-        ev.reason = st.last_failure ? *st.last_failure : failure{make_error_code(ami_errc::disconnected), st.last_error};
+        ev.reason = *st.last_failure;
         ev.final = st.state == link_state_t::stopped;
         if (st.down_since) ev.gap = elapsed_ms(*st.down_since);
       } else {

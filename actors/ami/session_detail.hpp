@@ -104,9 +104,9 @@ struct session_state {
   std::uint64_t logins = 0;
   std::uint64_t events_received = 0;
   std::uint64_t parse_errors = 0;
-  std::string last_error;
-  // The failure behind last_error, code included: a subscriber that arrives after it (the
-  // snapshot) sees the same code as one that was there (e.g. tls_failed, not disconnected).
+  // The last connection or login failure, code included (status shows its message; a
+  // subscriber that arrives after it gets it in its snapshot: tls_failed, not disconnected).
+  // Reset by a successful login.
   std::optional<failure> last_failure;
   std::optional<failure> login_refusal;  // set when Asterisk refused this connection's login
   pushdown_state pushdown;               // per connection (reset by start_connect)

@@ -27,10 +27,7 @@ run = Processes("bus-ari-calls-")
 spawn, fail, work = run.spawn, run.fail, run.work
 
 nats_port = run.start_nats()
-ari_port = free_port()
-sim_proc = spawn("sim", [sim, "--no-ami", "--no-agi", "--ari-listen", "127.0.0.1:%d" % ari_port, "--ari-password", "p4ss",
-                         "--ari-cps", "20", "--ari-calls", str(CALLS), "--hold-ms", "60000", "--ari-playback-ms", "2000",
-                         "--stats-interval", "0"])
+sim_proc, ari_port = run.start_ari_sim(sim, CALLS, 2000)
 
 cfg = os.path.join(work, "astra.yaml")
 open(cfg, "w").write("""servers:
@@ -125,15 +122,7 @@ for n in survivors:
     if completed <= 0:
         fail("replica %s completed no call" % n)
 
-sim_proc.send_signal(signal.SIGTERM)
-sim_proc.wait(timeout=10)
-summary = None
-for line in run.log_of("sim").splitlines():
-    if line.startswith("{"):
-        summary = json.loads(line)
-if not summary:
-    fail("astra-sim printed no summary")
-ari = summary["ari"]
+ari = run.sim_ari_summary(sim_proc)
 print("sim:", ari)
 if ari["calls_generated"] != CALLS:
     fail("the sim generated %d calls, not %d" % (ari["calls_generated"], CALLS))

@@ -22,10 +22,7 @@ run = Processes("bus-ari-orphans-")
 spawn, fail, work = run.spawn, run.fail, run.work
 
 nats_port = run.start_nats()
-ari_port = free_port()
-sim_proc = spawn("sim", [sim, "--no-ami", "--no-agi", "--ari-listen", "127.0.0.1:%d" % ari_port, "--ari-password", "p4ss",
-                         "--ari-cps", "20", "--ari-calls", str(CALLS), "--hold-ms", "60000", "--ari-playback-ms", "5000",
-                         "--stats-interval", "0"])
+sim_proc, ari_port = run.start_ari_sim(sim, CALLS, 5000)
 cfg = os.path.join(work, "astra.yaml")
 open(cfg, "w").write("""servers:
   - name: pbx1
@@ -80,9 +77,7 @@ else:
     completed = metric("r2", 'astra_ari_calls_total{server="pbx1",outcome="completed"}') or 0
     if adopted != CALLS or completed != CALLS:
         fail("adopt: %s offered, %s completed (want %d each)" % (adopted, completed, CALLS))
-sim_proc.send_signal(signal.SIGTERM)
-sim_proc.wait(timeout=10)
-summary = [json.loads(l) for l in run.log_of("sim").splitlines() if l.startswith("{")][-1]["ari"]
+summary = run.sim_ari_summary(sim_proc)
 print("sim:", summary)
 if summary["caller_hangups"] or summary["hangups_by_app"] < CALLS:
     fail("calls left to their callers: %s" % summary)

@@ -54,6 +54,24 @@ class Processes:
                 if marker in log:
                     self.fail("%s: %s in its log" % (name, marker))
 
+    def start_ari_sim(self, sim, calls, playback_ms):
+        """astra-sim (`sim`: its executable) with ARI only (user asterisk, password p4ss, app astra) generating `calls`
+        Stasis calls at 20/s whose callers would hang up only after 60 s; returns (proc, port)."""
+        port = free_port()
+        proc = self.spawn("sim", [sim, "--no-ami", "--no-agi", "--ari-listen", "127.0.0.1:%d" % port,
+                                  "--ari-password", "p4ss", "--ari-cps", "20", "--ari-calls", str(calls),
+                                  "--hold-ms", "60000", "--ari-playback-ms", str(playback_ms), "--stats-interval", "0"])
+        return proc, port
+
+    def sim_ari_summary(self, proc):
+        """Stops astra-sim (SIGTERM) and returns the "ari" object of its closing JSON line."""
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        lines = [l for l in self.log_of("sim").splitlines() if l.startswith("{")]
+        if not lines:
+            self.fail("astra-sim printed no summary")
+        return json.loads(lines[-1])["ari"]
+
     def start_nats(self):
         """nats-server with JetStream on a free loopback port; returns the port."""
         port = free_port()
