@@ -123,6 +123,11 @@ std::error_code server::start() {
   if (!ec) d.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) d.acceptor.bind(endpoint, ec);
   if (!ec) d.acceptor.listen(d.config.listen_backlog, ec);
+  // Non-blocking: after each accept the io thread takes what else waits in the backlog with
+  // synchronous accepts until none is left (server_io.cpp, accept_next).
+  if (!ec) d.acceptor.non_blocking(true, ec);
+  // Accepted sockets inherit TCP_NODELAY from the listener on Linux: no setsockopt per call.
+  if (!ec) d.acceptor.set_option(tcp::no_delay(true), ec);
   if (ec) {
     boost::system::error_code ignored;
     d.acceptor.close(ignored);

@@ -66,16 +66,17 @@ struct server_config {
   // command (commands have their own deadlines). 0: no limit (the default).
   std::chrono::milliseconds max_call_duration{0};
 
-  // Where call actors (the handlers) run: false (the default), on CAF's workers (each command
-  // crosses threads twice: io thread -> worker -> io thread); true, on the io thread that reads
-  // their socket (a reply resumes the handler and its next command is written without a thread
-  // hop). On the 2-core development machine with other builds running, true saved at most
-  // 15 % of the CPU per command and made bench_agi_churn's p99 command latency 1.1-7x worse in
-  // every paired round (one thread then does all of the server's work and every preemption
-  // stalls every call); see docs/performance.md. Either way a handler must never block: it would stall a worker that
-  // every actor shares (false) or the sockets of the calls that share its thread (true).
-  // During shutdown() the calls run on CAF's workers.
-  bool handlers_on_io_threads = false;
+  // Where call actors (the handlers) run: true (the default), on the io thread that reads their
+  // socket (a reply resumes the handler and its next command is written without a thread hop);
+  // false, on CAF's workers (each command crosses threads twice: io thread -> worker -> io
+  // thread, each crossing a mailbox and often a futex wake-up). bench_agi_churn, 2026-12-05:
+  // true costs 18-22 us of server CPU per command against 27 us, at 79-97 % of the bare
+  // loopback floor's commands/s against 76 %, with the same p99 (docs/performance.md). Either
+  // way a handler must never block: it would stall the sockets of the calls that share its io
+  // thread (true) or a worker that every actor shares (false). Messages from outside the call
+  // (agi::call::external completions) run it on CAF's workers; so do all calls once
+  // shutdown() starts.
+  bool handlers_on_io_threads = true;
 
   // Global admission policy; a route's own policy overrides it. Empty: admit all. A policy that
   // throws refuses the call (refusal::auth_error, server_stats::auth_errors), logged once with

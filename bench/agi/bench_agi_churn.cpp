@@ -1,6 +1,7 @@
 // bench_agi_churn: FastAGI call churn, astra next to the bare floor responder, in one run.
 //
-//   bench_agi_churn [--calls K] [--concurrency C] [--rounds R] [--warmup W] [--port P] [--io-thread 1]
+//   bench_agi_churn [--calls K] [--concurrency C] [--rounds R] [--warmup W] [--port P] [--workers 1]
+//   bench_agi_churn --serve astra|astra_workers|floor
 //
 // Each call: connect, send the agi_* block, answer the 8 commands of agi_demo's /ivr/menu
 // (ANSWER, SET VARIABLE x3, GET VARIABLE, SET VARIABLE, STREAM FILE, HANGUP), wait for the
@@ -10,15 +11,21 @@
 // The load generator is this process: one thread, epoll, no framework. The servers each run in
 // a process of their own, forked for the run:
 //   astra  the FastAGI server (actors/agi) with /ivr/menu, the same handler as examples/agi_demo
-//          (one Asio thread, one CAF worker with the sharing policy; ASTRA_IO_THREADS,
-//          ASTRA_CAF_THREADS, ASTRA_CAF_POLICY override them, as in bench_agi_load);
+//          (one Asio thread, one CAF worker, astra's scheduler as in the service: the sharing
+//          policy and the lean clock, actors/common/caf_scheduler.hpp; ASTRA_IO_THREADS and
+//          ASTRA_CAF_THREADS override the counts, ASTRA_CAF_POLICY=sharing|stealing runs CAF's
+//          stock scheduler instead);
 //   floor  the bare single-threaded epoll responder of bench_agi_load --floor (floor_responder.hpp)
 //          sending the very lines astra sends (the generator checks that both scripts match).
 // R rounds (default 3) alternate astra and floor runs. Latency is the generator's: from the
 // moment it sent the agi_* block or a reply to the moment the next command line arrived, over
-// all 8 commands of every measured call.
-// --io-thread 1 adds a third run per round: astra with server_config::handlers_on_io_threads on
-// (handlers on the io thread: no thread hop per command; the default runs them on the CAF worker).
+// all 8 commands of every measured call; first_command_p99_us and later_commands_p99_us split it
+// into a call's first command (which includes connect, accept and admission) and the others.
+// --workers 1 adds a third run per round: astra with server_config::handlers_on_io_threads off
+// (handlers on the CAF worker: two thread hops per command; the default runs them on the io
+// thread).
+// --serve KIND runs one server alone and prints {"serve":KIND,"port":P,"pid":N} (for perf,
+// strace, or --port from another shell); it stops when its standard input closes.
 // --port P runs the generator once against a server already listening on 127.0.0.1:P (e.g.
 // build/bin/agi_demo --listen 127.0.0.1:P) and prints its line only.
 //
@@ -48,6 +55,8 @@
 #include <vector>
 
 #include <caf/all.hpp>
+
+#include "actors/common/caf_scheduler.hpp"
 #include <spdlog/spdlog.h>
 
 #include "actors/agi/call.hpp"
@@ -97,11 +106,13 @@ astra::task<astra::result<void>> ivr_menu(agi::call& call) {
 }
 
 // Runs until `control` is closed by the parent; writes the port to `report` once listening.
-[[noreturn]] void astra_main(int control, int report, bool handlers_on_io) {
+[[noreturn]] void astra_main(int control, int report, bool handlers_on_workers) {
   spdlog::set_level(spdlog::level::warn);  // no per-start/stop info lines amid the JSON
   caf::actor_system_config caf_config;
-  const char* policy = std::getenv("ASTRA_CAF_POLICY");
-  caf_config.set("scheduler.policy", caf::atom_from_string(policy ? policy : "sharing"));
+  // ASTRA_CAF_POLICY (sharing, stealing): CAF's stock scheduler with that policy instead of
+  // astra's (the service's: sharing with the lean clock), for comparisons.
+  if (const char* policy = std::getenv("ASTRA_CAF_POLICY")) caf_config.set("scheduler.policy", caf::atom_from_string(policy));
+  else astra::use_astra_scheduler(caf_config);
   const char* threads = std::getenv("ASTRA_CAF_THREADS");
   caf_config.set("scheduler.max-threads", static_cast<std::size_t>(threads ? std::strtoul(threads, nullptr, 10) : 1));
   std::uint16_t port = 0;
@@ -115,7 +126,7 @@ astra::task<astra::result<void>> ivr_menu(agi::call& call) {
     config.host = "127.0.0.1";
     config.port = 0;
     config.listen_backlog = 4096;
-    if (handlers_on_io) config.handlers_on_io_threads = true;  // else the default
+    if (handlers_on_workers) config.handlers_on_io_threads = false;  // else the default (true)
     std::uint64_t failed = 0;
     {
       agi::server server{system, io.context(), std::move(routes), config};
@@ -169,7 +180,7 @@ struct server_process {
   std::uint16_t port = 0;
 };
 
-enum class server_kind { astra, astra_io_thread, floor };
+enum class server_kind { astra, astra_workers, floor };
 
 server_process start_server(server_kind kind) {
   int down[2], up[2];
@@ -181,7 +192,7 @@ server_process start_server(server_kind kind) {
     ::close(down[1]);
     ::close(up[0]);
     if (kind == server_kind::floor) floor_main(down[0], up[1]);
-    astra_main(down[0], up[1], kind == server_kind::astra_io_thread);
+    astra_main(down[0], up[1], kind == server_kind::astra_workers);
   }
   ::close(down[0]);
   ::close(up[1]);
@@ -245,6 +256,9 @@ struct run_result {
   std::uint64_t calls = 0, commands = 0, bad_calls = 0, connect_errors = 0;
   double seconds = 0, server_cpu = 0, generator_cpu = 0;
   double p50_us = 0, p99_us = 0;
+  // The first command of a call (its latency includes connect, accept and admission) apart
+  // from the 7 others (a reply's turnaround).
+  double first_p99_us = 0, later_p99_us = 0;
   std::string script;  // the command lines of the first measured call
   bool script_mismatch = false;
 };
@@ -264,7 +278,7 @@ run_result generate(std::uint16_t port, pid_t server_pid, std::uint32_t warmup, 
   const std::string& env = environment_block();
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   std::vector<gen_conn> conns(concurrency);
-  std::vector<float> latencies;
+  std::vector<float> latencies, first_latencies, later_latencies;
   latencies.reserve(static_cast<std::size_t>(total) * commands_per_call);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -364,7 +378,11 @@ run_result generate(std::uint16_t port, pid_t server_pid, std::uint32_t warmup, 
       for (auto lf = c.partial.find('\n'); lf != std::string::npos; lf = c.partial.find('\n', pos)) {
         std::string_view line(c.partial.data() + pos, lf - pos + 1);
         pos = lf + 1;
-        if (measuring) latencies.push_back(std::chrono::duration<float, std::micro>(now - c.sent).count());
+        if (measuring) {
+          const float us = std::chrono::duration<float, std::micro>(now - c.sent).count();
+          latencies.push_back(us);
+          (c.commands == 0 ? first_latencies : later_latencies).push_back(us);
+        }
         ++c.commands;
         if (c.script.size() < 1024) c.script.append(line);
         out.append(reply_for(line));
@@ -381,15 +399,16 @@ run_result generate(std::uint16_t port, pid_t server_pid, std::uint32_t warmup, 
   if (server_pid > 0) res.server_cpu = process_cpu_seconds(server_pid) - server_cpu0;
   res.generator_cpu = self_cpu_seconds() - self_cpu0;
   ::close(ep);
-  if (!latencies.empty()) {
-    auto q = [&](double f) {
-      auto k = static_cast<std::size_t>(f * static_cast<double>(latencies.size() - 1));
-      std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(k), latencies.end());
-      return static_cast<double>(latencies[k]);
-    };
-    res.p50_us = q(0.50);
-    res.p99_us = q(0.99);
-  }
+  auto q = [](std::vector<float>& v, double f) {
+    if (v.empty()) return 0.0;
+    auto k = static_cast<std::size_t>(f * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+    return static_cast<double>(v[k]);
+  };
+  res.p50_us = q(latencies, 0.50);
+  res.p99_us = q(latencies, 0.99);
+  res.first_p99_us = q(first_latencies, 0.99);
+  res.later_p99_us = q(later_latencies, 0.99);
   return res;
 }
 
@@ -408,11 +427,11 @@ figures print_run(const char* server, int round, const run_result& r, std::uint3
   std::printf("{\"bench\":\"agi_churn\",\"server\":\"%s\",\"round\":%d,\"concurrency\":%u,\"calls\":%llu,"
               "\"commands\":%llu,\"commands_per_s\":%.0f,\"calls_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,"
               "\"server_cpu_us_per_command\":%.2f,\"generator_cpu_us_per_command\":%.2f,\"bad_calls\":%llu,"
-              "\"connect_errors\":%llu,\"script_mismatch\":%s}\n",
+              "\"connect_errors\":%llu,\"script_mismatch\":%s,\"first_command_p99_us\":%.0f,\"later_commands_p99_us\":%.0f}\n",
               server, round, concurrency, static_cast<unsigned long long>(r.calls), static_cast<unsigned long long>(r.commands),
               f.commands_per_s, f.calls_per_s, f.p50_us, f.p99_us, server_us, generator_us,
               static_cast<unsigned long long>(r.bad_calls), static_cast<unsigned long long>(r.connect_errors),
-              r.script_mismatch ? "true" : "false");
+              r.script_mismatch ? "true" : "false", r.first_p99_us, r.later_p99_us);
   std::fflush(stdout);
   return f;
 }
@@ -424,14 +443,33 @@ double median(std::vector<double> v) {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: bench_agi_churn [--calls K] [--concurrency C] [--rounds R] [--warmup W] [--port P] [--io-thread 1]\n");
+  std::fprintf(stderr,
+               "usage: bench_agi_churn [--calls K] [--concurrency C] [--rounds R] [--warmup W] [--port P] [--workers 1]\n"
+               "       bench_agi_churn --serve astra|astra_workers|floor   (a server alone, for profiling:\n"
+               "       prints its port and pid, runs until stdin closes)\n");
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::uint32_t calls = 40000, concurrency = 100, rounds = 3, warmup = 2000, external_port = 0, io_thread = 0;
+  std::uint32_t calls = 40000, concurrency = 100, rounds = 3, warmup = 2000, external_port = 0, workers = 0;
+  if (argc == 3 && std::string(argv[1]) == "--serve") {
+    const std::string name = argv[2];
+    if (name != "astra" && name != "astra_workers" && name != "floor") return usage();
+    auto server = start_server(name == "floor" ? server_kind::floor
+                               : name == "astra" ? server_kind::astra
+                                                 : server_kind::astra_workers);
+    if (server.port == 0) return 1;
+    std::printf("{\"serve\":\"%s\",\"port\":%u,\"pid\":%d}\n", name.c_str(), server.port, static_cast<int>(server.pid));
+    std::fflush(stdout);
+    for (char byte;;) {
+      const auto n = ::read(0, &byte, 1);
+      if (n == 0 || (n < 0 && errno != EINTR)) break;
+    }
+    stop_server(server);
+    return 0;
+  }
   for (int i = 1; i < argc; ++i) {
     if (i + 1 >= argc) return usage();
     const std::string flag = argv[i];
@@ -441,7 +479,7 @@ int main(int argc, char** argv) {
     else if (flag == "--rounds") rounds = value;
     else if (flag == "--warmup") warmup = value;
     else if (flag == "--port") external_port = value;
-    else if (flag == "--io-thread") io_thread = value;
+    else if (flag == "--workers") workers = value;
     else return usage();
   }
   if (calls == 0 || concurrency == 0) return usage();
@@ -459,12 +497,12 @@ int main(int argc, char** argv) {
   bool mismatch = false;
   for (std::uint32_t round = 1; round <= rounds; ++round) {
     figures a, f;
-    for (int side = 0; side < (io_thread ? 3 : 2); ++side) {
+    for (int side = 0; side < (workers ? 3 : 2); ++side) {
       // Alternate which server goes first, so a drift of the machine's speed hits both.
       server_kind kind = (side == 0) == (round % 2 == 0) ? server_kind::floor : server_kind::astra;
-      if (side == 2) kind = server_kind::astra_io_thread;
+      if (side == 2) kind = server_kind::astra_workers;
       const bool floor = kind == server_kind::floor;
-      const char* name = floor ? "floor" : kind == server_kind::astra ? "astra" : "astra_io_thread";
+      const char* name = floor ? "floor" : kind == server_kind::astra ? "astra" : "astra_workers";
       auto server = start_server(kind);
       if (server.port == 0) {
         std::fprintf(stderr, "cannot start the %s server\n", name);

@@ -47,6 +47,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/common/caf_scheduler.hpp"
+
 #include "actors/agi/call.hpp"
 #include "actors/agi/server.hpp"
 #include "actors/common/io_runtime.hpp"
@@ -509,10 +511,10 @@ int main(int argc, char** argv) {
   if (floor_mode) return run_floor(link, child, calls, commands, churn_calls, churn_concurrency);
 
   caf::actor_system_config caf_config;
-  // CAF 0.17's work-stealing workers sleep up to 10 ms when idle and are not woken by messages
-  // sent from non-CAF threads (Asio): the sharing policy wakes a worker per message.
-  const char* policy = std::getenv("ASTRA_CAF_POLICY");
-  caf_config.set("scheduler.policy", caf::atom_from_string(policy ? policy : "sharing"));
+  // astra's scheduler, as in the service (the sharing policy and the lean clock); with
+  // ASTRA_CAF_POLICY=sharing|stealing, CAF's stock scheduler with that policy instead.
+  if (const char* policy = std::getenv("ASTRA_CAF_POLICY")) caf_config.set("scheduler.policy", caf::atom_from_string(policy));
+  else astra::use_astra_scheduler(caf_config);
   // One CAF worker and one io thread by default: the load generator takes the machine's other
   // core (2 cores here); more threads than cores only add context switches.
   const char* threads = std::getenv("ASTRA_CAF_THREADS");

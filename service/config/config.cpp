@@ -770,7 +770,7 @@ void load_route(loader& l, const scope& s, agi_route_config& r) {
 
 void load_agi(loader& l, const scope& s, agi_config& a) {
   l.check_keys(s, {"enabled", "listen", "max_calls", "env_timeout", "command_timeout", "max_call_duration",
-                   "allow_cidrs", "routes"});
+                   "handlers_on_io_threads", "allow_cidrs", "routes"});
   l.field(s, "enabled", a.enabled, "run the FastAGI server");
   l.listen_field(s, "listen", a.listen, "FastAGI listener HOST:PORT");
   l.int_field(s, "max_calls", a.max_calls, 1, 1'000'000, "concurrent calls; beyond it new connections are refused and counted");
@@ -778,6 +778,8 @@ void load_agi(loader& l, const scope& s, agi_config& a) {
   l.field(s, "command_timeout", a.command_timeout, "default deadline of one AGI command");
   l.field(s, "max_call_duration", a.max_call_duration,
           "a call still running this long after admission is ended (outcome timed_out); 0s: no limit", duration{0});
+  l.field(s, "handlers_on_io_threads", a.handlers_on_io_threads,
+          "run FastAGI handlers on the io thread that reads their socket (false: on the actor system's workers, two thread hops per command)");
   l.list_field(s, "allow_cidrs", a.allow_cidrs, "source CIDR allowlist for every route (empty: allow all)");
   for (std::size_t i = 0; i < a.allow_cidrs.size(); ++i)
     if (!valid_cidr(a.allow_cidrs[i]))

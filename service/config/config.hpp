@@ -170,6 +170,7 @@ struct agi_config {
   duration env_timeout{5'000};       // idle limit before the agi_* block is complete
   duration command_timeout{30'000};  // default per-command deadline
   duration max_call_duration{0};     // a call still running this long is ended (timed_out); 0: no limit
+  bool handlers_on_io_threads = true;  // agi::server_config::handlers_on_io_threads
   std::vector<std::string> allow_cidrs;  // global allowlist; empty: allow all
   std::vector<agi_route_config> routes;
 };

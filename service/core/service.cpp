@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "actors/agi/async_agi.hpp"
+#include "actors/common/caf_scheduler.hpp"
 #include "actors/agi/server.hpp"
 #include "actors/ami/session.hpp"
 #include "actors/common/backoff.hpp"
@@ -181,10 +182,11 @@ int run(const config::config& cfg, const registrations& regs) {
   caf::actor_system_config caf_cfg;
   // Messages reach actors mostly from Asio threads. CAF 0.17's default work-stealing workers
   // are not woken by those: once idle they poll every 10 ms, which would add up to 10 ms to
-  // every FastAGI command and ARI/AMI event on a quiet system. The sharing policy wakes a
-  // worker per message. Workers: one per core (CAF's default of at least 4 only adds context
-  // switches on small containers).
-  caf_cfg.set("scheduler.policy", caf::atom("sharing"));
+  // every FastAGI command and ARI/AMI event on a quiet system. astra's scheduler uses the
+  // sharing policy (a worker woken per message) and a clock that is not told about every
+  // actor that terminates (one per FastAGI call; actors/common/caf_scheduler.hpp). Workers:
+  // one per core (CAF's default of at least 4 only adds context switches on small containers).
+  astra::use_astra_scheduler(caf_cfg);
   caf_cfg.set("scheduler.max-threads", static_cast<std::size_t>(std::max(2u, std::thread::hardware_concurrency())));
   auto system_owner = std::make_unique<caf::actor_system>(caf_cfg);
   caf::actor_system& system = *system_owner;
@@ -313,6 +315,7 @@ int run(const config::config& cfg, const registrations& regs) {
     sc.env_timeout = cfg.agi.env_timeout;
     sc.command_timeout = cfg.agi.command_timeout;
     sc.max_call_duration = cfg.agi.max_call_duration;
+    sc.handlers_on_io_threads = cfg.agi.handlers_on_io_threads;
     // The configuration loader made every check below (a failure here is a bug there): zero
     // routes is valid (calls are refused as no_route and counted).
     if (!cfg.agi.allow_cidrs.empty()) {

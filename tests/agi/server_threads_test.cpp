@@ -1,5 +1,5 @@
-// Where call actors run (server_config::handlers_on_io_threads): on CAF's workers by default, on
-// the io thread that reads their socket when turned on; the call behaves the same.
+// Where call actors run (server_config::handlers_on_io_threads): on the io thread that reads their
+// socket by default, on CAF's workers when turned off; the call behaves the same.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -71,9 +71,9 @@ void run_call(std::optional<bool> on_io, thread_log& log) {
 
 }  // namespace
 
-TEST_CASE("handlers_on_io_threads = true: handlers run on the io thread that reads their socket", "[agi][server][threads]") {
+TEST_CASE("by default handlers run on the io thread that reads their socket", "[agi][server][threads]") {
   thread_log log;
-  run_call(true, log);
+  run_call(std::nullopt, log);
   std::lock_guard<std::mutex> lock(log.mutex);
   REQUIRE(log.handler.size() == 3);
   for (const auto& id : log.handler) CHECK(id == log.io);
@@ -81,9 +81,9 @@ TEST_CASE("handlers_on_io_threads = true: handlers run on the io thread that rea
   CHECK(log.values[0] == "hello");
 }
 
-TEST_CASE("by default handlers run on CAF's workers, the same call", "[agi][server][threads]") {
+TEST_CASE("handlers_on_io_threads = false: handlers run on CAF's workers, the same call", "[agi][server][threads]") {
   thread_log log;
-  run_call(std::nullopt, log);
+  run_call(false, log);
   std::lock_guard<std::mutex> lock(log.mutex);
   REQUIRE(log.handler.size() == 3);
   for (const auto& id : log.handler) CHECK(id != log.io);
