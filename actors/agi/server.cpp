@@ -24,7 +24,7 @@ constexpr std::chrono::seconds cut_grace{5};
 }  // namespace
 
 server::impl::impl(caf::actor_system& sys, asio::io_context& ctx, router r, server_config c)
-    : system(sys), io(ctx), runner(std::make_shared<detail::io_execution_unit>(sys, ctx)), routes(std::move(r)), config(std::move(c)), acceptor(ctx), accept_retry(ctx), accept_strand(ctx), deadline_timer(ctx) {
+    : system(sys), io(ctx), reactor(detail::reactor_of(ctx)), runner(std::make_shared<detail::io_execution_unit>(sys, ctx)), routes(std::move(r)), config(std::move(c)), acceptor(ctx), accept_retry(ctx), accept_strand(ctx), deadline_timer(ctx) {
   core.command_timeout = config.command_timeout;
   core.timeout_margin = config.timeout_margin;
   core.long_command_timeout = config.long_command_timeout;

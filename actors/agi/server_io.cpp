@@ -5,10 +5,15 @@
 
 #include "actors/agi/detail/server_impl.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -54,6 +59,79 @@ peer_address to_peer(const tcp::endpoint& ep) {
 
 }  // namespace
 
+// ------------------------------------------------------------------ reading without a wasted recv
+
+// The connection's socket, with access to its reactor registration (for read_op below).
+class agi_socket : public socket_type {
+ public:
+  explicit agi_socket(socket_type&& s) : socket_type(std::move(s)) {}
+  asio::detail::reactor::per_descriptor_data& reactor_data() { return impl_.get_implementation().reactor_data_; }
+};
+
+// The connection's one pending receive, kept inside the connection (no allocation per read).
+//
+// Why not socket::async_read_some: Boost 1.74's receive op tells the reactor that the socket is
+// drained only when a read returns 0 bytes (EOF). After every reply that Asio read, the next
+// async_read_some therefore tries a speculative recv() first, which fails with EAGAIN (the
+// reply to the command just written has not come yet): 8 wasted system calls per call of 8
+// commands, in a VM where a system call is the largest cost left (docs/performance.md). This op
+// reports "drained" when a read returns fewer bytes than asked for (as later Asio versions
+// do), so the reactor waits for the next readiness edge instead. async_wait would cost an
+// EPOLL_CTL_MOD per wait instead: no gain.
+//
+// Contract: at most one start() at a time per connection (the connection starts the next read
+// from the completion of the previous one, on its strand); the op completes on an io thread
+// and hands the result to the connection's strand. `owner` keeps the connection alive while
+// the op is queued in the reactor or the scheduler; an op destroyed unrun (the io_context is
+// destroyed with it pending) only drops that reference.
+class connection;
+class read_op final : public asio::detail::reactor_op {
+ public:
+  read_op() : reactor_op(boost::system::error_code{}, &read_op::perform_recv, &read_op::complete_read) {}
+
+  // Starts waiting for bytes (into `data`, `size` bytes), on `reactor` (the socket's).
+  void start(asio::detail::reactor& reactor, agi_socket& socket, std::shared_ptr<connection> conn, char* data,
+             std::size_t size) {
+    owner_ = std::move(conn);
+    fd_ = socket.native_handle();
+    data_ = data;
+    size_ = size;
+    ec_ = asio::error::operation_aborted;  // what the reactor leaves when it drops the op unrun
+    bytes_transferred_ = 0;
+    reactor.start_op(asio::detail::reactor::read_op, fd_, socket.reactor_data(), this, false, true);
+  }
+
+ private:
+  static status perform_recv(reactor_op* base) {
+    auto* op = static_cast<read_op*>(base);
+    for (;;) {
+      const ssize_t n = ::recv(op->fd_, op->data_, op->size_, 0);
+      if (n > 0) {
+        op->ec_ = {};
+        op->bytes_transferred_ = static_cast<std::size_t>(n);
+        return static_cast<std::size_t>(n) < op->size_ ? done_and_exhausted : done;
+      }
+      if (n == 0) {
+        op->ec_ = asio::error::eof;
+        op->bytes_transferred_ = 0;
+        return done_and_exhausted;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      op->ec_ = boost::system::error_code(errno, boost::system::system_category());
+      op->bytes_transferred_ = 0;
+      return done;
+    }
+  }
+  static void complete_read(void* owner, asio::detail::scheduler_operation* base, const boost::system::error_code&,
+                            std::size_t);
+
+  std::shared_ptr<connection> owner_;
+  int fd_ = -1;
+  char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 // ------------------------------------------------------------------ connection (Asio side)
 
 // One accepted socket. All members are touched on the socket's strand only, except through
@@ -63,6 +141,8 @@ class connection final : public detail::call_transport, public std::enable_share
  public:
   connection(std::shared_ptr<server::impl> srv, socket_type socket, peer_address peer)
       : srv_(std::move(srv)), socket_(std::move(socket)), peer_(peer) {}
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
 
   ~connection() override {
     srv_->unschedule(*this);
@@ -136,13 +216,12 @@ class connection final : public detail::call_transport, public std::enable_share
   strand_type executor() { return socket_.get_executor(); }
 
  private:
-  // A receive into the connection's small inline buffer: Asio then reads inside its reactor
-  // without re-arming epoll per wait (an async_wait costs an EPOLL_CTL_MOD each time).
+  // A receive into the connection's small inline buffer, performed inside the reactor when the
+  // socket becomes readable (read_op: no speculative recv, no epoll re-arm per wait).
   void wait_readable() {
-    socket_.async_read_some(asio::buffer(inbox_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-      self->on_received(ec, n);
-    });
+    reader_.start(srv_->reactor, socket_, shared_from_this(), inbox_.data(), inbox_.size());
   }
+  friend class read_op;
 
   void on_received(const boost::system::error_code& ec, std::size_t n) {
     if (closed_) return;
@@ -322,7 +401,8 @@ class connection final : public detail::call_transport, public std::enable_share
   }
 
   std::shared_ptr<server::impl> srv_;
-  socket_type socket_;
+  agi_socket socket_;
+  read_op reader_;  // the pending receive (see read_op)
   std::unique_ptr<environment_parser> env_;  // during the agi_* block only
   std::unique_ptr<reply_parser> replies_;    // while a reply is partially received
   caf::actor actor_;                         // the call, once admitted and until closed
@@ -343,6 +423,17 @@ class connection final : public detail::call_transport, public std::enable_share
   std::size_t deadline_index_ = not_scheduled;  // position in srv_->deadlines (under deadline_mutex)
   clock::time_point wake_at_{};                 // valid while scheduled
 };
+
+void read_op::complete_read(void* owner, asio::detail::scheduler_operation* base, const boost::system::error_code&,
+                            std::size_t) {
+  auto* op = static_cast<read_op*>(base);
+  auto conn = std::move(op->owner_);  // the op (inside the connection) may be reused from here on
+  if (!owner || !conn) return;        // destroyed unrun: the io_context is going away
+  const auto ec = op->ec_;
+  const auto n = op->bytes_transferred_;
+  auto* c = conn.get();
+  asio::dispatch(c->executor(), [conn = std::move(conn), ec, n] { conn->on_received(ec, n); });
+}
 
 // ------------------------------------------------------------------ shared deadline timer
 
@@ -508,6 +599,8 @@ void server::impl::drain_outbox() {
     }
   }
 }
+
+asio::detail::reactor& detail::reactor_of(asio::io_context& io) { return asio::use_service<asio::detail::reactor>(io); }
 
 void connection::spawn_call(environment env, call::identity id) {
   call_environment compact(env);  // compacted here, on the io thread: moved, never copied, into the call

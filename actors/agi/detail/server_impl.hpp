@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include <boost/asio/detail/reactor_fwd.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/io_context_strand.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -89,6 +90,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 
   caf::actor_system& system;
   asio::io_context& io;
+  // io's reactor (epoll), on which connections start their receives directly (server_io.cpp,
+  // read_op). Looked up once: use_service() takes a lock.
+  asio::detail::reactor& reactor;
   // Where call actors run (config.handlers_on_io_threads): scheduled by the connections'
   // messages and at spawn; detached (everything on CAF's workers) when shutdown() starts.
   std::shared_ptr<detail::io_execution_unit> runner;
@@ -196,6 +200,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 };
 
 namespace detail {
+
+// The reactor of `io` (server_io.cpp).
+asio::detail::reactor& reactor_of(asio::io_context& io);
 
 // Spawns the actor of an admitted call (server_call.cpp). Called on the connection's strand;
 // `transport` is that connection.
