@@ -24,11 +24,11 @@ namespace astra::agi {
 
 namespace {
 
-// Bytes read per readiness notification before yielding to other connections.
-constexpr std::size_t read_chunk_bytes = 4096;
 // Inline receive buffer per connection: holds a typical reply line ("200 result=1 (value)\n");
-// a fuller read is followed by reads into the thread's read_chunk_bytes buffer.
+// a fuller read goes on into the connection's spill buffer (read_op), read_chunk_bytes at a
+// time, at most max_reads_per_wakeup times before yielding to other connections.
 constexpr std::size_t inbox_bytes = 64;
+constexpr std::size_t read_chunk_bytes = 4096;
 constexpr int max_reads_per_wakeup = 4;
 // Connections taken from the listen backlog per completed accept (the async accept plus
 // synchronous ones until the backlog is empty), before the io thread turns to other work.
@@ -66,6 +66,14 @@ class agi_socket : public socket_type {
  public:
   explicit agi_socket(socket_type&& s) : socket_type(std::move(s)) {}
   asio::detail::reactor::per_descriptor_data& reactor_data() { return impl_.get_implementation().reactor_data_; }
+  // Closes the socket without the EPOLL_CTL_DEL that Asio issues for a descriptor it did not
+  // create itself (accepted sockets are marked "possibly duplicated"): this one was accepted
+  // here and never duplicated, so close() alone takes it out of the epoll set.
+  void close_accepted(boost::system::error_code& ec) {
+    impl_.get_implementation().state_ &= static_cast<asio::detail::socket_ops::state_type>(
+        ~asio::detail::socket_ops::possible_dup);
+    close(ec);
+  }
 };
 
 // The connection's one pending receive, kept inside the connection (no allocation per read).
@@ -89,13 +97,15 @@ class read_op final : public asio::detail::reactor_op {
  public:
   read_op() : reactor_op(boost::system::error_code{}, &read_op::perform_recv, &read_op::complete_read) {}
 
-  // Starts waiting for bytes (into `data`, `size` bytes), on `reactor` (the socket's).
+  // Starts waiting for bytes (into `data`, `size` bytes; when those fill up, on into `spill`,
+  // which must be empty), on `reactor` (the socket's).
   void start(asio::detail::reactor& reactor, agi_socket& socket, std::shared_ptr<connection> conn, char* data,
-             std::size_t size) {
+             std::size_t size, std::string& spill) {
     owner_ = std::move(conn);
     fd_ = socket.native_handle();
     data_ = data;
     size_ = size;
+    spill_ = &spill;
     ec_ = asio::error::operation_aborted;  // what the reactor leaves when it drops the op unrun
     bytes_transferred_ = 0;
     reactor.start_op(asio::detail::reactor::read_op, fd_, socket.reactor_data(), this, false, true);
@@ -109,7 +119,7 @@ class read_op final : public asio::detail::reactor_op {
       if (n > 0) {
         op->ec_ = {};
         op->bytes_transferred_ = static_cast<std::size_t>(n);
-        return static_cast<std::size_t>(n) < op->size_ ? done_and_exhausted : done;
+        return static_cast<std::size_t>(n) < op->size_ ? done_and_exhausted : op->spill_rest();
       }
       if (n == 0) {
         op->ec_ = asio::error::eof;
@@ -123,6 +133,24 @@ class read_op final : public asio::detail::reactor_op {
       return done;
     }
   }
+  // The inline buffer filled up (an agi_* block, a long reply): read on into the spill buffer
+  // until the socket is drained, so that the reactor knows it is (no speculative recv() before
+  // the next readiness edge). An end of stream or an error seen here is left for the next
+  // read to report (done, not drained: that read is attempted at once).
+  status spill_rest() {
+    for (int round = 0; round < max_reads_per_wakeup; ++round) {
+      const auto old = spill_->size();
+      spill_->resize(old + read_chunk_bytes);
+      const ssize_t n = ::recv(fd_, spill_->data() + old, read_chunk_bytes, 0);
+      spill_->resize(old + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return done_and_exhausted;
+      if (n <= 0) return done;
+      if (static_cast<std::size_t>(n) < read_chunk_bytes) return done_and_exhausted;
+    }
+    return done;  // more may be waiting: read again at once
+  }
+
   static void complete_read(void* owner, asio::detail::scheduler_operation* base, const boost::system::error_code&,
                             std::size_t);
 
@@ -130,6 +158,7 @@ class read_op final : public asio::detail::reactor_op {
   int fd_ = -1;
   char* data_ = nullptr;
   std::size_t size_ = 0;
+  std::string* spill_ = nullptr;
 };
 
 // ------------------------------------------------------------------ connection (Asio side)
@@ -219,7 +248,7 @@ class connection final : public detail::call_transport, public std::enable_share
   // A receive into the connection's small inline buffer, performed inside the reactor when the
   // socket becomes readable (read_op: no speculative recv, no epoll re-arm per wait).
   void wait_readable() {
-    reader_.start(srv_->reactor, socket_, shared_from_this(), inbox_.data(), inbox_.size());
+    reader_.start(srv_->reactor, socket_, shared_from_this(), inbox_.data(), inbox_.size(), spill_);
   }
   friend class read_op;
 
@@ -230,20 +259,12 @@ class connection final : public detail::call_transport, public std::enable_share
       return;
     }
     if (!consume(std::string_view(inbox_.data(), n))) return;
-    if (n == inbox_.size()) {
-      // More may be waiting (the agi_* block, a long reply): drain it at once.
-      thread_local char buffer[read_chunk_bytes];
-      for (int round = 0; round < max_reads_per_wakeup; ++round) {
-        boost::system::error_code rec;
-        const std::size_t got = socket_.read_some(asio::buffer(buffer, sizeof buffer), rec);
-        if (rec == asio::error::would_block || rec == asio::error::try_again) break;
-        if (rec) {
-          peer_gone(rec == asio::error::eof ? boost::system::error_code{} : rec);
-          return;
-        }
-        if (!consume(std::string_view(buffer, got))) return;
-        if (got < sizeof buffer) break;
-      }
+    if (!spill_.empty()) {
+      // What followed the full inline buffer (read_op::spill_rest). Freed after use: an idle
+      // call keeps no receive buffer beyond the inline one.
+      std::string spilled;
+      spilled.swap(spill_);
+      if (!consume(spilled)) return;
     }
     wait_readable();
   }
@@ -393,7 +414,7 @@ class connection final : public detail::call_transport, public std::enable_share
     closed_ = true;
     boost::system::error_code ignored;
     srv_->unschedule(*this);
-    socket_.close(ignored);  // sends the FIN (no shutdown() first: the descriptor is not shared)
+    socket_.close_accepted(ignored);  // sends the FIN (no shutdown() first: the descriptor is not shared)
     actor_ = nullptr;  // breaks the actor <-> connection cycle
     env_.reset();
     replies_.reset();
@@ -412,6 +433,7 @@ class connection final : public detail::call_transport, public std::enable_share
   };
   std::unique_ptr<write_backlog> backlog_;   // only while the socket buffer is full (rare)
   std::array<char, inbox_bytes> inbox_;      // target of the pending receive
+  std::string spill_;                        // its overflow (read_op), empty between reads
   peer_address peer_;
   bool closed_ = false;
   bool writing_ = false;

@@ -840,7 +840,7 @@ void load_all(loader& l, const YAML::Node& doc, config& c) {
   root.node = doc;
   root.env = "ASTRA";
   root.doc_env = "ASTRA";
-  l.check_keys(root, {"servers", "agi", "admin", "backoff", "queues", "log", "drain_timeout", "ari_outbound", "bus"});
+  l.check_keys(root, {"servers", "agi", "admin", "backoff", "queues", "log", "drain_timeout", "io_threads", "ari_outbound", "bus"});
   load_servers(l, root, c);
   load_agi(l, l.child(root, "agi"), c.agi);
   {
@@ -875,6 +875,8 @@ void load_all(loader& l, const YAML::Node& doc, config& c) {
     if (!levels.count(c.log.level)) l.add("log.level", "expected one of trace, debug, info, warn, error, critical, off, got " + quote(c.log.level));
   }
   l.field(root, "drain_timeout", c.drain_timeout, "on SIGTERM/SIGINT: how long running calls may finish before they are cut", duration{0});
+  l.int_field(root, "io_threads", c.io_threads, 0, 64,
+              "Asio threads for every socket; FastAGI handlers run on them by default (0: half the cores, at least 1)");
   detail::load_ari_outbound<loader, scope, endpoint, credential>(l, root, c.ari_outbound);
   if (c.ari_outbound.enabled && c.agi.enabled && c.ari_outbound.listen_port != 0 &&
       c.ari_outbound.listen_port == c.agi.listen.port)
@@ -1015,6 +1017,14 @@ bus:
   docs.push_back({"servers[].name", "(required)", "-", "server name: metric label `server`, env token <NAME>"});
   docs.push_back({"agi.routes[].variables.<NAME>", "-", "ASTRA_AGI_ROUTES_<INDEX>_VARIABLES_<NAME>", "channel variables set before the handler runs"});
   return docs;
+}
+
+std::size_t io_threads_for(std::size_t io_threads, std::size_t cores) {
+  if (io_threads != 0) return io_threads;
+  // Half the cores: the other half runs the actor system's workers and the kernel's network
+  // stack. One io thread serves a FastAGI call churn faster than two on 2 cores
+  // (docs/performance.md: the threads of one io_context hand work to each other).
+  return std::max<std::size_t>(1, cores / 2);
 }
 
 }  // namespace astra::config

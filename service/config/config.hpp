@@ -221,9 +221,15 @@ struct config {
   queues_config queues;
   log_config log;
   duration drain_timeout{30'000};  // SIGTERM: how long running calls may finish
+  // Asio threads for every socket (FastAGI, AMI, ARI, admin, webhooks); FastAGI handlers run on
+  // them by default. 0: half the cores, at least 1 (io_threads_for()).
+  std::size_t io_threads = 0;
   ari_outbound_config ari_outbound;  // Asterisk dials astra (outbound ARI WebSockets)
   bus_config bus;                    // several replicas through NATS (issue 14); off when absent
 };
+
+// The io thread count `io_threads` stands for on a machine with `cores` cores (0: unknown).
+std::size_t io_threads_for(std::size_t io_threads, std::size_t cores);
 
 struct problem {
   std::string path;    // e.g. "servers[0].ami.port" (or the environment variable)

@@ -190,7 +190,8 @@ int run(const config::config& cfg, const registrations& regs) {
   caf_cfg.set("scheduler.max-threads", static_cast<std::size_t>(std::max(2u, std::thread::hardware_concurrency())));
   auto system_owner = std::make_unique<caf::actor_system>(caf_cfg);
   caf::actor_system& system = *system_owner;
-  auto io_owner = std::make_unique<io_runtime>(2);
+  const auto io_threads = config::io_threads_for(cfg.io_threads, std::thread::hardware_concurrency());
+  auto io_owner = std::make_unique<io_runtime>(static_cast<unsigned>(io_threads));
   io_runtime& io = *io_owner;
 
   // The NATS bus (bus:, issue 14): leases decide which replica runs each server's upstreams.
