@@ -112,41 +112,61 @@ class read_op final : public asio::detail::reactor_op {
   }
 
  private:
+  // Two receives in one system call (recvmmsg): the first into the inline buffer, the second
+  // into a scratch buffer. For a stream socket the kernel goes on to the second only after the
+  // first, so the second tells what the first cannot: EAGAIN (the socket is drained: the
+  // reactor may wait for the next edge), 0 bytes (the peer closed after the data: the next
+  // read, attempted at once, reports it), or more data (read on into the spill buffer).
+  // A short read alone would not do: a FIN that arrived with the data raises no second edge.
   static status perform_recv(reactor_op* base) {
     auto* op = static_cast<read_op*>(base);
+    thread_local char scratch[read_chunk_bytes];
+    iovec iov[2] = {{op->data_, op->size_}, {scratch, sizeof scratch}};
+    mmsghdr msgs[2] = {};
+    msgs[0].msg_hdr.msg_iov = &iov[0];
+    msgs[0].msg_hdr.msg_iovlen = 1;
+    msgs[1].msg_hdr.msg_iov = &iov[1];
+    msgs[1].msg_hdr.msg_iovlen = 1;
     for (;;) {
-      const ssize_t n = ::recv(op->fd_, op->data_, op->size_, 0);
-      if (n > 0) {
-        op->ec_ = {};
-        op->bytes_transferred_ = static_cast<std::size_t>(n);
-        return static_cast<std::size_t>(n) < op->size_ ? done_and_exhausted : op->spill_rest();
+      const int got = ::recvmmsg(op->fd_, msgs, 2, MSG_DONTWAIT, nullptr);
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+        op->ec_ = boost::system::error_code(errno, boost::system::system_category());
+        op->bytes_transferred_ = 0;
+        return done;
       }
-      if (n == 0) {
+      const std::size_t first = msgs[0].msg_len;
+      if (first == 0) {
         op->ec_ = asio::error::eof;
         op->bytes_transferred_ = 0;
         return done_and_exhausted;
       }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
-      op->ec_ = boost::system::error_code(errno, boost::system::system_category());
-      op->bytes_transferred_ = 0;
-      return done;
+      op->ec_ = {};
+      op->bytes_transferred_ = first;
+      // The second receive failed: EAGAIN, or (rarely) an error the kernel keeps for the next
+      // receive; connection::on_deadline looks for the latter.
+      if (got == 1) return done_and_exhausted;
+      const std::size_t second = msgs[1].msg_len;
+      if (second == 0) return done;  // end of stream after the data
+      op->spill_->append(scratch, second);
+      return op->spill_rest();
     }
   }
-  // The inline buffer filled up (an agi_* block, a long reply): read on into the spill buffer
-  // until the socket is drained, so that the reactor knows it is (no speculative recv() before
-  // the next readiness edge). An end of stream or an error seen here is left for the next
-  // read to report (done, not drained: that read is attempted at once).
+  // More than the inline buffer arrived (an agi_* block, a long reply): read on into the spill
+  // buffer until the socket says EAGAIN (drained), 0 (end of stream: left for the next read,
+  // attempted at once), an error (likewise), or max_reads_per_wakeup reads were made.
   status spill_rest() {
     for (int round = 0; round < max_reads_per_wakeup; ++round) {
       const auto old = spill_->size();
       spill_->resize(old + read_chunk_bytes);
-      const ssize_t n = ::recv(fd_, spill_->data() + old, read_chunk_bytes, 0);
+      const ssize_t n = ::recv(fd_, spill_->data() + old, read_chunk_bytes, MSG_DONTWAIT);
+      const int err = errno;
       spill_->resize(old + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return done_and_exhausted;
-      if (n <= 0) return done;
-      if (static_cast<std::size_t>(n) < read_chunk_bytes) return done_and_exhausted;
+      if (n > 0) continue;
+      if (n < 0 && err == EINTR) continue;
+      if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) return done_and_exhausted;
+      return done;
     }
     return done;  // more may be waiting: read again at once
   }
@@ -181,12 +201,26 @@ class connection final : public detail::call_transport, public std::enable_share
   // The shared deadline timer reached this connection's wake-up instant (on the strand).
   void on_deadline() {
     if (closed_) return;
+    // A connection reset that arrived with the last data can go unseen by the reactor (see
+    // read_op::perform_recv): look before reporting a timeout.
+    if (!peer_still_there()) return;
     if (!admitted_) {
       srv_->refuse(refusal::env_timeout, peer_, "");
       close_now();
       return;
     }
     if (actor_) srv_->tell(actor_, detail::connection_news{detail::wake_up{}});
+  }
+
+  // False (and the peer reported gone) when the socket has ended or failed.
+  bool peer_still_there() {
+    char byte;
+    ssize_t n;
+    do n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) return true;
+    peer_gone(n == 0 ? boost::system::error_code{} : boost::system::error_code(errno, boost::system::system_category()));
+    return false;
   }
 
   // Starts the agi_* block phase (called on the strand).
