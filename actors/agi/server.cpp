@@ -123,8 +123,8 @@ std::error_code server::start() {
   if (!ec) d.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) d.acceptor.bind(endpoint, ec);
   if (!ec) d.acceptor.listen(d.config.listen_backlog, ec);
-  // Non-blocking: after each accept the io thread takes what else waits in the backlog with
-  // synchronous accepts until none is left (server_io.cpp, accept_next).
+  // Non-blocking: when it is readable the io thread takes what waits in the backlog with
+  // accept4() until none is left (server_io.cpp, accept_ready).
   if (!ec) d.acceptor.non_blocking(true, ec);
   // Accepted sockets inherit TCP_NODELAY from the listener on Linux: no setsockopt per call.
   if (!ec) d.acceptor.set_option(tcp::no_delay(true), ec);

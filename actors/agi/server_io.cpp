@@ -6,11 +6,13 @@
 #include "actors/agi/detail/server_impl.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 
+#include <boost/version.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
@@ -30,8 +32,8 @@ namespace {
 constexpr std::size_t inbox_bytes = 64;
 constexpr std::size_t read_chunk_bytes = 4096;
 constexpr int max_reads_per_wakeup = 4;
-// Connections taken from the listen backlog per completed accept (the async accept plus
-// synchronous ones until the backlog is empty), before the io thread turns to other work.
+// Connections taken from the listen backlog per readiness of the listener (accept4() until the
+// backlog is empty), before the io thread turns to other work.
 // One accept per pass of the io loop let a burst of connects queue behind the replies of
 // every live call: a call's first command waited up to 18 ms at 100 concurrent calls
 // (bench_agi_churn, first_command_p99_us) against 2 ms for its later ones.
@@ -61,14 +63,28 @@ peer_address to_peer(const tcp::endpoint& ep) {
 
 // ------------------------------------------------------------------ reading without a wasted recv
 
+// agi_socket and read_op use Asio internals of Boost 1.74 on Linux (the socket's protected
+// implementation, epoll_reactor::start_op, socket_ops state bits): check them on an upgrade.
+static_assert(BOOST_VERSION == 107400, "read_op and agi_socket rely on Boost 1.74's Asio internals");
+#if !defined(BOOST_ASIO_HAS_EPOLL)
+#error "read_op relies on Asio's epoll reactor"
+#endif
+
 // The connection's socket, with access to its reactor registration (for read_op below).
 class agi_socket : public socket_type {
  public:
   explicit agi_socket(socket_type&& s) : socket_type(std::move(s)) {}
   asio::detail::reactor::per_descriptor_data& reactor_data() { return impl_.get_implementation().reactor_data_; }
+  // Records that the descriptor is non-blocking already (accepted with SOCK_NONBLOCK), as
+  // non_blocking(true) would, without its ioctl: sync reads and writes return would_block.
+  void adopt_non_blocking() {
+    impl_.get_implementation().state_ |= static_cast<asio::detail::socket_ops::state_type>(
+        asio::detail::socket_ops::user_set_non_blocking | asio::detail::socket_ops::internal_non_blocking);
+  }
   // Closes the socket without the EPOLL_CTL_DEL that Asio issues for a descriptor it did not
   // create itself (accepted sockets are marked "possibly duplicated"): this one was accepted
-  // here and never duplicated, so close() alone takes it out of the epoll set.
+  // here with SOCK_CLOEXEC and never duplicated, so close() alone takes it out of the epoll set
+  // (a fork() without exec() by the embedding program would share it: not supported).
   void close_accepted(boost::system::error_code& ec) {
     impl_.get_implementation().state_ &= static_cast<asio::detail::socket_ops::state_type>(
         ~asio::detail::socket_ops::possible_dup);
@@ -108,7 +124,9 @@ class read_op final : public asio::detail::reactor_op {
     spill_ = &spill;
     ec_ = asio::error::operation_aborted;  // what the reactor leaves when it drops the op unrun
     bytes_transferred_ = 0;
-    reactor.start_op(asio::detail::reactor::read_op, fd_, socket.reactor_data(), this, false, true);
+    // A continuation: the completion stays on this thread's private queue (no scheduler lock,
+    // no wake-up of another io thread).
+    reactor.start_op(asio::detail::reactor::read_op, fd_, socket.reactor_data(), this, true, true);
   }
 
  private:
@@ -120,6 +138,11 @@ class read_op final : public asio::detail::reactor_op {
   // A short read alone would not do: a FIN that arrived with the data raises no second edge.
   static status perform_recv(reactor_op* base) {
     auto* op = static_cast<read_op*>(base);
+    if (op->pending_error_) {  // met by spill_rest after data it delivered: reported now
+      op->ec_ = std::exchange(op->pending_error_, {});
+      op->bytes_transferred_ = 0;
+      return done;
+    }
     thread_local char scratch[read_chunk_bytes];
     iovec iov[2] = {{op->data_, op->size_}, {scratch, sizeof scratch}};
     mmsghdr msgs[2] = {};
@@ -144,8 +167,10 @@ class read_op final : public asio::detail::reactor_op {
       }
       op->ec_ = {};
       op->bytes_transferred_ = first;
-      // The second receive failed: EAGAIN, or (rarely) an error the kernel keeps for the next
-      // receive; connection::on_deadline looks for the latter.
+      // The second receive failed: EAGAIN, or (rarely) an error such as a reset that arrived
+      // with the data, which the kernel keeps for the next receive without a new readiness
+      // edge. That is then seen by the call's next command (its write fails) or deadline
+      // (connection::peer_still_there), not at once.
       if (got == 1) return done_and_exhausted;
       const std::size_t second = msgs[1].msg_len;
       if (second == 0) return done;  // end of stream after the data
@@ -155,7 +180,8 @@ class read_op final : public asio::detail::reactor_op {
   }
   // More than the inline buffer arrived (an agi_* block, a long reply): read on into the spill
   // buffer until the socket says EAGAIN (drained), 0 (end of stream: left for the next read,
-  // attempted at once), an error (likewise), or max_reads_per_wakeup reads were made.
+  // attempted at once), an error (kept in pending_error_ for the next read: recv() hands a
+  // socket error out once), or max_reads_per_wakeup reads were made.
   status spill_rest() {
     for (int round = 0; round < max_reads_per_wakeup; ++round) {
       const auto old = spill_->size();
@@ -166,6 +192,7 @@ class read_op final : public asio::detail::reactor_op {
       if (n > 0) continue;
       if (n < 0 && err == EINTR) continue;
       if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) return done_and_exhausted;
+      if (n < 0) pending_error_ = boost::system::error_code(err, boost::system::system_category());
       return done;
     }
     return done;  // more may be waiting: read again at once
@@ -179,6 +206,7 @@ class read_op final : public asio::detail::reactor_op {
   char* data_ = nullptr;
   std::size_t size_ = 0;
   std::string* spill_ = nullptr;
+  boost::system::error_code pending_error_;  // see spill_rest
 };
 
 // ------------------------------------------------------------------ connection (Asio side)
@@ -212,21 +240,22 @@ class connection final : public detail::call_transport, public std::enable_share
     if (actor_) srv_->tell(actor_, detail::connection_news{detail::wake_up{}});
   }
 
-  // False (and the peer reported gone) when the socket has ended or failed.
+  // False (and the peer reported gone) when the socket has failed (a reset the reader may not
+  // have been woken for, see read_op::perform_recv). An end of stream is left to the reader,
+  // which always sees it (and may hold the last reply before it, not yet delivered).
   bool peer_still_there() {
     char byte;
     ssize_t n;
     do n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
-    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) return true;
-    peer_gone(n == 0 ? boost::system::error_code{} : boost::system::error_code(errno, boost::system::system_category()));
+    if (n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK) return true;
+    peer_gone(boost::system::error_code(errno, boost::system::system_category()));
     return false;
   }
 
   // Starts the agi_* block phase (called on the strand).
   void start() {
-    boost::system::error_code ec;
-    socket_.non_blocking(true, ec);  // TCP_NODELAY: inherited from the listener (server.cpp)
+    socket_.adopt_non_blocking();  // TCP_NODELAY: inherited from the listener (server.cpp)
     srv_->schedule(*this, clock::now() + srv_->config.env_timeout);
     wait_readable();
   }
@@ -483,10 +512,10 @@ class connection final : public detail::call_transport, public std::enable_share
 void read_op::complete_read(void* owner, asio::detail::scheduler_operation* base, const boost::system::error_code&,
                             std::size_t) {
   auto* op = static_cast<read_op*>(base);
-  auto conn = std::move(op->owner_);  // the op (inside the connection) may be reused from here on
-  if (!owner || !conn) return;        // destroyed unrun: the io_context is going away
   const auto ec = op->ec_;
   const auto n = op->bytes_transferred_;
+  auto conn = std::move(op->owner_);  // may be the last reference: op is not touched after this
+  if (!owner || !conn) return;        // destroyed unrun: the io_context is going away
   auto* c = conn.get();
   asio::dispatch(c->executor(), [conn = std::move(conn), ec, n] { conn->on_received(ec, n); });
 }
@@ -672,43 +701,67 @@ void connection::spawn_call(environment env, call::identity id) {
 // ------------------------------------------------------------------ acceptor
 
 void server::impl::accept_next() {
-  // accept() fills accept_peer itself: no getpeername() per connection.
-  acceptor.async_accept(strand_type(io), accept_peer, asio::bind_executor(accept_strand, [self = shared_from_this()](const boost::system::error_code& ec, socket_type socket) {
+  // Wait until the listener is readable, then take what its backlog holds (accept_ready).
+  acceptor.async_wait(tcp::acceptor::wait_read, asio::bind_executor(accept_strand, [self = shared_from_this()](const boost::system::error_code& ec) {
     if (!self->acceptor.is_open() || ec == asio::error::operation_aborted) return;
     if (ec) {
       ++self->counters.accept_errors;
-      // Logged once per run of failures (out of descriptors repeats every retry).
-      if (self->failed_accepts++ == 0) spdlog::warn("agi: accept failed: {} (retrying)", ec.message());
-      if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
-          ec == asio::error::no_memory) {
-        self->accept_retry.expires_after(accept_retry_delay);
-        self->accept_retry.async_wait(asio::bind_executor(self->accept_strand, [self](const boost::system::error_code& wec) {
-          if (!wec && self->acceptor.is_open()) self->accept_next();
-        }));
-        return;
-      }
-      self->accept_next();
+      if (self->failed_accepts++ == 0) spdlog::warn("agi: waiting for connections failed: {} (retrying)", ec.message());
+      self->retry_accept_later();
       return;
     }
-    if (const auto failed = std::exchange(self->failed_accepts, 0))
-      spdlog::info("agi: accepting again after {} failed accept(s)", failed);
-    self->on_accepted(std::move(socket));
-    // Drain the backlog (the acceptor is non-blocking): would_block ends it; any other error
-    // is left to the async accept below, which reports it as above.
-    for (int taken = 1; taken < max_accepts_per_wakeup && self->acceptor.is_open(); ++taken) {
-      socket_type next(strand_type(self->io));
-      boost::system::error_code aec;
-      self->acceptor.accept(next, self->accept_peer, aec);
-      if (aec) break;
-      self->on_accepted(std::move(next));
-    }
-    self->accept_next();
+    self->accept_ready();
   }));
 }
 
-void server::impl::on_accepted(socket_type socket) {
+void server::impl::retry_accept_later() {
+  accept_retry.expires_after(accept_retry_delay);
+  accept_retry.async_wait(asio::bind_executor(accept_strand, [self = shared_from_this()](const boost::system::error_code& wec) {
+    if (!wec && self->acceptor.is_open()) self->accept_next();
+  }));
+}
+
+void server::impl::accept_ready() {
+  // accept4(): sockets non-blocking and close-on-exec from the start (no ioctl per call; a
+  // child process the embedding program starts does not inherit calls), the peer's address
+  // filled in (no getpeername()). Until the backlog is empty, at most max_accepts_per_wakeup.
+  for (int taken = 0; taken < max_accepts_per_wakeup && acceptor.is_open(); ++taken) {
+    tcp::endpoint peer;
+    auto len = static_cast<socklen_t>(peer.capacity());
+    const int fd = ::accept4(acceptor.native_handle(), peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) break;                      // the backlog is empty
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;  // that one is gone; next
+      ++counters.accept_errors;
+      // Logged once per run of failures (out of descriptors repeats every retry).
+      if (failed_accepts++ == 0) spdlog::warn("agi: accept failed: {} (retrying)", std::system_category().message(err));
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        retry_accept_later();
+        return;
+      }
+      break;
+    }
+    if (const auto failed = std::exchange(failed_accepts, 0))
+      spdlog::info("agi: accepting again after {} failed accept(s)", failed);
+    peer.resize(len);
+    socket_type socket{strand_type{io}};
+    boost::system::error_code ec;
+    socket.assign(peer.protocol(), fd, ec);  // registers it with the reactor
+    if (ec) {
+      ::close(fd);
+      ++counters.accept_errors;
+      spdlog::warn("agi: an accepted connection could not be registered: {}", ec.message());
+      continue;
+    }
+    on_accepted(std::move(socket), peer);
+  }
+  accept_next();
+}
+
+void server::impl::on_accepted(socket_type socket, const tcp::endpoint& peer_endpoint) {
   ++counters.accepted;
-  auto peer = to_peer(accept_peer);
+  auto peer = to_peer(peer_endpoint);
   if (draining.load()) {
     refuse(refusal::shutting_down, peer, "");
     return;  // socket closed by its destructor

@@ -8,9 +8,13 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/config.hpp>
 #include <caf/detail/thread_safe_actor_clock.hpp>
 #include <caf/policy/work_sharing.hpp>
 #include <caf/scheduler/coordinator.hpp>
+
+static_assert(CAF_VERSION >= 1700 && CAF_VERSION < 1800,
+              "the lean clock forwards CAF 0.17's actor_clock interface; check it on an upgrade");
 
 namespace astra {
 
@@ -115,6 +119,8 @@ class astra_coordinator final : public caf::scheduler::coordinator<caf::policy::
 }  // namespace
 
 void use_astra_scheduler(caf::actor_system_config& cfg) {
+  // For whoever reads the configuration: the coordinator below is work sharing whatever it says
+  // (actor_system reads scheduler.policy only when no module made a scheduler).
   cfg.set("scheduler.policy", caf::atom("sharing"));
   // actor_system's constructor builds its default scheduler only when no module factory made one.
   cfg.module_factories.push_back(

@@ -107,7 +107,6 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   tcp::acceptor acceptor;        // touched on the io_context only (after start)
   asio::steady_timer accept_retry;
   strand_type accept_strand;     // acceptor and accept_retry are touched on it only (after start)
-  tcp::endpoint accept_peer;     // the pending accept's peer address (accept_strand only)
   std::uint64_t failed_accepts = 0;  // consecutive failed accepts (accept_strand only)
 
   // One wake-up timer for every connection (instead of an Asio timer + pending wait per call):
@@ -154,8 +153,10 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::unordered_map<std::uint64_t, caf::actor> calls;
 
   // The acceptor (server_io.cpp; on accept_strand).
-  void accept_next();
-  void on_accepted(socket_type socket);
+  void accept_next();         // waits for the listener to be readable
+  void accept_ready();        // takes the backlog's connections
+  void retry_accept_later();  // accept_next() after accept_retry_delay
+  void on_accepted(socket_type socket, const tcp::endpoint& peer);
 
   // Requests from call actors to their connections, drained by one posted handler per batch
   // (instead of a post per command). Bounded by the number of live calls: each call has at
