@@ -143,15 +143,17 @@ class read_op final : public asio::detail::reactor_op {
       op->bytes_transferred_ = 0;
       return done;
     }
-    thread_local char scratch[read_chunk_bytes];
-    iovec iov[2] = {{op->data_, op->size_}, {scratch, sizeof scratch}};
-    mmsghdr msgs[2] = {};
-    msgs[0].msg_hdr.msg_iov = &iov[0];
-    msgs[0].msg_hdr.msg_iovlen = 1;
-    msgs[1].msg_hdr.msg_iov = &iov[1];
-    msgs[1].msg_hdr.msg_iovlen = 1;
+    // The third receive does for an overflowing read (an agi_* block) what the second does for
+    // a reply: it tells whether the socket is drained.
+    thread_local char scratch[2][read_chunk_bytes];
+    iovec iov[3] = {{op->data_, op->size_}, {scratch[0], read_chunk_bytes}, {scratch[1], read_chunk_bytes}};
+    mmsghdr msgs[3] = {};
+    for (int i = 0; i < 3; ++i) {
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
     for (;;) {
-      const int got = ::recvmmsg(op->fd_, msgs, 2, MSG_DONTWAIT, nullptr);
+      const int got = ::recvmmsg(op->fd_, msgs, 3, MSG_DONTWAIT, nullptr);
       if (got < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
@@ -167,14 +169,18 @@ class read_op final : public asio::detail::reactor_op {
       }
       op->ec_ = {};
       op->bytes_transferred_ = first;
-      // The second receive failed: EAGAIN, or (rarely) an error such as a reset that arrived
+      // The last receive made failed: EAGAIN, or (rarely) an error such as a reset that arrived
       // with the data, which the kernel keeps for the next receive without a new readiness
       // edge. That is then seen by the call's next command (its write fails) or deadline
       // (connection::peer_still_there), not at once.
       if (got == 1) return done_and_exhausted;
       const std::size_t second = msgs[1].msg_len;
       if (second == 0) return done;  // end of stream after the data
-      op->spill_->append(scratch, second);
+      op->spill_->append(scratch[0], second);
+      if (got == 2) return done_and_exhausted;
+      const std::size_t third = msgs[2].msg_len;
+      if (third == 0) return done;  // end of stream after the data
+      op->spill_->append(scratch[1], third);
       return op->spill_rest();
     }
   }
