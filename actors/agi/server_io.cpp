@@ -4,6 +4,7 @@
 #include <utility>  // before Asio (see platform-facts)
 
 #include "actors/agi/detail/server_impl.hpp"
+#include "actors/agi/detail/socket_reader.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,10 +13,7 @@
 #include <array>
 #include <cerrno>
 
-#include <boost/version.hpp>
 #include <boost/asio/bind_executor.hpp>
-#include <boost/asio/detail/reactor.hpp>
-#include <boost/asio/detail/reactor_op.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -27,11 +25,8 @@ namespace astra::agi {
 namespace {
 
 // Inline receive buffer per connection: holds a typical reply line ("200 result=1 (value)\n");
-// a fuller read goes on into the connection's spill buffer (read_op), read_chunk_bytes at a
-// time, at most max_reads_per_wakeup times before yielding to other connections.
+// a fuller read goes on into the connection's spill buffer (read_op, socket_reader.hpp).
 constexpr std::size_t inbox_bytes = 64;
-constexpr std::size_t read_chunk_bytes = 4096;
-constexpr int max_reads_per_wakeup = 4;
 // Connections taken from the listen backlog per readiness of the listener (accept4() until the
 // backlog is empty), before the io thread turns to other work.
 // One accept per pass of the io loop let a burst of connects queue behind the replies of
@@ -61,166 +56,17 @@ peer_address to_peer(const tcp::endpoint& ep) {
 
 }  // namespace
 
-// ------------------------------------------------------------------ reading without a wasted recv
-
-// agi_socket and read_op use Asio internals of Boost 1.74 on Linux (the socket's protected
-// implementation, epoll_reactor::start_op, socket_ops state bits): check them on an upgrade.
-static_assert(BOOST_VERSION == 107400, "read_op and agi_socket rely on Boost 1.74's Asio internals");
-#if !defined(BOOST_ASIO_HAS_EPOLL)
-#error "read_op relies on Asio's epoll reactor"
-#endif
-
-// The connection's socket, with access to its reactor registration (for read_op below).
-class agi_socket : public socket_type {
- public:
-  explicit agi_socket(socket_type&& s) : socket_type(std::move(s)) {}
-  asio::detail::reactor::per_descriptor_data& reactor_data() { return impl_.get_implementation().reactor_data_; }
-  // Records that the descriptor is non-blocking already (accepted with SOCK_NONBLOCK), as
-  // non_blocking(true) would, without its ioctl: sync reads and writes return would_block.
-  void adopt_non_blocking() {
-    impl_.get_implementation().state_ |= static_cast<asio::detail::socket_ops::state_type>(
-        asio::detail::socket_ops::user_set_non_blocking | asio::detail::socket_ops::internal_non_blocking);
-  }
-  // Closes the socket without the EPOLL_CTL_DEL that Asio issues for a descriptor it did not
-  // create itself (accepted sockets are marked "possibly duplicated"): this one was accepted
-  // here with SOCK_CLOEXEC and never duplicated, so close() alone takes it out of the epoll set
-  // (a fork() without exec() by the embedding program would share it: not supported).
-  void close_accepted(boost::system::error_code& ec) {
-    impl_.get_implementation().state_ &= static_cast<asio::detail::socket_ops::state_type>(
-        ~asio::detail::socket_ops::possible_dup);
-    close(ec);
-  }
-};
-
-// The connection's one pending receive, kept inside the connection (no allocation per read).
-//
-// Why not socket::async_read_some: Boost 1.74's receive op tells the reactor that the socket is
-// drained only when a read returns 0 bytes (EOF). After every reply that Asio read, the next
-// async_read_some therefore tries a speculative recv() first, which fails with EAGAIN (the
-// reply to the command just written has not come yet): 8 wasted system calls per call of 8
-// commands, in a VM where a system call is the largest cost left (docs/performance.md). This op
-// reports "drained" when a read returns fewer bytes than asked for (as later Asio versions
-// do), so the reactor waits for the next readiness edge instead. async_wait would cost an
-// EPOLL_CTL_MOD per wait instead: no gain.
-//
-// Contract: at most one start() at a time per connection (the connection starts the next read
-// from the completion of the previous one, on its strand); the op completes on an io thread
-// and hands the result to the connection's strand. `owner` keeps the connection alive while
-// the op is queued in the reactor or the scheduler; an op destroyed unrun (the io_context is
-// destroyed with it pending) only drops that reference.
-class connection;
-class read_op final : public asio::detail::reactor_op {
- public:
-  read_op() : reactor_op(boost::system::error_code{}, &read_op::perform_recv, &read_op::complete_read) {}
-
-  // Starts waiting for bytes (into `data`, `size` bytes; when those fill up, on into `spill`,
-  // which must be empty), on `reactor` (the socket's).
-  void start(asio::detail::reactor& reactor, agi_socket& socket, std::shared_ptr<connection> conn, char* data,
-             std::size_t size, std::string& spill) {
-    owner_ = std::move(conn);
-    fd_ = socket.native_handle();
-    data_ = data;
-    size_ = size;
-    spill_ = &spill;
-    ec_ = asio::error::operation_aborted;  // what the reactor leaves when it drops the op unrun
-    bytes_transferred_ = 0;
-    // A continuation: the completion stays on this thread's private queue (no scheduler lock,
-    // no wake-up of another io thread).
-    reactor.start_op(asio::detail::reactor::read_op, fd_, socket.reactor_data(), this, true, true);
-  }
-
- private:
-  // Two receives in one system call (recvmmsg): the first into the inline buffer, the second
-  // into a scratch buffer. For a stream socket the kernel goes on to the second only after the
-  // first, so the second tells what the first cannot: EAGAIN (the socket is drained: the
-  // reactor may wait for the next edge), 0 bytes (the peer closed after the data: the next
-  // read, attempted at once, reports it), or more data (read on into the spill buffer).
-  // A short read alone would not do: a FIN that arrived with the data raises no second edge.
-  static status perform_recv(reactor_op* base) {
-    auto* op = static_cast<read_op*>(base);
-    if (op->pending_error_) {  // met by spill_rest after data it delivered: reported now
-      op->ec_ = std::exchange(op->pending_error_, {});
-      op->bytes_transferred_ = 0;
-      return done;
-    }
-    // The third receive does for an overflowing read (an agi_* block) what the second does for
-    // a reply: it tells whether the socket is drained.
-    thread_local char scratch[2][read_chunk_bytes];
-    iovec iov[3] = {{op->data_, op->size_}, {scratch[0], read_chunk_bytes}, {scratch[1], read_chunk_bytes}};
-    mmsghdr msgs[3] = {};
-    for (int i = 0; i < 3; ++i) {
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    for (;;) {
-      const int got = ::recvmmsg(op->fd_, msgs, 3, MSG_DONTWAIT, nullptr);
-      if (got < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
-        op->ec_ = boost::system::error_code(errno, boost::system::system_category());
-        op->bytes_transferred_ = 0;
-        return done;
-      }
-      const std::size_t first = msgs[0].msg_len;
-      if (first == 0) {
-        op->ec_ = asio::error::eof;
-        op->bytes_transferred_ = 0;
-        return done_and_exhausted;
-      }
-      op->ec_ = {};
-      op->bytes_transferred_ = first;
-      // The last receive made failed: EAGAIN, or (rarely) an error such as a reset that arrived
-      // with the data, which the kernel keeps for the next receive without a new readiness
-      // edge. That is then seen by the call's next command (its write fails) or deadline
-      // (connection::peer_still_there), not at once.
-      if (got == 1) return done_and_exhausted;
-      const std::size_t second = msgs[1].msg_len;
-      if (second == 0) return done;  // end of stream after the data
-      op->spill_->append(scratch[0], second);
-      if (got == 2) return done_and_exhausted;
-      const std::size_t third = msgs[2].msg_len;
-      if (third == 0) return done;  // end of stream after the data
-      op->spill_->append(scratch[1], third);
-      return op->spill_rest();
-    }
-  }
-  // More than the inline buffer arrived (an agi_* block, a long reply): read on into the spill
-  // buffer until the socket says EAGAIN (drained), 0 (end of stream: left for the next read,
-  // attempted at once), an error (kept in pending_error_ for the next read: recv() hands a
-  // socket error out once), or max_reads_per_wakeup reads were made.
-  status spill_rest() {
-    for (int round = 0; round < max_reads_per_wakeup; ++round) {
-      const auto old = spill_->size();
-      spill_->resize(old + read_chunk_bytes);
-      const ssize_t n = ::recv(fd_, spill_->data() + old, read_chunk_bytes, MSG_DONTWAIT);
-      const int err = errno;
-      spill_->resize(old + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
-      if (n > 0) continue;
-      if (n < 0 && err == EINTR) continue;
-      if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) return done_and_exhausted;
-      if (n < 0) pending_error_ = boost::system::error_code(err, boost::system::system_category());
-      return done;
-    }
-    return done;  // more may be waiting: read again at once
-  }
-
-  static void complete_read(void* owner, asio::detail::scheduler_operation* base, const boost::system::error_code&,
-                            std::size_t);
-
-  std::shared_ptr<connection> owner_;
-  int fd_ = -1;
-  char* data_ = nullptr;
-  std::size_t size_ = 0;
-  std::string* spill_ = nullptr;
-  boost::system::error_code pending_error_;  // see spill_rest
-};
+using detail::agi_socket;
+using detail::read_op;
 
 // ------------------------------------------------------------------ connection (Asio side)
 
 // One accepted socket. All members are touched on the socket's strand only, except through
 // the call_transport methods, which post to that strand. Lives as long as an operation, the
 // call actor (through its core) or a posted closure holds it.
-class connection final : public detail::call_transport, public std::enable_shared_from_this<connection> {
+class connection final : public detail::call_transport,
+                         public detail::read_target,
+                         public std::enable_shared_from_this<connection> {
  public:
   connection(std::shared_ptr<server::impl> srv, socket_type socket, peer_address peer)
       : srv_(std::move(srv)), socket_(std::move(socket)), peer_(peer) {}
@@ -319,9 +165,8 @@ class connection final : public detail::call_transport, public std::enable_share
   void wait_readable() {
     reader_.start(srv_->reactor, socket_, shared_from_this(), inbox_.data(), inbox_.size(), spill_);
   }
-  friend class read_op;
-
-  void on_received(const boost::system::error_code& ec, std::size_t n) {
+  strand_type read_executor() override { return executor(); }
+  void on_received(const boost::system::error_code& ec, std::size_t n) override {
     if (closed_) return;
     if (ec) {
       peer_gone(ec == asio::error::eof ? boost::system::error_code{} : ec);
@@ -515,17 +360,6 @@ class connection final : public detail::call_transport, public std::enable_share
   clock::time_point wake_at_{};                 // valid while scheduled
 };
 
-void read_op::complete_read(void* owner, asio::detail::scheduler_operation* base, const boost::system::error_code&,
-                            std::size_t) {
-  auto* op = static_cast<read_op*>(base);
-  const auto ec = op->ec_;
-  const auto n = op->bytes_transferred_;
-  auto conn = std::move(op->owner_);  // may be the last reference: op is not touched after this
-  if (!owner || !conn) return;        // destroyed unrun: the io_context is going away
-  auto* c = conn.get();
-  asio::dispatch(c->executor(), [conn = std::move(conn), ec, n] { conn->on_received(ec, n); });
-}
-
 // ------------------------------------------------------------------ shared deadline timer
 
 void server::impl::heap_swap(std::size_t a, std::size_t b) {
@@ -690,8 +524,6 @@ void server::impl::drain_outbox() {
     }
   }
 }
-
-asio::detail::reactor& detail::reactor_of(asio::io_context& io) { return asio::use_service<asio::detail::reactor>(io); }
 
 void connection::spawn_call(environment env, call::identity id) {
   call_environment compact(env);  // compacted here, on the io thread: moved, never copied, into the call
