@@ -44,16 +44,33 @@ void run_guarded(const std::string& name, const char* what, std::uint64_t& failu
   }
 }
 
+// Closed when the subscription handle goes: from then on no callback of it runs, and closing
+// waits for one that is running (the caller's captured state may be gone right after). A
+// recursive mutex: a callback may drop its own subscription.
+struct callback_gate {
+  std::recursive_mutex mutex;
+  bool open = true;
+};
+
 caf::behavior callback_subscriber(caf::event_based_actor* self, caf::actor session, subscribe_request req,
                                   client::batch_handler on_events, client::link_handler on_link,
-                                  client::lost_handler on_lost) {
+                                  client::lost_handler on_lost, std::shared_ptr<callback_gate> gate) {
   auto name = std::make_shared<std::string>(req.name);
   auto failures = std::make_shared<std::uint64_t>(0);
   self->send(session, std::move(req));
   return {
-    [=](event_batch& batch) mutable { run_guarded(*name, "event", *failures, on_events, batch.events); },
-    [=](link_event& ev) mutable { run_guarded(*name, "link", *failures, on_link, ev); },
-    [=](event_lost& ev) mutable { run_guarded(*name, "lost-event", *failures, on_lost, ev); },
+    [=](event_batch& batch) mutable {
+      std::lock_guard<std::recursive_mutex> lock(gate->mutex);
+      if (gate->open) run_guarded(*name, "event", *failures, on_events, batch.events);
+    },
+    [=](link_event& ev) mutable {
+      std::lock_guard<std::recursive_mutex> lock(gate->mutex);
+      if (gate->open) run_guarded(*name, "link", *failures, on_link, ev);
+    },
+    [=](event_lost& ev) mutable {
+      std::lock_guard<std::recursive_mutex> lock(gate->mutex);
+      if (gate->open) run_guarded(*name, "lost-event", *failures, on_lost, ev);
+    },
     [self, session](unsub_atom) {
       self->send(session, unsubscribe_request{});
       self->quit();
@@ -105,7 +122,7 @@ client::client(caf::actor_system& system, io_runtime& io, session_config config,
                                        }
                                        self->changed.notify_all();
                                      }},
-                                     lost_handler{});
+                                     lost_handler{}, std::make_shared<callback_gate>());
 }
 
 client::~client() { stop(); }
@@ -163,12 +180,21 @@ subscription client::subscribe_batches(event_filter filter, batch_handler on_eve
 subscription client::subscribe(subscribe_request req, batch_handler on_events, link_handler on_link,
                                lost_handler on_lost) {
   if (!impl_->session) return {};
+  auto gate = std::make_shared<callback_gate>();
   auto sub = impl_->system.spawn(callback_subscriber, impl_->session, std::move(req), std::move(on_events),
-                                 std::move(on_link), std::move(on_lost));
-  auto token = std::shared_ptr<void>(new caf::actor(sub), [](void* p) {
-    auto* handle = static_cast<caf::actor*>(p);
-    caf::anon_send(*handle, unsub_atom::value);
-    delete handle;
+                                 std::move(on_link), std::move(on_lost), gate);
+  struct handle {
+    caf::actor subscriber;
+    std::shared_ptr<callback_gate> gate;
+  };
+  auto token = std::shared_ptr<void>(new handle{sub, std::move(gate)}, [](void* p) {
+    auto* h = static_cast<handle*>(p);
+    {
+      std::lock_guard<std::recursive_mutex> lock(h->gate->mutex);
+      h->gate->open = false;
+    }
+    caf::anon_send(h->subscriber, unsub_atom::value);
+    delete h;
   });
   return subscription{std::move(token)};
 }

@@ -16,7 +16,10 @@
 
 namespace astra::ami {
 
-// Keeps a subscription alive; destroying it unsubscribes (and stops its helper actor).
+// Keeps a subscription alive; destroying it unsubscribes (and stops its helper actor). Once
+// the handle is destroyed (or reset) none of its callbacks runs again: the destructor waits
+// for one that is running on another thread, so state the callbacks capture may go right
+// after it. A callback may drop its own subscription.
 class subscription {
  public:
   subscription() = default;

@@ -134,3 +134,26 @@ TEST_CASE("a stalled subscriber loses events (counted) without stalling the read
   }));
   caf::anon_send_exit(stalled, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("a destroyed subscription runs no callback again; destroying it waits for a running one", "[ami][session]") {
+  session_harness h;
+  ami::client c(h.system, h.io, h.config());
+  std::atomic<int> calls{0};
+  std::atomic<bool> inside{false}, finished{false};
+  auto sub = c.subscribe(ami::event_filter::by_names({"UserEvent"}), [&](const ami::message_ptr&) {
+    inside = true;
+    std::this_thread::sleep_for(200ms);  // a slow callback: reset() below must wait for it
+    ++calls;
+    finished = true;
+  });
+  REQUIRE(c.wait_until_up(3000ms).ok());
+  REQUIRE(eventually([&] { return c.status().get().subscribers.size() == 2; }));  // the link watcher + ours
+  std::this_thread::sleep_for(100ms);  // the session widens Asterisk's event mask for it
+  h.server.push("Event: UserEvent\r\nUserEvent: one\r\n\r\n");
+  REQUIRE(eventually([&] { return inside.load(); }));
+  sub.reset();
+  CHECK(finished.load());  // the running callback ended before reset() returned
+  h.server.push("Event: UserEvent\r\nUserEvent: two\r\n\r\n");
+  std::this_thread::sleep_for(100ms);
+  CHECK(calls.load() == 1);  // nothing after the reset
+}

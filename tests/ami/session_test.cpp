@@ -158,6 +158,7 @@ TEST_CASE("pending requests fail with disconnected on socket loss; the session r
           "[ami][session]") {
   fake_ami_options opts;
   opts.silent_actions = {"Slow"};
+  link_log links;  // before the harness: a link callback may still run until the actor system stops
   session_harness h(opts);
   std::atomic<int> connected{0}, disconnected{0}, reconnects{0};
   ami::session_hooks hooks;
@@ -166,7 +167,6 @@ TEST_CASE("pending requests fail with disconnected on socket loss; the session r
   hooks.reconnect = [&](unsigned attempt, std::chrono::milliseconds delay) {
     if (attempt == 1 && delay >= 40ms && delay <= 60ms) ++reconnects;
   };
-  link_log links;  // before the client: its link callback may still run while the client stops
   ami::client c(h.system, h.io, h.config(), hooks);
   auto sub = c.subscribe(ami::event_filter::links_only(), [](const ami::message_ptr&) {},
                          [&](const ami::link_event& e) { links.add(e); });
@@ -240,10 +240,10 @@ TEST_CASE("a list cut by the peer fails with disconnected", "[ami][session]") {
 TEST_CASE("a refused login is a configuration error with a long backoff, not a hot loop", "[ami][session]") {
   fake_ami_options opts;
   opts.refuse_login = true;
+  link_log links;  // before the harness: a link callback may still run until the actor system stops
   session_harness h(opts);
   auto cfg = h.config();
   cfg.login_failure_backoff = {400ms, 5000ms, 2.0, 0.0};  // then 800 ms, 1600 ms ...
-  link_log links;  // before the client: its link callback may still run while the client stops
   ami::client c(h.system, h.io, cfg);
   auto sub = c.subscribe(ami::event_filter::links_only(), [](const ami::message_ptr&) {},
                          [&](const ami::link_event& e) { links.add(e); });
@@ -310,11 +310,11 @@ TEST_CASE("connection refused and a silent server end in specific errors", "[ami
 TEST_CASE("keepalive detects a dead peer and reconnects", "[ami][session]") {
   fake_ami_options opts;
   opts.silent_actions = {"Ping"};
+  link_log links;  // before the harness: a link callback may still run until the actor system stops
   session_harness h(opts);
   auto cfg = h.config();
   cfg.keepalive_interval = 100ms;
   cfg.keepalive_timeout = 100ms;
-  link_log links;  // before the client: its link callback may still run while the client stops
   ami::client c(h.system, h.io, cfg);
   auto sub = c.subscribe(ami::event_filter::links_only(), [](const ami::message_ptr&) {},
                          [&](const ami::link_event& e) { links.add(e); });
