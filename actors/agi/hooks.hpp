@@ -1,8 +1,9 @@
 #pragma once
 // Metric hooks of the FastAGI server (all optional).
 //
-// Thread affinity: invoked from CAF worker threads (per-call events) and Asio threads
-// (refusals), concurrently; every callback must be thread-safe, non-blocking and cheap.
+// Thread affinity: per-call events are invoked where the call's actor runs (its io thread by
+// default, a CAF worker with server_config::handlers_on_io_threads = false or during
+// shutdown), refusals on Asio threads, concurrently; every callback must be thread-safe, non-blocking and cheap.
 // The string_views are valid during the callback only.
 //
 // Failures: a hook that throws is caught where it was invoked, counted

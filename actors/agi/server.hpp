@@ -70,8 +70,9 @@ struct server_config {
   // socket (a reply resumes the handler and its next command is written without a thread hop);
   // false, on CAF's workers (each command crosses threads twice: io thread -> worker -> io
   // thread, each crossing a mailbox and often a futex wake-up). bench_agi_churn, 2026-12-05:
-  // true costs 18-22 us of server CPU per command against 27 us, at 79-97 % of the bare
-  // loopback floor's commands/s against 76 %, with the same p99 (docs/performance.md). Either
+  // true costs 13-15 us of server CPU per command against 23-24 us, at 93.7 % of the bare
+  // loopback floor's commands/s against about 63 %, p99 1.7-1.9 ms against 3.0-3.1 ms
+  // (docs/performance.md). Either
   // way a handler must never block: it would stall the sockets of the calls that share its io
   // thread (true) or a worker that every actor shares (false). Messages from outside the call
   // (agi::call::external completions) run it on CAF's workers; so do all calls once

@@ -13,12 +13,13 @@ namespace astra::agi::detail {
 
 asio::detail::reactor& reactor_of(asio::io_context& io) { return asio::use_service<asio::detail::reactor>(io); }
 
-// Two receives in one system call (recvmmsg): the first into the inline buffer, the second
-// into a scratch buffer. For a stream socket the kernel goes on to the second only after the
-// first, so the second tells what the first cannot: EAGAIN (the socket is drained: the
-// reactor may wait for the next edge), 0 bytes (the peer closed after the data: the next
-// read, attempted at once, reports it), or more data (read on into the spill buffer).
-// A short read alone would not do: a FIN that arrived with the data raises no second edge.
+// Three receives in one system call (recvmmsg): the first into the inline buffer, the others
+// into scratch buffers. For a stream socket the kernel goes on to the next receive only after
+// the previous one, so the last receive made tells what a short read cannot: EAGAIN (the
+// socket is drained: the reactor may wait for the next edge), 0 bytes (the peer closed after
+// the data: the next read, attempted at once, reports it), or more data (read on into the
+// spill buffer). A short read alone would not do: a FIN that arrived with the data raises no
+// second edge.
 asio::detail::reactor_op::status read_op::perform_recv(reactor_op* base) {
   auto* op = static_cast<read_op*>(base);
   if (op->pending_error_) {  // met by spill_rest after data it delivered: reported now

@@ -570,3 +570,28 @@ servers:
   CHECK(paths.count("servers[0].ami.async_agi"));
   CHECK(paths.count("servers[0].ari.event_filter"));
 }
+
+TEST_CASE("io_threads and agi.handlers_on_io_threads: defaults, values, environment, range") {
+  auto defaults = load_string("{}", no_env);
+  REQUIRE(defaults.ok());
+  CHECK(defaults.value->io_threads == 0);
+  CHECK(defaults.value->agi.handlers_on_io_threads);
+  // 0 stands for half the cores, at least one.
+  CHECK(io_threads_for(0, 0) == 1);
+  CHECK(io_threads_for(0, 1) == 1);
+  CHECK(io_threads_for(0, 2) == 1);
+  CHECK(io_threads_for(0, 8) == 4);
+  CHECK(io_threads_for(3, 8) == 3);
+  auto set = load_string("io_threads: 2\nagi: {handlers_on_io_threads: false}\n", no_env);
+  INFO(dump(set));
+  REQUIRE(set.ok());
+  CHECK(set.value->io_threads == 2);
+  CHECK_FALSE(set.value->agi.handlers_on_io_threads);
+  auto env = load_string("{}", env_of({{"ASTRA_IO_THREADS", "6"}, {"ASTRA_AGI_HANDLERS_ON_IO_THREADS", "false"}}));
+  REQUIRE(env.ok());
+  CHECK(env.value->io_threads == 6);
+  CHECK_FALSE(env.value->agi.handlers_on_io_threads);
+  auto bad = load_string("io_threads: 65\n", no_env);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(problem_paths(bad).count("io_threads") == 1);
+}
